@@ -23,9 +23,9 @@ pub mod timeline;
 
 pub use anomaly::{Anomaly, AnomalyKind, LeadField};
 pub use entity::EntityType;
-pub use lead::{Lead, LeadDetails, LeadId, NewLead, Profile, RawPayload, Sender};
+pub use lead::{Lead, LeadDetails, LeadId, NewLead, Profile, RawPayload, Redacted, Sender};
 pub use quarantine::{NewQuarantined, QuarantineId, Quarantined, Rejection, RejectionKind};
 pub use reference::{LeadReference, LeadReferenceError, ReferenceParts};
 pub use sender::{SenderEmail, SenderPhone};
-pub use time::{ParsedTimestamp, TimestampError, parse_timestamp};
+pub use time::{ParsedTimestamp, TimestampError, format_timestamp, format_utc, parse_timestamp};
 pub use timeline::MoveTimeline;

@@ -1,0 +1,159 @@
+//! Lead intake: a CasaYes webhook delivery, from token to stored lead.
+
+use std::{fmt, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use lead_inbox_domain::{
+    LeadReference, NewLead, NewQuarantined, RawPayload, Rejection, RejectionKind,
+    casayes::parse_payload,
+};
+use secrecy::SecretString;
+
+use crate::{
+    Clock, InsertOutcome, IntakeError, LeadRepository, QuarantineStore, StorageError,
+    WebhookTokenVerifier,
+};
+
+/// Proof that a delivery's token was checked, and when the delivery arrived. Only
+/// [`LeadIntake::authenticate`] makes one, so a body is never read, parsed or kept
+/// for a caller that was not authenticated.
+#[derive(Debug)]
+pub struct AuthenticatedDelivery {
+    received_at: DateTime<Utc>,
+}
+
+/// The body of a delivery, as read by the transport within its size limit.
+pub enum DeliveryBody {
+    /// The whole body.
+    Complete(Vec<u8>),
+    /// The body went past `limit` bytes; `prefix` holds the first bytes read.
+    TooLarge { prefix: Vec<u8>, limit: usize },
+}
+
+impl fmt::Debug for DeliveryBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeliveryBody::Complete(bytes) => write!(f, "Complete({} bytes)", bytes.len()),
+            DeliveryBody::TooLarge { prefix, limit } => {
+                write!(f, "TooLarge({} bytes kept, limit {limit})", prefix.len())
+            }
+        }
+    }
+}
+
+/// An acknowledged delivery: the lead is durably stored (now or before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub reference: LeadReference,
+    pub outcome: InsertOutcome,
+}
+
+/// The use case "CasaYes delivers a lead".
+#[derive(Clone)]
+pub struct LeadIntake {
+    leads: Arc<dyn LeadRepository>,
+    quarantine: Arc<dyn QuarantineStore>,
+    tokens: Arc<dyn WebhookTokenVerifier>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for LeadIntake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeadIntake").finish_non_exhaustive()
+    }
+}
+
+impl LeadIntake {
+    pub fn new(
+        leads: Arc<dyn LeadRepository>,
+        quarantine: Arc<dyn QuarantineStore>,
+        tokens: Arc<dyn WebhookTokenVerifier>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        LeadIntake {
+            leads,
+            quarantine,
+            tokens,
+            clock,
+        }
+    }
+
+    /// Checks the `token` header. `Unauthorized` when it is missing or not valid now.
+    pub async fn authenticate(
+        &self,
+        token: Option<&SecretString>,
+    ) -> Result<AuthenticatedDelivery, IntakeError> {
+        let received_at = self.clock.now();
+        let token = token.ok_or(IntakeError::Unauthorized)?;
+        if self.tokens.verify(token).await? {
+            Ok(AuthenticatedDelivery { received_at })
+        } else {
+            Err(IntakeError::Unauthorized)
+        }
+    }
+
+    /// Parses and stores an authenticated delivery.
+    ///
+    /// `Ok` only once the lead is durably stored, now (`Created`) or by an earlier
+    /// delivery (`Duplicate`). A body that cannot be a lead, or is too large, is
+    /// quarantined and answered with its reason; if even the quarantine cannot keep
+    /// it, the answer is a storage error, so that CasaYes sends it again.
+    pub async fn receive(
+        &self,
+        delivery: AuthenticatedDelivery,
+        body: DeliveryBody,
+    ) -> Result<Received, IntakeError> {
+        let received_at = delivery.received_at;
+        let bytes = match body {
+            DeliveryBody::Complete(bytes) => bytes,
+            DeliveryBody::TooLarge { prefix, limit } => {
+                let rejection = Rejection::new(
+                    RejectionKind::PayloadTooLarge,
+                    format!("the body is larger than {limit} bytes; its first {} bytes are kept", prefix.len()),
+                );
+                self.quarantine(rejection, prefix, received_at).await?;
+                return Err(IntakeError::PayloadTooLarge { limit });
+            }
+        };
+        let details = match parse_payload(&bytes) {
+            Ok(details) => details,
+            Err(rejection) => {
+                self.quarantine(rejection.clone(), bytes, received_at).await?;
+                return Err(IntakeError::Rejected(rejection));
+            }
+        };
+        let reference = details.reference.clone();
+        let lead = NewLead {
+            details,
+            raw: RawPayload::new(bytes),
+            received_at,
+        };
+        let outcome = self.leads.insert_batch(vec![lead]).await?;
+        match outcome.as_slice() {
+            [outcome] => Ok(Received {
+                reference,
+                outcome: *outcome,
+            }),
+            other => Err(IntakeError::Storage(StorageError::unexpected(format!(
+                "the repository answered {} outcomes for one lead",
+                other.len()
+            )))),
+        }
+    }
+
+    async fn quarantine(
+        &self,
+        rejection: Rejection,
+        bytes: Vec<u8>,
+        received_at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.quarantine
+            .store(NewQuarantined {
+                rejection,
+                raw: RawPayload::new(bytes),
+                received_at,
+            })
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,23 @@
+//! The Lead Inbox application layer: the ports the use cases need (traits, implemented
+//! by adapters) and the use cases themselves (plain structs, one method per case).
+//!
+//! Nothing here knows HTTP, SQL or configuration. The composition root (`server`)
+//! builds adapters, puts them behind `Arc<dyn Port>` and hands them to the use cases.
+
+pub mod access;
+pub mod error;
+pub mod intake;
+pub mod pagination;
+pub mod ports;
+pub mod queries;
+
+pub use access::{ApiAccess, ApiPrincipal, Scope};
+pub use error::{AccessError, IntakeError, StorageError};
+pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received};
+pub use pagination::{LeadCursor, Page, PageRequest, PageSizeError};
+pub use ports::{
+    ApiKeyVerifier, Clock, InsertOutcome, LeadRepository, QuarantineStore, SystemClock,
+    WebhookTokenVerifier,
+};
+pub use queries::LeadQueries;
+pub use secrecy::{ExposeSecret, SecretString};

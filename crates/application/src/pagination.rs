@@ -1,0 +1,92 @@
+//! Cursor pagination.
+
+use chrono::{DateTime, Utc};
+use lead_inbox_domain::LeadId;
+
+/// The default number of items in a page.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// The largest page a client may ask for.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("limit must be between 1 and {MAX_PAGE_SIZE}")]
+pub struct PageSizeError;
+
+/// A page to read: at most `limit` items after the cursor (exclusive), in the list's
+/// order. No cursor: the first page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest<C> {
+    limit: u32,
+    after: Option<C>,
+}
+
+impl<C> PageRequest<C> {
+    /// `limit` defaults to [`DEFAULT_PAGE_SIZE`] and must be 1 to [`MAX_PAGE_SIZE`].
+    pub fn new(limit: Option<u32>, after: Option<C>) -> Result<Self, PageSizeError> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(PageSizeError);
+        }
+        Ok(PageRequest { limit, after })
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    pub fn after(&self) -> Option<&C> {
+        self.after.as_ref()
+    }
+}
+
+/// A page of items and the cursor of the next page (`None` on the last page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+impl<T, C> Page<T, C> {
+    /// Builds a page from up to `limit + 1` items read in order: when there is one
+    /// more than the limit, there is a next page, which starts after the last item
+    /// kept. Adapters read one extra row so that the last page has no cursor.
+    pub fn from_overfetch(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> C) -> Self {
+        let limit = limit as usize;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(cursor_of)
+        } else {
+            None
+        };
+        Page { items, next }
+    }
+}
+
+/// Where a page of leads, listed newest first, stops: leads are ordered by
+/// `received_at` then `id`, both descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeadCursor {
+    pub received_at: DateTime<Utc>,
+    pub id: LeadId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_default_and_are_bounded() {
+        assert_eq!(PageRequest::<u8>::new(None, None).map(|p| p.limit()), Ok(DEFAULT_PAGE_SIZE));
+        assert_eq!(PageRequest::<u8>::new(Some(500), None).map(|p| p.limit()), Ok(500));
+        assert_eq!(PageRequest::<u8>::new(Some(0), None), Err(PageSizeError));
+        assert_eq!(PageRequest::<u8>::new(Some(501), None), Err(PageSizeError));
+    }
+
+    #[test]
+    fn overfetching_tells_whether_there_is_a_next_page() {
+        let page = Page::from_overfetch(vec![5, 4, 3], 2, |n| *n);
+        assert_eq!(page, Page { items: vec![5, 4], next: Some(4) });
+        let last = Page::from_overfetch(vec![5, 4], 2, |n| *n);
+        assert_eq!(last, Page { items: vec![5, 4], next: None });
+    }
+}

@@ -1,0 +1,103 @@
+//! Ports: what the use cases need from the outside world. Adapters implement them
+//! (`SeaOrmLeadRepository`, `InMemoryLeadRepository`, `StaticCredentials`, ...); the
+//! use cases hold them as `Arc<dyn Port>`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use lead_inbox_domain::{Lead, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined};
+use secrecy::SecretString;
+
+use crate::{ApiPrincipal, LeadCursor, Page, PageRequest, StorageError};
+
+/// What happened to one lead of an insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The lead was not stored before and is now, durably.
+    Created,
+    /// A lead with this reference was stored already; nothing changed.
+    Duplicate,
+}
+
+/// Where leads are kept.
+///
+/// Contract, for every adapter:
+/// - `insert_batch` stores, in one atomic unit, each lead whose `LeadReference` is not
+///   stored yet, and returns one outcome per lead, in the order given: `Created` for a
+///   lead it stored, `Duplicate` for one whose reference was stored already or appears
+///   earlier in the same batch (the first occurrence wins; a duplicate changes
+///   nothing). This holds under any number of concurrent calls, on any number of
+///   processes sharing the store: of all deliveries of one reference, exactly one is
+///   `Created`. When it returns `Ok`, every `Created` lead is durable (it survives a
+///   crash of the process or the machine). When it returns `Err`, no lead of the batch
+///   may be considered stored, and none is acknowledged.
+/// - `get` returns the lead with that reference, or `None`.
+/// - `list` returns leads newest first (by `received_at`, then id, both descending),
+///   after the cursor when one is given. Leads stored while a client pages through
+///   never make it skip or repeat a lead.
+/// - `ping` returns `Ok` when the store can serve requests now.
+///
+/// Any failure of the store is a [`StorageError`]; `Unavailable` when retrying later
+/// may succeed.
+#[async_trait]
+pub trait LeadRepository: Send + Sync {
+    async fn insert_batch(&self, leads: Vec<NewLead>) -> Result<Vec<InsertOutcome>, StorageError>;
+
+    async fn get(&self, reference: &LeadReference) -> Result<Option<Lead>, StorageError>;
+
+    async fn list(&self, page: PageRequest<LeadCursor>) -> Result<Page<Lead, LeadCursor>, StorageError>;
+
+    async fn ping(&self) -> Result<(), StorageError>;
+}
+
+/// Where payloads that cannot be leads are kept, with the reason and the raw bytes,
+/// for inspection and replay.
+///
+/// Contract: `store` keeps the payload durably before it returns `Ok` with its new id
+/// (ids increase in the order entries are stored); `get` returns the entry or `None`;
+/// `list` returns entries newest first (id descending), after the cursor when one is
+/// given.
+#[async_trait]
+pub trait QuarantineStore: Send + Sync {
+    async fn store(&self, entry: NewQuarantined) -> Result<QuarantineId, StorageError>;
+
+    async fn get(&self, id: QuarantineId) -> Result<Option<Quarantined>, StorageError>;
+
+    async fn list(
+        &self,
+        page: PageRequest<QuarantineId>,
+    ) -> Result<Page<Quarantined, QuarantineId>, StorageError>;
+}
+
+/// The time. A port so that tests can fix it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Decides whether a `token` header is one CasaYes may use now.
+///
+/// Contract: returns `Ok(true)` only for a token that is valid at this moment (several
+/// may be, for rotation). The comparison takes the same time whatever the token's
+/// contents, and the token is neither logged nor kept.
+#[async_trait]
+pub trait WebhookTokenVerifier: Send + Sync {
+    async fn verify(&self, token: &SecretString) -> Result<bool, StorageError>;
+}
+
+/// Decides whether an API key is valid and what it may do.
+///
+/// Contract: returns the key's principal (with its scopes) for a valid key, `None`
+/// otherwise; constant time in the key's contents; the key is neither logged nor kept.
+#[async_trait]
+pub trait ApiKeyVerifier: Send + Sync {
+    async fn verify(&self, key: &SecretString) -> Result<Option<ApiPrincipal>, StorageError>;
+}

@@ -1,0 +1,53 @@
+//! Lead queries: what a CRM integrator reads.
+
+use std::{fmt, sync::Arc};
+
+use lead_inbox_domain::{Lead, LeadReference, QuarantineId, Quarantined};
+
+use crate::{LeadCursor, LeadRepository, Page, PageRequest, QuarantineStore, StorageError};
+
+/// The use cases "read a lead", "list leads", "read the quarantine".
+#[derive(Clone)]
+pub struct LeadQueries {
+    leads: Arc<dyn LeadRepository>,
+    quarantine: Arc<dyn QuarantineStore>,
+}
+
+impl fmt::Debug for LeadQueries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeadQueries").finish_non_exhaustive()
+    }
+}
+
+impl LeadQueries {
+    pub fn new(leads: Arc<dyn LeadRepository>, quarantine: Arc<dyn QuarantineStore>) -> Self {
+        LeadQueries { leads, quarantine }
+    }
+
+    pub async fn lead(&self, reference: &LeadReference) -> Result<Option<Lead>, StorageError> {
+        self.leads.get(reference).await
+    }
+
+    pub async fn leads(
+        &self,
+        page: PageRequest<LeadCursor>,
+    ) -> Result<Page<Lead, LeadCursor>, StorageError> {
+        self.leads.list(page).await
+    }
+
+    pub async fn quarantined(&self, id: QuarantineId) -> Result<Option<Quarantined>, StorageError> {
+        self.quarantine.get(id).await
+    }
+
+    pub async fn quarantine(
+        &self,
+        page: PageRequest<QuarantineId>,
+    ) -> Result<Page<Quarantined, QuarantineId>, StorageError> {
+        self.quarantine.list(page).await
+    }
+
+    /// `Ok` when the store can serve requests now.
+    pub async fn ready(&self) -> Result<(), StorageError> {
+        self.leads.ping().await
+    }
+}

@@ -1,0 +1,45 @@
+//! Lead Inbox's schema, as migrations. They run at start-up (and with
+//! `lead-inbox migrate`), the same code on SQLite, PostgreSQL and MySQL/MariaDB.
+//!
+//! An applied migration is never edited: a change to the schema is a new migration
+//! appended to [`Migrator::migrations`].
+
+use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_leads_and_quarantine;
+
+/// All migrations, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_create_leads_and_quarantine::Migration)]
+    }
+}
+
+/// Column types that hold a whole payload (up to the body limit and beyond) on every
+/// backend: MySQL's plain `TEXT` and `BLOB` stop at 64 KiB, so they become `LONGTEXT`
+/// and `LONGBLOB` there.
+pub(crate) mod types {
+    use sea_orm_migration::{prelude::*, sea_orm::DatabaseBackend};
+
+    pub fn long_text(backend: DatabaseBackend, column: impl IntoIden) -> ColumnDef {
+        let mut def = ColumnDef::new(column);
+        match backend {
+            DatabaseBackend::MySql => def.custom(Alias::new("LONGTEXT")),
+            _ => def.text(),
+        };
+        def
+    }
+
+    pub fn long_blob(backend: DatabaseBackend, column: impl IntoIden) -> ColumnDef {
+        let mut def = ColumnDef::new(column);
+        match backend {
+            DatabaseBackend::MySql => def.custom(Alias::new("LONGBLOB")),
+            _ => def.blob(),
+        };
+        def
+    }
+}

@@ -1,0 +1,143 @@
+//! An in-memory storage adapter: `InMemoryLeadRepository` and `InMemoryQuarantineStore`.
+//!
+//! It keeps the same contract as the database adapters (the contract suite in `tests/`
+//! runs on it), but nothing survives the process: use it for tests and demos
+//! (`LEAD_INBOX_DATABASE_URL=memory://`), never for real leads.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard},
+};
+
+use async_trait::async_trait;
+use lead_inbox_application::{
+    InsertOutcome, LeadCursor, LeadRepository, Page, PageRequest, QuarantineStore, StorageError,
+};
+use lead_inbox_domain::{
+    Lead, LeadId, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined,
+};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the state half-written: every
+    // mutation below is a single push/insert after all checks.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug, Default)]
+struct Leads {
+    rows: Vec<Lead>,
+    by_reference: HashMap<LeadReference, usize>,
+}
+
+/// Leads in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryLeadRepository {
+    state: Mutex<Leads>,
+}
+
+impl InMemoryLeadRepository {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl LeadRepository for InMemoryLeadRepository {
+    async fn insert_batch(&self, leads: Vec<NewLead>) -> Result<Vec<InsertOutcome>, StorageError> {
+        let mut state = lock(&self.state);
+        let outcomes = leads
+            .into_iter()
+            .map(|lead| {
+                if state.by_reference.contains_key(&lead.details.reference) {
+                    return InsertOutcome::Duplicate;
+                }
+                let index = state.rows.len();
+                let id = LeadId(index as i64 + 1);
+                state.by_reference.insert(lead.details.reference.clone(), index);
+                state.rows.push(Lead {
+                    id,
+                    details: lead.details,
+                    raw: lead.raw,
+                    received_at: lead.received_at,
+                });
+                InsertOutcome::Created
+            })
+            .collect();
+        Ok(outcomes)
+    }
+
+    async fn get(&self, reference: &LeadReference) -> Result<Option<Lead>, StorageError> {
+        let state = lock(&self.state);
+        Ok(state.by_reference.get(reference).map(|&index| state.rows[index].clone()))
+    }
+
+    async fn list(&self, page: PageRequest<LeadCursor>) -> Result<Page<Lead, LeadCursor>, StorageError> {
+        let state = lock(&self.state);
+        let key = |lead: &Lead| (lead.received_at, lead.id);
+        let mut newest_first: Vec<&Lead> = state
+            .rows
+            .iter()
+            .filter(|lead| page.after().is_none_or(|after| key(lead) < (after.received_at, after.id)))
+            .collect();
+        newest_first.sort_by_key(|lead| std::cmp::Reverse(key(lead)));
+        let items = newest_first
+            .into_iter()
+            .take(page.limit() as usize + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(items, page.limit(), |lead: &Lead| LeadCursor {
+            received_at: lead.received_at,
+            id: lead.id,
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+/// Quarantined payloads in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryQuarantineStore {
+    entries: Mutex<Vec<Quarantined>>,
+}
+
+impl InMemoryQuarantineStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl QuarantineStore for InMemoryQuarantineStore {
+    async fn store(&self, entry: NewQuarantined) -> Result<QuarantineId, StorageError> {
+        let mut entries = lock(&self.entries);
+        let id = QuarantineId(entries.len() as i64 + 1);
+        entries.push(Quarantined {
+            id,
+            rejection: entry.rejection,
+            raw: entry.raw,
+            received_at: entry.received_at,
+        });
+        Ok(id)
+    }
+
+    async fn get(&self, id: QuarantineId) -> Result<Option<Quarantined>, StorageError> {
+        Ok(lock(&self.entries).iter().find(|entry| entry.id == id).cloned())
+    }
+
+    async fn list(
+        &self,
+        page: PageRequest<QuarantineId>,
+    ) -> Result<Page<Quarantined, QuarantineId>, StorageError> {
+        let entries = lock(&self.entries);
+        let items = entries
+            .iter()
+            .rev()
+            .filter(|entry| page.after().is_none_or(|after| entry.id < *after))
+            .take(page.limit() as usize + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(items, page.limit(), |entry: &Quarantined| entry.id))
+    }
+}

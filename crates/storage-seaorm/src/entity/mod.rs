@@ -1,0 +1,4 @@
+//! sea-orm entities. Private to this crate: rows become domain types in `mapping`.
+
+pub mod lead;
+pub mod quarantine;

@@ -1,0 +1,276 @@
+//! The sea-orm storage adapter: `SeaOrmLeadRepository` and `SeaOrmQuarantineStore` on
+//! SQLite (the embedded default), PostgreSQL or MySQL/MariaDB, chosen by the URL.
+//!
+//! [`SeaOrmStore::connect`] opens the pool, checks that the database will not lose a
+//! committed lead (SQLite WAL with `synchronous=FULL`; PostgreSQL `fsync` on and
+//! `synchronous_commit` not `off`; MySQL/MariaDB `innodb_flush_log_at_trx_commit=1`),
+//! and [`SeaOrmStore::migrate`] brings the schema up to date. Entity models stay in
+//! this crate; the ports see only domain types.
+
+mod entity;
+mod mapping;
+mod repository;
+
+use std::{fmt, path::Path, sync::Arc, time::Duration};
+
+use lead_inbox_application::StorageError;
+use lead_inbox_migration::Migrator;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    RuntimeErr, Statement,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+use sea_orm_migration::MigratorTrait;
+
+pub use repository::{SeaOrmLeadRepository, SeaOrmQuarantineStore};
+
+/// Pool and safety settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most connections in the pool.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before storage counts as unavailable.
+    pub acquire_timeout: Duration,
+    /// Start even when the database is set up so that a committed transaction can be
+    /// lost in a crash. Never for real leads.
+    pub allow_unsafe_durability: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            allow_unsafe_durability: false,
+        }
+    }
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("unsupported database URL scheme (use sqlite://, postgres://, postgresql:// or mysql://)")]
+    UnsupportedScheme,
+    #[error("cannot create the folder {folder} for the SQLite database")]
+    CreateFolder {
+        folder: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database")]
+    Connect(#[source] DbErr),
+    #[error("the database could lose acknowledged leads: {0}")]
+    NotDurable(String),
+    #[error("the database migrations failed")]
+    Migrate(#[source] DbErr),
+}
+
+/// An open database: the pool, and what the repositories share.
+#[derive(Clone)]
+pub struct SeaOrmStore {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: DatabaseConnection,
+    /// SQLite has one writer at a time: writes from this process queue here instead of
+    /// contending for the database lock. `None` on servers with row locks.
+    pub(crate) write_gate: Option<tokio::sync::Mutex<()>>,
+}
+
+impl fmt::Debug for SeaOrmStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeaOrmStore")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SQLite file a URL names, or `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+impl SeaOrmStore {
+    /// Opens the database at `url` and checks its durability settings.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<SeaOrmStore, ConnectError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        let backend = match scheme {
+            "sqlite" => DatabaseBackend::Sqlite,
+            "postgres" | "postgresql" => DatabaseBackend::Postgres,
+            "mysql" | "mariadb" => DatabaseBackend::MySql,
+            _ => return Err(ConnectError::UnsupportedScheme),
+        };
+        let url = match scheme {
+            "mariadb" => format!("mysql{}", &url[scheme.len()..]),
+            _ => url.to_owned(),
+        };
+        if let Some(folder) = sqlite_path(&url).and_then(|path| Path::new(path).parent()) {
+            if !folder.as_os_str().is_empty() {
+                std::fs::create_dir_all(folder).map_err(|source| ConnectError::CreateFolder {
+                    folder: folder.display().to_string(),
+                    source,
+                })?;
+            }
+        }
+        let mut connect = ConnectOptions::new(url);
+        connect
+            .max_connections(options.max_connections)
+            .min_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_timeout(options.acquire_timeout)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true)
+            });
+        let db = Database::connect(connect).await.map_err(ConnectError::Connect)?;
+        let store = SeaOrmStore {
+            inner: Arc::new(Inner {
+                write_gate: (backend == DatabaseBackend::Sqlite).then(|| tokio::sync::Mutex::new(())),
+                db,
+            }),
+        };
+        match store.check_durability().await {
+            Ok(()) => {}
+            Err(ConnectError::NotDurable(why)) if options.allow_unsafe_durability => {
+                tracing::error!(
+                    problem = %why,
+                    "STARTING WITH UNSAFE DURABILITY: acknowledged leads can be lost in a crash"
+                );
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.inner.db.get_database_backend()
+    }
+
+    /// Applies every migration not applied yet.
+    pub async fn migrate(&self) -> Result<(), ConnectError> {
+        Migrator::up(&self.inner.db, None).await.map_err(ConnectError::Migrate)
+    }
+
+    pub fn leads(&self) -> SeaOrmLeadRepository {
+        SeaOrmLeadRepository::new(self.inner.clone())
+    }
+
+    pub fn quarantine(&self) -> SeaOrmQuarantineStore {
+        SeaOrmQuarantineStore::new(self.inner.clone())
+    }
+
+    /// Closes the pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        if let Err(error) = self.inner.db.close_by_ref().await {
+            tracing::warn!(error = %error, "closing the database pool failed");
+        }
+    }
+
+    async fn setting(&self, sql: &str) -> Result<String, ConnectError> {
+        let backend = self.backend();
+        let row = self
+            .inner
+            .db
+            .query_one_raw(Statement::from_string(backend, sql))
+            .await
+            .map_err(ConnectError::Connect)?
+            .ok_or_else(|| ConnectError::NotDurable(format!("`{sql}` returned nothing")))?;
+        row.try_get_by_index::<String>(0)
+            .or_else(|_| row.try_get_by_index::<i64>(0).map(|n| n.to_string()))
+            .map_err(ConnectError::Connect)
+    }
+
+    /// Reads the settings that decide whether a commit survives a crash.
+    async fn check_durability(&self) -> Result<(), ConnectError> {
+        let require = |setting: &str, actual: String, ok: bool, fix: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConnectError::NotDurable(format!("{setting} is {actual}; {fix}")))
+            }
+        };
+        match self.backend() {
+            DatabaseBackend::Sqlite => {
+                let mode = self.setting("PRAGMA journal_mode").await?;
+                require(
+                    "SQLite journal_mode",
+                    mode.clone(),
+                    mode.eq_ignore_ascii_case("wal"),
+                    "Lead Inbox needs a file database in WAL mode",
+                )?;
+                let sync = self.setting("PRAGMA synchronous").await?;
+                require("SQLite synchronous", sync.clone(), sync == "2" || sync == "3", "it must be FULL (2)")
+            }
+            DatabaseBackend::Postgres => {
+                let fsync = self.setting("SHOW fsync").await?;
+                require("PostgreSQL fsync", fsync.clone(), fsync == "on", "set fsync = on")?;
+                let commit = self.setting("SHOW synchronous_commit").await?;
+                require(
+                    "PostgreSQL synchronous_commit",
+                    commit.clone(),
+                    commit != "off",
+                    "set synchronous_commit to on (or local, remote_write, remote_apply)",
+                )
+            }
+            DatabaseBackend::MySql => {
+                let flush = self.setting("SELECT CAST(@@innodb_flush_log_at_trx_commit AS SIGNED)").await?;
+                require(
+                    "MySQL innodb_flush_log_at_trx_commit",
+                    flush.clone(),
+                    flush == "1",
+                    "set innodb_flush_log_at_trx_commit = 1",
+                )
+            }
+            _ => Err(ConnectError::UnsupportedScheme),
+        }
+    }
+}
+
+/// Maps a driver error to the port's error: anything that says "not now" (no
+/// connection, pool exhausted, database busy) is `Unavailable`, the rest `Unexpected`.
+pub(crate) fn storage_error(error: DbErr) -> StorageError {
+    let transient = match &error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => {
+            use sea_orm::sqlx::Error;
+            match sqlx.as_ref() {
+                Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
+                Error::Database(db) => {
+                    // SQLite busy/locked; PostgreSQL admin shutdown / cannot connect now;
+                    // MySQL lock wait timeout / deadlock / server gone.
+                    matches!(
+                        db.code().as_deref(),
+                        Some("5" | "6" | "517" | "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "1205" | "1213")
+                    )
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    };
+    if transient {
+        StorageError::unavailable(error)
+    } else {
+        StorageError::unexpected(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_are_read_from_urls() {
+        assert_eq!(sqlite_path("sqlite://./data/lead-inbox.db"), Some("./data/lead-inbox.db"));
+        assert_eq!(sqlite_path("sqlite:///var/lib/x.db?mode=rwc"), Some("/var/lib/x.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+}
