@@ -1,0 +1,101 @@
+//! The HTTP adapter: the CasaYes webhook, the CRM API under `/api/v1`, health checks and
+//! the OpenAPI document, on poem + poem-openapi.
+//!
+//! Wire types (`#[derive(Object)]`) live here and only here; they convert from domain
+//! types. Every error a client can see is JSON `{"code": "...", "message": "..."}` with
+//! a stable `code` (see [`error`]).
+
+mod body;
+pub mod error;
+mod health;
+mod leads;
+mod logging;
+mod views;
+mod webhook;
+
+use std::time::Duration;
+
+use lead_inbox_application::{ApiAccess, LeadIntake, LeadQueries};
+use poem::{Endpoint, EndpointExt, Route, get};
+use poem_openapi::{OpenApiService, Tags};
+
+/// What the HTTP layer needs from the composition root.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    pub intake: LeadIntake,
+    pub queries: LeadQueries,
+    pub access: ApiAccess,
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The largest webhook body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// What a `503` tells the sender to wait before retrying.
+    pub retry_after: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 256 * 1024,
+            retry_after: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Tags)]
+enum ApiTags {
+    /// The CasaYes Leads Webhook: CasaYes posts each new lead here.
+    Webhook,
+    /// Read leads received from CasaYes.
+    Leads,
+    /// Payloads that could not be leads, kept for inspection and replay.
+    Quarantine,
+    /// Liveness and readiness probes.
+    Health,
+}
+
+pub const API_TITLE: &str = "Lead Inbox";
+
+type Apis = (webhook::WebhookApi, leads::LeadsApi, health::HealthApi);
+
+fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
+    let (webhook, leads, health) = match state {
+        Some((state, config)) => (
+            webhook::WebhookApi::new(state.intake.clone(), config.clone()),
+            leads::LeadsApi::new(state.queries.clone(), state.access.clone(), config.clone()),
+            health::HealthApi::new(Some(state.queries)),
+        ),
+        None => (webhook::WebhookApi::detached(), leads::LeadsApi::detached(), health::HealthApi::new(None)),
+    };
+    OpenApiService::new((webhook, leads, health), API_TITLE, env!("CARGO_PKG_VERSION"))
+        .summary("Receives CasaYes real-estate leads and serves them to CRMs")
+        .description(include_str!("openapi-description.md"))
+}
+
+/// The OpenAPI document as JSON, exactly as `/openapi.json` serves it.
+pub fn openapi_json() -> String {
+    service(None).spec()
+}
+
+/// The OpenAPI document as YAML, exactly as `/openapi.yaml` serves it.
+pub fn openapi_yaml() -> String {
+    service(None).spec_yaml()
+}
+
+/// Every route of the service, with request logging and JSON errors.
+pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
+    let api = service(Some((state, config)));
+    let json = api.spec_endpoint();
+    let yaml = api.spec_endpoint_yaml();
+    let docs = api.swagger_ui();
+    Route::new()
+        .nest("/", api)
+        .at("/openapi.json", get(json))
+        .at("/openapi.yaml", get(yaml))
+        .nest("/docs", docs)
+        .catch_all_error(error::into_json_response)
+        .around(logging::log_request)
+}
