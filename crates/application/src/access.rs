@@ -72,7 +72,11 @@ impl ApiAccess {
         scope: Scope,
     ) -> Result<ApiPrincipal, AccessError> {
         let key = key.ok_or(AccessError::Unauthorized)?;
-        let principal = self.keys.verify(key).await?.ok_or(AccessError::Unauthorized)?;
+        let principal = self
+            .keys
+            .verify(key)
+            .await?
+            .ok_or(AccessError::Unauthorized)?;
         if principal.has(scope) {
             Ok(principal)
         } else {

@@ -109,7 +109,10 @@ impl LeadIntake {
             DeliveryBody::TooLarge { prefix, limit } => {
                 let rejection = Rejection::new(
                     RejectionKind::PayloadTooLarge,
-                    format!("the body is larger than {limit} bytes; its first {} bytes are kept", prefix.len()),
+                    format!(
+                        "the body is larger than {limit} bytes; its first {} bytes are kept",
+                        prefix.len()
+                    ),
                 );
                 self.quarantine(rejection, prefix, received_at).await?;
                 return Err(IntakeError::PayloadTooLarge { limit });
@@ -118,7 +121,8 @@ impl LeadIntake {
         let details = match parse_payload(&bytes) {
             Ok(details) => details,
             Err(rejection) => {
-                self.quarantine(rejection.clone(), bytes, received_at).await?;
+                self.quarantine(rejection.clone(), bytes, received_at)
+                    .await?;
                 return Err(IntakeError::Rejected(rejection));
             }
         };

@@ -76,8 +76,14 @@ mod tests {
 
     #[test]
     fn limits_default_and_are_bounded() {
-        assert_eq!(PageRequest::<u8>::new(None, None).map(|p| p.limit()), Ok(DEFAULT_PAGE_SIZE));
-        assert_eq!(PageRequest::<u8>::new(Some(500), None).map(|p| p.limit()), Ok(500));
+        assert_eq!(
+            PageRequest::<u8>::new(None, None).map(|p| p.limit()),
+            Ok(DEFAULT_PAGE_SIZE)
+        );
+        assert_eq!(
+            PageRequest::<u8>::new(Some(500), None).map(|p| p.limit()),
+            Ok(500)
+        );
         assert_eq!(PageRequest::<u8>::new(Some(0), None), Err(PageSizeError));
         assert_eq!(PageRequest::<u8>::new(Some(501), None), Err(PageSizeError));
     }
@@ -85,8 +91,20 @@ mod tests {
     #[test]
     fn overfetching_tells_whether_there_is_a_next_page() {
         let page = Page::from_overfetch(vec![5, 4, 3], 2, |n| *n);
-        assert_eq!(page, Page { items: vec![5, 4], next: Some(4) });
+        assert_eq!(
+            page,
+            Page {
+                items: vec![5, 4],
+                next: Some(4)
+            }
+        );
         let last = Page::from_overfetch(vec![5, 4], 2, |n| *n);
-        assert_eq!(last, Page { items: vec![5, 4], next: None });
+        assert_eq!(
+            last,
+            Page {
+                items: vec![5, 4],
+                next: None
+            }
+        );
     }
 }

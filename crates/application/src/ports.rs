@@ -44,7 +44,10 @@ pub trait LeadRepository: Send + Sync {
 
     async fn get(&self, reference: &LeadReference) -> Result<Option<Lead>, StorageError>;
 
-    async fn list(&self, page: PageRequest<LeadCursor>) -> Result<Page<Lead, LeadCursor>, StorageError>;
+    async fn list(
+        &self,
+        page: PageRequest<LeadCursor>,
+    ) -> Result<Page<Lead, LeadCursor>, StorageError>;
 
     async fn ping(&self) -> Result<(), StorageError>;
 }

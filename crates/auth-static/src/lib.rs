@@ -120,10 +120,23 @@ mod tests {
     async fn any_configured_token_is_accepted_and_nothing_else() {
         let configured = [secret("old-token"), secret("new-token")];
         let tokens = StaticWebhookTokens::new(&configured);
-        assert!(tokens.verify(&secret("old-token")).await.expect("no storage"));
-        assert!(tokens.verify(&secret("new-token")).await.expect("no storage"));
+        assert!(
+            tokens
+                .verify(&secret("old-token"))
+                .await
+                .expect("no storage")
+        );
+        assert!(
+            tokens
+                .verify(&secret("new-token"))
+                .await
+                .expect("no storage")
+        );
         for wrong in ["", "new-token ", "NEW-TOKEN", "new-toke", "new-tokenn"] {
-            assert!(!tokens.verify(&secret(wrong)).await.expect("no storage"), "{wrong:?}");
+            assert!(
+                !tokens.verify(&secret(wrong)).await.expect("no storage"),
+                "{wrong:?}"
+            );
         }
     }
 
@@ -139,13 +152,23 @@ mod tests {
                 scopes: Scope::ALL.to_vec()
             })
         );
-        assert_eq!(keys.verify(&secret("key-three")).await.expect("no storage"), None);
+        assert_eq!(
+            keys.verify(&secret("key-three")).await.expect("no storage"),
+            None
+        );
     }
 
     #[test]
     fn debug_never_shows_a_secret_or_its_hash() {
         let configured = [secret("s3cr3t")];
-        let printed = format!("{:?} {:?}", StaticWebhookTokens::new(&configured), StaticApiKeys::new(&configured));
-        assert_eq!(printed, "StaticWebhookTokens(1 tokens) StaticApiKeys(1 keys)");
+        let printed = format!(
+            "{:?} {:?}",
+            StaticWebhookTokens::new(&configured),
+            StaticApiKeys::new(&configured)
+        );
+        assert_eq!(
+            printed,
+            "StaticWebhookTokens(1 tokens) StaticApiKeys(1 keys)"
+        );
     }
 }

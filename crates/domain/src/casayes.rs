@@ -13,6 +13,25 @@ use crate::{
     time::parse_timestamp,
 };
 
+/// The example from the CasaYes documentation, verbatim.
+pub const SPEC_EXAMPLE: &str = r#"{
+    "CreatedDate": "2024-08-09T15:05:44.6131515Z",
+    "EntityPublicId": "A3bT7Y2xL6w",
+    "EntityReference": "857632194-6",
+    "EntityType": "Listing",
+    "EstimatedDateToMove": "2024-12-09T15:05:44.6131515Z",
+    "HasPets": false,
+    "LeadReference": "CY-Listing-A3bT7Y2xL6w-b24e6f80-17c9-4a8f-92b3-7e123d4bcf90",
+    "Message": "Hi, I’m interested in this listing and would like to schedule a viewing. Please contact me. Thanks",
+    "MonthlyIncome": 2000,
+    "NumberResidents": 2,
+    "PresentationLetter": "",
+    "SenderEmail": "[email protected]",
+    "SenderName": "John Smith",
+    "SenderPhone": "919111222",
+    "Source": "CasaYes"
+}"#;
+
 /// The most residents a lead can plausibly announce.
 pub const MAX_RESIDENTS: i64 = 50;
 
@@ -391,25 +410,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
-
-    /// The example from the CasaYes documentation, verbatim.
-    pub const SPEC_EXAMPLE: &str = r#"{
-        "CreatedDate": "2024-08-09T15:05:44.6131515Z",
-        "EntityPublicId": "A3bT7Y2xL6w",
-        "EntityReference": "857632194-6",
-        "EntityType": "Listing",
-        "EstimatedDateToMove": "2024-12-09T15:05:44.6131515Z",
-        "HasPets": false,
-        "LeadReference": "CY-Listing-A3bT7Y2xL6w-b24e6f80-17c9-4a8f-92b3-7e123d4bcf90",
-        "Message": "Hi, I’m interested in this listing and would like to schedule a viewing. Please contact me. Thanks",
-        "MonthlyIncome": 2000,
-        "NumberResidents": 2,
-        "PresentationLetter": "",
-        "SenderEmail": "[email protected]",
-        "SenderName": "John Smith",
-        "SenderPhone": "919111222",
-        "Source": "CasaYes"
-    }"#;
 
     fn example() -> Map<String, Value> {
         match serde_json::from_str(SPEC_EXAMPLE) {

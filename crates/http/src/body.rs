@@ -12,7 +12,7 @@ use poem::{Request, RequestBody};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, Object,
     registry::{MetaMediaType, MetaRequest, Registry},
-    types::{Example, Type},
+    types::{Example, ParseFromJSON, Type},
 };
 
 /// The CasaYes Leads Webhook body, as CasaYes documents it. Every field but
@@ -53,28 +53,16 @@ pub struct CasaYesLeadPayload {
     presentation_letter: Option<String>,
 }
 
-/// The example of the CasaYes documentation, field for field.
-pub const SPEC_EXAMPLE_REFERENCE: &str = "CY-Listing-A3bT7Y2xL6w-b24e6f80-17c9-4a8f-92b3-7e123d4bcf90";
+/// The `LeadReference` of the documentation's example.
+pub const SPEC_EXAMPLE_REFERENCE: &str =
+    "CY-Listing-A3bT7Y2xL6w-b24e6f80-17c9-4a8f-92b3-7e123d4bcf90";
 
 impl Example for CasaYesLeadPayload {
+    /// The example of the CasaYes documentation, verbatim.
     fn example() -> Self {
-        CasaYesLeadPayload {
-            entity_type: Some("Listing".into()),
-            entity_public_id: Some("A3bT7Y2xL6w".into()),
-            entity_reference: Some("857632194-6".into()),
-            lead_reference: SPEC_EXAMPLE_REFERENCE.into(),
-            source: Some("CasaYes".into()),
-            created_date: Some("2024-08-09T15:05:44.6131515Z".into()),
-            message: Some("Hi, I’m interested in this listing and would like to schedule a viewing. Please contact me. Thanks".into()),
-            sender_name: Some("John Smith".into()),
-            sender_email: Some("john.smith@example.com".into()),
-            sender_phone: Some("919111222".into()),
-            number_residents: Some(2),
-            has_pets: Some(false),
-            estimated_date_to_move: Some("2024-12-09T15:05:44.6131515Z".into()),
-            monthly_income: Some(2000),
-            presentation_letter: Some(String::new()),
-        }
+        let value = serde_json::from_str(lead_inbox_domain::casayes::SPEC_EXAMPLE).ok();
+        CasaYesLeadPayload::parse_from_json(value)
+            .unwrap_or_else(|_| unreachable!("the documented example fits the documented schema"))
     }
 }
 
@@ -93,7 +81,10 @@ impl CasaYesBody {
             let room = limit - bytes.len();
             if chunk.len() > room {
                 bytes.extend_from_slice(&chunk[..room]);
-                return Ok(DeliveryBody::TooLarge { prefix: bytes, limit });
+                return Ok(DeliveryBody::TooLarge {
+                    prefix: bytes,
+                    limit,
+                });
             }
             bytes.extend_from_slice(&chunk);
         }

@@ -45,7 +45,10 @@ impl ApiError {
     }
 
     pub fn internal() -> Json<ApiError> {
-        Self::json("internal_error", "an internal error occurred; it has been logged")
+        Self::json(
+            "internal_error",
+            "an internal error occurred; it has been logged",
+        )
     }
 
     pub fn unavailable() -> Json<ApiError> {
@@ -53,7 +56,10 @@ impl ApiError {
     }
 
     pub fn unauthorized(what: &str) -> Json<ApiError> {
-        Self::json("unauthorized", format!("the {what} is missing or not valid"))
+        Self::json(
+            "unauthorized",
+            format!("the {what} is missing or not valid"),
+        )
     }
 }
 

@@ -45,7 +45,12 @@ impl HealthApi {
     /// Liveness
     ///
     /// `200` while the process serves HTTP. For a liveness probe.
-    #[oai(path = "/health/live", method = "get", operation_id = "live", tag = "ApiTags::Health")]
+    #[oai(
+        path = "/health/live",
+        method = "get",
+        operation_id = "live",
+        tag = "ApiTags::Health"
+    )]
     async fn live(&self) -> HealthResponse {
         HealthResponse::Ok(status("ok", "process"))
     }
@@ -54,7 +59,12 @@ impl HealthApi {
     ///
     /// `200` when the database answers, `503` otherwise. For a readiness probe and a
     /// load balancer: an instance that is not ready cannot store leads.
-    #[oai(path = "/health/ready", method = "get", operation_id = "ready", tag = "ApiTags::Health")]
+    #[oai(
+        path = "/health/ready",
+        method = "get",
+        operation_id = "ready",
+        tag = "ApiTags::Health"
+    )]
     async fn ready(&self) -> HealthResponse {
         let ready = match &self.queries {
             Some(queries) => queries.ready().await,

@@ -102,12 +102,18 @@ fn decode_cursor<const N: usize>(kind: &str, cursor: &str) -> Result<[i64; N], A
     if parts.next() != Some(kind) {
         return Err(invalid());
     }
-    let numbers: Vec<i64> = parts.map(str::parse).collect::<Result<_, _>>().map_err(|_| invalid())?;
+    let numbers: Vec<i64> = parts
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|_| invalid())?;
     numbers.try_into().map_err(|_| invalid())
 }
 
 fn lead_cursor(cursor: &LeadCursor) -> String {
-    encode_cursor(LEAD_CURSOR, &[cursor.received_at.timestamp_micros(), cursor.id.0])
+    encode_cursor(
+        LEAD_CURSOR,
+        &[cursor.received_at.timestamp_micros(), cursor.id.0],
+    )
 }
 
 fn parse_lead_cursor(cursor: &str) -> Result<LeadCursor, ApiFailure> {
@@ -159,14 +165,23 @@ impl LeadsApi {
     }
 
     /// The queries, once the caller's key is checked for `scope`.
-    async fn authorize(&self, key: ApiKeyAuth, scope: Scope) -> ApiResult<(&LeadQueries, ApiPrincipal)> {
+    async fn authorize(
+        &self,
+        key: ApiKeyAuth,
+        scope: Scope,
+    ) -> ApiResult<(&LeadQueries, ApiPrincipal)> {
         let (Some(queries), Some(access)) = (&self.queries, &self.access) else {
-            return Err(ApiFailure::Unavailable(ApiError::unavailable(), self.config.retry_after.as_secs()));
+            return Err(ApiFailure::Unavailable(
+                ApiError::unavailable(),
+                self.config.retry_after.as_secs(),
+            ));
         };
         let key = SecretString::from(key.0.token);
         match access.authorize(Some(&key), scope).await {
             Ok(principal) => Ok((queries, principal)),
-            Err(AccessError::Unauthorized) => Err(ApiFailure::Unauthorized(ApiError::unauthorized("API key"))),
+            Err(AccessError::Unauthorized) => {
+                Err(ApiFailure::Unauthorized(ApiError::unauthorized("API key")))
+            }
             Err(AccessError::Forbidden(scope)) => Err(ApiFailure::Forbidden(ApiError::json(
                 "forbidden",
                 format!("this API key lacks the {scope} scope"),
@@ -183,12 +198,20 @@ impl LeadsApi {
     /// Leads, newest received first. Pages are stable: leads arriving while a client
     /// pages through never make it skip or repeat one. Pass `nextCursor` back as
     /// `cursor` until it is absent. Needs the `read` scope.
-    #[oai(path = "/leads", method = "get", operation_id = "listLeads", tag = "ApiTags::Leads")]
+    #[oai(
+        path = "/leads",
+        method = "get",
+        operation_id = "listLeads",
+        tag = "ApiTags::Leads"
+    )]
     async fn list_leads(
         &self,
         auth: ApiKeyAuth,
         /// Items per page, 1 to 500.
-        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "500")))]
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
         limit: Query<u32>,
         /// The `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -209,7 +232,12 @@ impl LeadsApi {
     ///
     /// One lead by its CasaYes `LeadReference`, with every parsed field, the anomalies
     /// and the original payload. Needs the `read` scope.
-    #[oai(path = "/leads/:leadReference", method = "get", operation_id = "getLead", tag = "ApiTags::Leads")]
+    #[oai(
+        path = "/leads/:leadReference",
+        method = "get",
+        operation_id = "getLead",
+        tag = "ApiTags::Leads"
+    )]
     async fn get_lead(
         &self,
         auth: ApiKeyAuth,
@@ -218,7 +246,8 @@ impl LeadsApi {
         lead_reference: Path<String>,
     ) -> ApiResult<LeadResponse> {
         let (queries, _) = self.authorize(auth, Scope::Read).await?;
-        let not_found = || ApiFailure::NotFound(ApiError::json("not_found", "no lead has this reference"));
+        let not_found =
+            || ApiFailure::NotFound(ApiError::json("not_found", "no lead has this reference"));
         let reference = LeadReference::parse(&lead_reference.0).map_err(|_| not_found())?;
         let lead = queries
             .lead(&reference)
@@ -232,12 +261,20 @@ impl LeadsApi {
     ///
     /// Authenticated webhook bodies that could not be leads, newest first, with the
     /// reason and the raw bytes. Needs the `read` scope.
-    #[oai(path = "/quarantine", method = "get", operation_id = "listQuarantine", tag = "ApiTags::Quarantine")]
+    #[oai(
+        path = "/quarantine",
+        method = "get",
+        operation_id = "listQuarantine",
+        tag = "ApiTags::Quarantine"
+    )]
     async fn list_quarantine(
         &self,
         auth: ApiKeyAuth,
         /// Items per page, 1 to 500.
-        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "500")))]
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
         limit: Query<u32>,
         /// The `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -246,14 +283,18 @@ impl LeadsApi {
         let after = cursor
             .0
             .as_deref()
-            .map(|cursor| decode_cursor::<1>(QUARANTINE_CURSOR, cursor).map(|[id]| QuarantineId(id)))
+            .map(|cursor| {
+                decode_cursor::<1>(QUARANTINE_CURSOR, cursor).map(|[id]| QuarantineId(id))
+            })
             .transpose()?;
         let page = queries
             .quarantine(page_request(Some(limit.0), after)?)
             .await
             .map_err(|error| self.storage_failure(error))?;
         Ok(QuarantinePageResponse::Ok(Json(QuarantinePage {
-            next_cursor: page.next.map(|id| encode_cursor(QUARANTINE_CURSOR, &[id.0])),
+            next_cursor: page
+                .next
+                .map(|id| encode_cursor(QUARANTINE_CURSOR, &[id.0])),
             items: page.items.into_iter().map(QuarantinedView::from).collect(),
         })))
     }
@@ -261,14 +302,28 @@ impl LeadsApi {
     /// Get a quarantined payload
     ///
     /// One quarantined payload, with the reason and the raw bytes. Needs the `read` scope.
-    #[oai(path = "/quarantine/:id", method = "get", operation_id = "getQuarantined", tag = "ApiTags::Quarantine")]
-    async fn get_quarantined(&self, auth: ApiKeyAuth, id: Path<i64>) -> ApiResult<QuarantinedResponse> {
+    #[oai(
+        path = "/quarantine/:id",
+        method = "get",
+        operation_id = "getQuarantined",
+        tag = "ApiTags::Quarantine"
+    )]
+    async fn get_quarantined(
+        &self,
+        auth: ApiKeyAuth,
+        id: Path<i64>,
+    ) -> ApiResult<QuarantinedResponse> {
         let (queries, _) = self.authorize(auth, Scope::Read).await?;
         let entry = queries
             .quarantined(QuarantineId(id.0))
             .await
             .map_err(|error| self.storage_failure(error))?
-            .ok_or_else(|| ApiFailure::NotFound(ApiError::json("not_found", "no quarantined payload has this id")))?;
+            .ok_or_else(|| {
+                ApiFailure::NotFound(ApiError::json(
+                    "not_found",
+                    "no quarantined payload has this id",
+                ))
+            })?;
         Ok(QuarantinedResponse::Ok(Json(QuarantinedView::from(entry))))
     }
 }
@@ -292,6 +347,9 @@ mod tests {
         assert!(parse_lead_cursor("not-a-cursor").is_err());
         assert!(parse_lead_cursor(&encode_cursor(QUARANTINE_CURSOR, &[1])).is_err());
         assert!(parse_lead_cursor(&encode_cursor(LEAD_CURSOR, &[1])).is_err());
-        assert_eq!(decode_cursor::<1>(QUARANTINE_CURSOR, &encode_cursor(QUARANTINE_CURSOR, &[9])).ok(), Some([9]));
+        assert_eq!(
+            decode_cursor::<1>(QUARANTINE_CURSOR, &encode_cursor(QUARANTINE_CURSOR, &[9])).ok(),
+            Some([9])
+        );
     }
 }

@@ -68,11 +68,19 @@ fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
             leads::LeadsApi::new(state.queries.clone(), state.access.clone(), config.clone()),
             health::HealthApi::new(Some(state.queries)),
         ),
-        None => (webhook::WebhookApi::detached(), leads::LeadsApi::detached(), health::HealthApi::new(None)),
+        None => (
+            webhook::WebhookApi::detached(),
+            leads::LeadsApi::detached(),
+            health::HealthApi::new(None),
+        ),
     };
-    OpenApiService::new((webhook, leads, health), API_TITLE, env!("CARGO_PKG_VERSION"))
-        .summary("Receives CasaYes real-estate leads and serves them to CRMs")
-        .description(include_str!("openapi-description.md"))
+    OpenApiService::new(
+        (webhook, leads, health),
+        API_TITLE,
+        env!("CARGO_PKG_VERSION"),
+    )
+    .summary("Receives CasaYes real-estate leads and serves them to CRMs")
+    .description(include_str!("openapi-description.md"))
 }
 
 /// The OpenAPI document as JSON, exactly as `/openapi.json` serves it.

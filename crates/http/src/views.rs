@@ -1,7 +1,8 @@
 //! What the CRM API returns: camelCase wire types built from domain types.
 
 use lead_inbox_domain::{
-    Anomaly, Lead, MoveTimeline, Quarantined, SenderEmail, SenderPhone, format_timestamp, format_utc,
+    Anomaly, Lead, MoveTimeline, Quarantined, SenderEmail, SenderPhone, format_timestamp,
+    format_utc,
 };
 use poem_openapi::{Object, types::Example};
 
@@ -101,7 +102,8 @@ impl From<MoveTimeline> for MoveTimelineView {
 impl From<Lead> for LeadView {
     fn from(lead: Lead) -> Self {
         let details = lead.details;
-        let original = serde_json::from_slice(lead.raw.as_bytes()).unwrap_or(serde_json::Value::Null);
+        let original =
+            serde_json::from_slice(lead.raw.as_bytes()).unwrap_or(serde_json::Value::Null);
         LeadView {
             lead_reference: details.reference.as_str().to_owned(),
             entity_type: details.entity_type.map(|t| t.as_str().to_owned()),
@@ -112,9 +114,19 @@ impl From<Lead> for LeadView {
             message: details.message.map(|m| m.as_str().to_owned()),
             sender: SenderView {
                 name: details.sender.name,
-                email_normalised: details.sender.email.as_ref().and_then(SenderEmail::normalised).map(str::to_owned),
+                email_normalised: details
+                    .sender
+                    .email
+                    .as_ref()
+                    .and_then(SenderEmail::normalised)
+                    .map(str::to_owned),
                 email: details.sender.email.as_ref().map(|e| e.given().to_owned()),
-                phone_e164: details.sender.phone.as_ref().and_then(SenderPhone::e164).map(str::to_owned),
+                phone_e164: details
+                    .sender
+                    .phone
+                    .as_ref()
+                    .and_then(SenderPhone::e164)
+                    .map(str::to_owned),
                 phone: details.sender.phone.as_ref().map(|p| p.given().to_owned()),
             },
             profile: ProfileView {

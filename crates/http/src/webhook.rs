@@ -1,7 +1,9 @@
 //! `POST /webhooks/casayes/leads`.
 
 use lead_inbox_application::{InsertOutcome, IntakeError, LeadIntake, SecretString};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, SecurityScheme, auth::ApiKey, payload::Json};
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi, SecurityScheme, auth::ApiKey, payload::Json,
+};
 
 use crate::{
     ApiTags, HttpConfig,
@@ -65,10 +67,7 @@ pub enum DeliveryResponse {
     PayloadTooLarge(Json<ApiError>),
     /// Storage is unavailable: nothing was stored. Send the lead again after `Retry-After` seconds.
     #[oai(status = 503)]
-    Unavailable(
-        Json<ApiError>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    Unavailable(Json<ApiError>, #[oai(header = "Retry-After")] u64),
 }
 
 fn delivery_bad_request(error: poem::Error) -> DeliveryResponse {
@@ -165,7 +164,10 @@ impl WebhookApi {
             }
             IntakeError::Rejected(rejection) => {
                 tracing::info!(reason = rejection.kind.code(), "payload quarantined");
-                DeliveryResponse::BadRequest(ApiError::json(rejection.kind.code(), rejection.message))
+                DeliveryResponse::BadRequest(ApiError::json(
+                    rejection.kind.code(),
+                    rejection.message,
+                ))
             }
             IntakeError::PayloadTooLarge { limit } => {
                 tracing::info!(limit, "oversized payload quarantined");

@@ -15,7 +15,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_create_leads_and_quarantine::Migration)]
+        vec![Box::new(
+            m20261128_000001_create_leads_and_quarantine::Migration,
+        )]
     }
 }
 

@@ -1,1 +1,10 @@
+//! Lead Inbox's composition root and command line. Only this crate reads
+//! configuration; it builds the adapters and hands them to the use cases.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod telemetry;
+
+pub use app::{Application, StartError, Storage};
+pub use config::Config;

@@ -20,7 +20,9 @@ use lead_inbox_domain::{
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave the state half-written: every
     // mutation below is a single push/insert after all checks.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[derive(Debug, Default)]
@@ -53,7 +55,9 @@ impl LeadRepository for InMemoryLeadRepository {
                 }
                 let index = state.rows.len();
                 let id = LeadId(index as i64 + 1);
-                state.by_reference.insert(lead.details.reference.clone(), index);
+                state
+                    .by_reference
+                    .insert(lead.details.reference.clone(), index);
                 state.rows.push(Lead {
                     id,
                     details: lead.details,
@@ -68,16 +72,25 @@ impl LeadRepository for InMemoryLeadRepository {
 
     async fn get(&self, reference: &LeadReference) -> Result<Option<Lead>, StorageError> {
         let state = lock(&self.state);
-        Ok(state.by_reference.get(reference).map(|&index| state.rows[index].clone()))
+        Ok(state
+            .by_reference
+            .get(reference)
+            .map(|&index| state.rows[index].clone()))
     }
 
-    async fn list(&self, page: PageRequest<LeadCursor>) -> Result<Page<Lead, LeadCursor>, StorageError> {
+    async fn list(
+        &self,
+        page: PageRequest<LeadCursor>,
+    ) -> Result<Page<Lead, LeadCursor>, StorageError> {
         let state = lock(&self.state);
         let key = |lead: &Lead| (lead.received_at, lead.id);
         let mut newest_first: Vec<&Lead> = state
             .rows
             .iter()
-            .filter(|lead| page.after().is_none_or(|after| key(lead) < (after.received_at, after.id)))
+            .filter(|lead| {
+                page.after()
+                    .is_none_or(|after| key(lead) < (after.received_at, after.id))
+            })
             .collect();
         newest_first.sort_by_key(|lead| std::cmp::Reverse(key(lead)));
         let items = newest_first
@@ -85,9 +98,11 @@ impl LeadRepository for InMemoryLeadRepository {
             .take(page.limit() as usize + 1)
             .cloned()
             .collect();
-        Ok(Page::from_overfetch(items, page.limit(), |lead: &Lead| LeadCursor {
-            received_at: lead.received_at,
-            id: lead.id,
+        Ok(Page::from_overfetch(items, page.limit(), |lead: &Lead| {
+            LeadCursor {
+                received_at: lead.received_at,
+                id: lead.id,
+            }
         }))
     }
 
@@ -123,7 +138,10 @@ impl QuarantineStore for InMemoryQuarantineStore {
     }
 
     async fn get(&self, id: QuarantineId) -> Result<Option<Quarantined>, StorageError> {
-        Ok(lock(&self.entries).iter().find(|entry| entry.id == id).cloned())
+        Ok(lock(&self.entries)
+            .iter()
+            .find(|entry| entry.id == id)
+            .cloned())
     }
 
     async fn list(
@@ -138,6 +156,10 @@ impl QuarantineStore for InMemoryQuarantineStore {
             .take(page.limit() as usize + 1)
             .cloned()
             .collect();
-        Ok(Page::from_overfetch(items, page.limit(), |entry: &Quarantined| entry.id))
+        Ok(Page::from_overfetch(
+            items,
+            page.limit(),
+            |entry: &Quarantined| entry.id,
+        ))
     }
 }

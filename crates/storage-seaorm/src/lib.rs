@@ -49,7 +49,9 @@ impl Default for StoreOptions {
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("unsupported database URL scheme (use sqlite://, postgres://, postgresql:// or mysql://)")]
+    #[error(
+        "unsupported database URL scheme (use sqlite://, postgres://, postgresql:// or mysql://)"
+    )]
     UnsupportedScheme,
     #[error("cannot create the folder {folder} for the SQLite database")]
     CreateFolder {
@@ -88,7 +90,9 @@ impl fmt::Debug for SeaOrmStore {
 
 /// The SQLite file a URL names, or `None` for an in-memory database.
 fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
@@ -129,10 +133,13 @@ impl SeaOrmStore {
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
             });
-        let db = Database::connect(connect).await.map_err(ConnectError::Connect)?;
+        let db = Database::connect(connect)
+            .await
+            .map_err(ConnectError::Connect)?;
         let store = SeaOrmStore {
             inner: Arc::new(Inner {
-                write_gate: (backend == DatabaseBackend::Sqlite).then(|| tokio::sync::Mutex::new(())),
+                write_gate: (backend == DatabaseBackend::Sqlite)
+                    .then(|| tokio::sync::Mutex::new(())),
                 db,
             }),
         };
@@ -155,7 +162,9 @@ impl SeaOrmStore {
 
     /// Applies every migration not applied yet.
     pub async fn migrate(&self) -> Result<(), ConnectError> {
-        Migrator::up(&self.inner.db, None).await.map_err(ConnectError::Migrate)
+        Migrator::up(&self.inner.db, None)
+            .await
+            .map_err(ConnectError::Migrate)
     }
 
     pub fn leads(&self) -> SeaOrmLeadRepository {
@@ -193,7 +202,9 @@ impl SeaOrmStore {
             if ok {
                 Ok(())
             } else {
-                Err(ConnectError::NotDurable(format!("{setting} is {actual}; {fix}")))
+                Err(ConnectError::NotDurable(format!(
+                    "{setting} is {actual}; {fix}"
+                )))
             }
         };
         match self.backend() {
@@ -206,11 +217,21 @@ impl SeaOrmStore {
                     "Lead Inbox needs a file database in WAL mode",
                 )?;
                 let sync = self.setting("PRAGMA synchronous").await?;
-                require("SQLite synchronous", sync.clone(), sync == "2" || sync == "3", "it must be FULL (2)")
+                require(
+                    "SQLite synchronous",
+                    sync.clone(),
+                    sync == "2" || sync == "3",
+                    "it must be FULL (2)",
+                )
             }
             DatabaseBackend::Postgres => {
                 let fsync = self.setting("SHOW fsync").await?;
-                require("PostgreSQL fsync", fsync.clone(), fsync == "on", "set fsync = on")?;
+                require(
+                    "PostgreSQL fsync",
+                    fsync.clone(),
+                    fsync == "on",
+                    "set fsync = on",
+                )?;
                 let commit = self.setting("SHOW synchronous_commit").await?;
                 require(
                     "PostgreSQL synchronous_commit",
@@ -220,7 +241,9 @@ impl SeaOrmStore {
                 )
             }
             DatabaseBackend::MySql => {
-                let flush = self.setting("SELECT CAST(@@innodb_flush_log_at_trx_commit AS SIGNED)").await?;
+                let flush = self
+                    .setting("SELECT CAST(@@innodb_flush_log_at_trx_commit AS SIGNED)")
+                    .await?;
                 require(
                     "MySQL innodb_flush_log_at_trx_commit",
                     flush.clone(),
@@ -241,13 +264,25 @@ pub(crate) fn storage_error(error: DbErr) -> StorageError {
         DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => {
             use sea_orm::sqlx::Error;
             match sqlx.as_ref() {
-                Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
+                Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => {
+                    true
+                }
                 Error::Database(db) => {
                     // SQLite busy/locked; PostgreSQL admin shutdown / cannot connect now;
                     // MySQL lock wait timeout / deadlock / server gone.
                     matches!(
                         db.code().as_deref(),
-                        Some("5" | "6" | "517" | "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "1205" | "1213")
+                        Some(
+                            "5" | "6"
+                                | "517"
+                                | "57P01"
+                                | "57P02"
+                                | "57P03"
+                                | "40001"
+                                | "40P01"
+                                | "1205"
+                                | "1213"
+                        )
                     )
                 }
                 _ => false,
@@ -268,8 +303,14 @@ mod tests {
 
     #[test]
     fn sqlite_paths_are_read_from_urls() {
-        assert_eq!(sqlite_path("sqlite://./data/lead-inbox.db"), Some("./data/lead-inbox.db"));
-        assert_eq!(sqlite_path("sqlite:///var/lib/x.db?mode=rwc"), Some("/var/lib/x.db"));
+        assert_eq!(
+            sqlite_path("sqlite://./data/lead-inbox.db"),
+            Some("./data/lead-inbox.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/x.db?mode=rwc"),
+            Some("/var/lib/x.db")
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x"), None);
     }

@@ -45,8 +45,13 @@ pub(crate) fn to_micros(instant: &DateTime<Utc>) -> i64 {
     instant.timestamp_micros()
 }
 
-pub(crate) fn from_micros(table: &'static str, id: i64, micros: i64) -> Result<DateTime<Utc>, StorageError> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(table, id, "instant out of range"))
+pub(crate) fn from_micros(
+    table: &'static str,
+    id: i64,
+    micros: i64,
+) -> Result<DateTime<Utc>, StorageError> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| corrupt(table, id, "instant out of range"))
 }
 
 pub(crate) fn lead_to_row(lead: NewLead) -> lead::ActiveModel {
@@ -64,8 +69,8 @@ pub(crate) fn lead_to_row(lead: NewLead) -> lead::ActiveModel {
             original: anomaly.original().map(str::to_owned),
         })
         .collect();
-    let anomalies_json =
-        serde_json::to_string(&anomalies).unwrap_or_else(|_| unreachable!("strings always serialise"));
+    let anomalies_json = serde_json::to_string(&anomalies)
+        .unwrap_or_else(|_| unreachable!("strings always serialise"));
     let Sender { name, email, phone } = details.sender;
     let profile = details.profile;
     lead::ActiveModel {
@@ -76,17 +81,25 @@ pub(crate) fn lead_to_row(lead: NewLead) -> lead::ActiveModel {
         entity_reference: Set(details.entity_reference),
         source: Set(details.source),
         created_date: Set(details.created_date.as_ref().map(format_timestamp)),
-        created_at_us: Set(details.created_date.map(|d| d.with_timezone(&Utc).timestamp_micros())),
+        created_at_us: Set(details
+            .created_date
+            .map(|d| d.with_timezone(&Utc).timestamp_micros())),
         message: Set(details.message.map(|m| m.as_str().to_owned())),
         sender_name: Set(name),
-        sender_email_normalised: Set(email.as_ref().and_then(|e| e.normalised().map(str::to_owned))),
+        sender_email_normalised: Set(email
+            .as_ref()
+            .and_then(|e| e.normalised().map(str::to_owned))),
         sender_email: Set(email.map(|e| e.given().to_owned())),
         sender_phone_e164: Set(phone.as_ref().and_then(|p| p.e164().map(str::to_owned))),
         sender_phone: Set(phone.map(|p| p.given().to_owned())),
         number_residents: Set(profile.number_residents.map(i16::from)),
         has_pets: Set(profile.has_pets),
         move_timeline: Set(profile.move_timeline.map(|t| t.kind_code().to_owned())),
-        move_date: Set(profile.move_timeline.and_then(|t| t.date()).as_ref().map(format_timestamp)),
+        move_date: Set(profile
+            .move_timeline
+            .and_then(|t| t.date())
+            .as_ref()
+            .map(format_timestamp)),
         monthly_income: Set(profile.monthly_income),
         presentation_letter: Set(profile.presentation_letter),
         anomaly_count: Set(i32::try_from(anomalies.len()).unwrap_or(i32::MAX)),
@@ -124,7 +137,11 @@ pub(crate) fn lead_from_row(row: lead::Model) -> Result<Lead, StorageError> {
         .map(|a| {
             let kind = AnomalyKind::from_code(&a.kind)
                 .ok_or_else(|| corrupt(TABLE, id, format!("unknown anomaly kind {}", a.kind)))?;
-            Ok(Anomaly::new(LeadField::from_wire_name(&a.field), kind, a.original))
+            Ok(Anomaly::new(
+                LeadField::from_wire_name(&a.field),
+                kind,
+                a.original,
+            ))
         })
         .collect::<Result<Vec<_>, StorageError>>()?;
     let number_residents = row

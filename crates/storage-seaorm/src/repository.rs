@@ -27,7 +27,8 @@ pub struct SeaOrmLeadRepository {
 
 impl fmt::Debug for SeaOrmLeadRepository {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SeaOrmLeadRepository").finish_non_exhaustive()
+        f.debug_struct("SeaOrmLeadRepository")
+            .finish_non_exhaustive()
     }
 }
 
@@ -43,7 +44,10 @@ impl SeaOrmLeadRepository {
 /// affected row count tells which. MySQL's equivalent (`ON DUPLICATE KEY UPDATE`)
 /// reports a found row as affected, so there a plain `INSERT` runs and the unique-key
 /// error, which MySQL rolls back for that statement only, means `Duplicate`.
-async fn insert_one(txn: &DatabaseTransaction, lead: NewLead) -> Result<InsertOutcome, StorageError> {
+async fn insert_one(
+    txn: &DatabaseTransaction,
+    lead: NewLead,
+) -> Result<InsertOutcome, StorageError> {
     let row = lead_to_row(lead);
     if txn.get_database_backend() == DatabaseBackend::MySql {
         return match lead::Entity::insert(row).exec_without_returning(txn).await {
@@ -96,7 +100,10 @@ impl LeadRepository for SeaOrmLeadRepository {
             .transpose()
     }
 
-    async fn list(&self, page: PageRequest<LeadCursor>) -> Result<Page<Lead, LeadCursor>, StorageError> {
+    async fn list(
+        &self,
+        page: PageRequest<LeadCursor>,
+    ) -> Result<Page<Lead, LeadCursor>, StorageError> {
         let mut query = lead::Entity::find()
             .order_by_desc(lead::Column::ReceivedAtUs)
             .order_by_desc(lead::Column::Id)
@@ -112,10 +119,15 @@ impl LeadRepository for SeaOrmLeadRepository {
             );
         }
         let rows = query.all(&self.inner.db).await.map_err(storage_error)?;
-        let leads = rows.into_iter().map(lead_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(leads, page.limit(), |lead: &Lead| LeadCursor {
-            received_at: lead.received_at,
-            id: lead.id,
+        let leads = rows
+            .into_iter()
+            .map(lead_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(leads, page.limit(), |lead: &Lead| {
+            LeadCursor {
+                received_at: lead.received_at,
+                id: lead.id,
+            }
         }))
     }
 
@@ -132,7 +144,8 @@ pub struct SeaOrmQuarantineStore {
 
 impl fmt::Debug for SeaOrmQuarantineStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SeaOrmQuarantineStore").finish_non_exhaustive()
+        f.debug_struct("SeaOrmQuarantineStore")
+            .finish_non_exhaustive()
     }
 }
 
@@ -180,6 +193,10 @@ impl QuarantineStore for SeaOrmQuarantineStore {
             .into_iter()
             .map(quarantined_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(entries, page.limit(), |entry: &Quarantined| entry.id))
+        Ok(Page::from_overfetch(
+            entries,
+            page.limit(),
+            |entry: &Quarantined| entry.id,
+        ))
     }
 }

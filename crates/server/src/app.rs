@@ -1,0 +1,221 @@
+//! The composition root: configuration in, adapters wired to use cases, a bound server
+//! out. `main` and the integration tests both go through [`Application::build`].
+
+use std::{future::Future, io, net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
+
+use lead_inbox_application::{
+    ApiAccess, LeadIntake, LeadQueries, LeadRepository, QuarantineStore, SystemClock,
+};
+use lead_inbox_auth_static::{StaticApiKeys, StaticWebhookTokens};
+use lead_inbox_http::{HttpConfig, HttpState};
+use lead_inbox_storage_memory::{InMemoryLeadRepository, InMemoryQuarantineStore};
+use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
+use poem::{
+    Server,
+    listener::{Acceptor, Listener, TcpListener},
+};
+
+use crate::config::{Config, redact_url};
+
+/// The URL that selects the in-memory adapter.
+pub const MEMORY_URL: &str = "memory://";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "no webhook token is configured, so no lead could be accepted: set LEAD_INBOX_WEBHOOK_TOKENS \
+         to the token(s) CasaYes sends in the `token` header (comma-separated)"
+    )]
+    NoWebhookTokens,
+    #[error("cannot listen on {address}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot open the database {url}")]
+    Storage {
+        url: String,
+        #[source]
+        source: ConnectError,
+    },
+}
+
+/// The storage adapters chosen by the database URL.
+pub struct Storage {
+    pub leads: Arc<dyn LeadRepository>,
+    pub quarantine: Arc<dyn QuarantineStore>,
+    store: Option<SeaOrmStore>,
+}
+
+impl Storage {
+    /// Opens the store `url` names and brings its schema up to date.
+    pub async fn open(config: &Config) -> Result<Storage, StartError> {
+        let url = config.database_url.trim();
+        if url == MEMORY_URL {
+            tracing::warn!("using the in-memory store: leads are lost when the process stops");
+            return Ok(Storage {
+                leads: Arc::new(InMemoryLeadRepository::new()),
+                quarantine: Arc::new(InMemoryQuarantineStore::new()),
+                store: None,
+            });
+        }
+        let failed = |source| StartError::Storage {
+            url: redact_url(url),
+            source,
+        };
+        let options = StoreOptions {
+            max_connections: config.database_max_connections,
+            allow_unsafe_durability: config.allow_unsafe_durability,
+            ..StoreOptions::default()
+        };
+        let store = SeaOrmStore::connect(url, &options).await.map_err(failed)?;
+        store.migrate().await.map_err(failed)?;
+        Ok(Storage {
+            leads: Arc::new(store.leads()),
+            quarantine: Arc::new(store.quarantine()),
+            store: Some(store),
+        })
+    }
+
+    pub async fn close(&self) {
+        if let Some(store) = &self.store {
+            store.close().await;
+        }
+    }
+}
+
+type ServerFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+/// A built service: listening on [`Self::address`], serving once run.
+pub struct Application {
+    address: SocketAddr,
+    server: Box<dyn FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> ServerFuture + Send>,
+    storage: Storage,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Opens the storage (running migrations), wires the use cases and binds the
+    /// listener. Port 0 binds a free port: see [`Self::address`].
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        if config.webhook_tokens.is_empty() {
+            return Err(StartError::NoWebhookTokens);
+        }
+        if config.api_keys.is_empty() {
+            tracing::warn!(
+                "no API key is configured (LEAD_INBOX_API_KEYS): /api/v1 refuses every request"
+            );
+        }
+        let storage = Storage::open(&config).await?;
+        let clock = Arc::new(SystemClock);
+        let tokens = Arc::new(StaticWebhookTokens::new(&config.webhook_tokens));
+        let keys = Arc::new(StaticApiKeys::new(&config.api_keys));
+        let state = HttpState {
+            intake: LeadIntake::new(
+                storage.leads.clone(),
+                storage.quarantine.clone(),
+                tokens,
+                clock,
+            ),
+            queries: LeadQueries::new(storage.leads.clone(), storage.quarantine.clone()),
+            access: ApiAccess::new(keys),
+        };
+        let http = HttpConfig {
+            max_body_bytes: config.max_body_bytes,
+            ..HttpConfig::default()
+        };
+        let acceptor = TcpListener::bind(config.bind)
+            .into_acceptor()
+            .await
+            .map_err(|source| StartError::Bind {
+                address: config.bind,
+                source,
+            })?;
+        let address = acceptor
+            .local_addr()
+            .first()
+            .and_then(|address| address.as_socket_addr().copied())
+            .unwrap_or(config.bind);
+        let grace = Duration::from_secs(config.shutdown_grace_seconds);
+        let routes = lead_inbox_http::routes(state, http);
+        tracing::info!(
+            address = %address,
+            database = %redact_url(&config.database_url),
+            webhook_tokens = config.webhook_tokens.len(),
+            api_keys = config.api_keys.len(),
+            max_body_bytes = config.max_body_bytes,
+            "lead inbox is ready"
+        );
+        Ok(Application {
+            address,
+            server: Box::new(move |shutdown| {
+                Box::pin(
+                    Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                        routes,
+                        shutdown,
+                        Some(grace),
+                    ),
+                )
+            }),
+            storage,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish (up to
+    /// the grace period) and closes the database pool.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let result = (self.server)(Box::pin(shutdown)).await;
+        self.storage.close().await;
+        tracing::info!("lead inbox stopped");
+        result
+    }
+
+    /// Serves until SIGTERM or ctrl-c.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Completes on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c received: shutting down"),
+        () = terminate => tracing::info!("SIGTERM received: shutting down"),
+    }
+}

@@ -1,0 +1,193 @@
+//! The `lead-inbox` command line.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use lead_inbox_domain::casayes::SPEC_EXAMPLE;
+
+use crate::{Application, Config, Storage};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lead-inbox",
+    version,
+    about = "Receives CasaYes real-estate leads, stores each exactly once, and serves them to CRMs.",
+    after_help = "Configuration comes from defaults, then the TOML file (--config or LEAD_INBOX_CONFIG), \
+                  then LEAD_INBOX_* environment variables. See docs/operations.md.\n\n\
+                  Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage."
+)]
+pub struct Cli {
+    /// A TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (the default).
+    ///
+    /// Example: LEAD_INBOX_WEBHOOK_TOKENS=secret LEAD_INBOX_API_KEYS=key lead-inbox serve
+    Serve,
+    /// Apply the database migrations, then exit.
+    ///
+    /// Example: LEAD_INBOX_DATABASE_URL=postgres://app@db/leads lead-inbox migrate
+    Migrate,
+    /// Print the OpenAPI document.
+    ///
+    /// Example: lead-inbox openapi --format yaml > openapi/lead-inbox.yaml
+    Openapi {
+        #[arg(long, value_enum, default_value_t = SpecFormat::Json)]
+        format: SpecFormat,
+    },
+    /// Post the CasaYes documentation's example lead to a running Lead Inbox and print
+    /// the answer: the integrator's smoke test.
+    ///
+    /// Example: lead-inbox send-example --url http://127.0.0.1:8080 --token secret
+    SendExample {
+        /// The Lead Inbox base URL, or the full webhook URL.
+        #[arg(long)]
+        url: String,
+        /// The webhook token to send in the `token` header.
+        #[arg(long)]
+        token: String,
+        /// The LeadReference to send; a fresh one unless given.
+        #[arg(long)]
+        reference: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SpecFormat {
+    Json,
+    Yaml,
+}
+
+pub const WEBHOOK_PATH: &str = "/webhooks/casayes/leads";
+
+/// Runs the command line; returns the process's exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.config).await,
+        Command::Migrate => migrate(cli.config).await,
+        Command::Openapi { format } => {
+            let spec = match format {
+                SpecFormat::Json => lead_inbox_http::openapi_json(),
+                SpecFormat::Yaml => lead_inbox_http::openapi_yaml(),
+            };
+            println!("{spec}");
+            ExitCode::SUCCESS
+        }
+        Command::SendExample {
+            url,
+            token,
+            reference,
+        } => send_example(&url, &token, reference).await,
+    }
+}
+
+fn load(config: Option<PathBuf>) -> Result<Config, ExitCode> {
+    Config::load(config.as_deref()).map_err(|error| {
+        eprintln!("lead-inbox: {error}");
+        ExitCode::from(2)
+    })
+}
+
+/// The error and its causes, one per line.
+fn report(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+async fn serve(config: Option<PathBuf>) -> ExitCode {
+    let config = match load(config) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("lead-inbox: {}", report(&error));
+            return match error {
+                crate::StartError::NoWebhookTokens => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            };
+        }
+    };
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("lead-inbox: the server failed: {}", report(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: Option<PathBuf>) -> ExitCode {
+    let config = match load(config) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    match Storage::open(&config).await {
+        Ok(storage) => {
+            storage.close().await;
+            println!("migrations are up to date");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("lead-inbox: {}", report(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The documentation's example with `reference` as its LeadReference (a fresh one of
+/// the documented shape when `None`).
+pub fn example_payload(reference: Option<String>) -> serde_json::Value {
+    let mut payload: serde_json::Value =
+        serde_json::from_str(SPEC_EXAMPLE).unwrap_or_else(|_| unreachable!("the example is JSON"));
+    let reference =
+        reference.unwrap_or_else(|| format!("CY-Listing-A3bT7Y2xL6w-{}", uuid::Uuid::new_v4()));
+    payload["LeadReference"] = serde_json::Value::String(reference);
+    payload
+}
+
+async fn send_example(url: &str, token: &str, reference: Option<String>) -> ExitCode {
+    let url = url.trim_end_matches('/');
+    let url = if url.ends_with(WEBHOOK_PATH) {
+        url.to_owned()
+    } else {
+        format!("{url}{WEBHOOK_PATH}")
+    };
+    let payload = example_payload(reference);
+    let client = reqwest::Client::new();
+    let response = client
+        .post(&url)
+        .header("token", token)
+        .json(&payload)
+        .send()
+        .await;
+    match response {
+        Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            println!("POST {url}\n{status}\n{body}");
+            if status.is_success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("lead-inbox: cannot post to {url}: {}", report(&error));
+            ExitCode::FAILURE
+        }
+    }
+}

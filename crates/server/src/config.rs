@@ -1,0 +1,317 @@
+//! Configuration: defaults in code, then an optional TOML file (`--config` or
+//! `LEAD_INBOX_CONFIG`), then `LEAD_INBOX_*` environment variables. Read and checked
+//! once, at start-up; a bad value stops start-up with a message naming the key.
+
+use std::{fmt, net::SocketAddr, path::Path};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, de};
+
+/// The environment variables' prefix.
+pub const ENV_PREFIX: &str = "LEAD_INBOX_";
+/// Where the SQLite database lives unless configured otherwise.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/lead-inbox.db";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Keys holding secrets. They are read from the environment as raw strings (figment
+/// would read `0123` as the number 123) and never printed.
+const SECRET_KEYS: [&str; 2] = ["webhook_tokens", "api_keys"];
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `LEAD_INBOX_BIND`: the address to listen on.
+    #[serde(default = "default_bind")]
+    pub bind: SocketAddr,
+    /// `LEAD_INBOX_DATABASE_URL`: `sqlite://…`, `postgres://…`, `mysql://…` or `memory://`.
+    #[serde(default = "default_database_url")]
+    pub database_url: String,
+    /// `LEAD_INBOX_WEBHOOK_TOKENS`: the tokens CasaYes may send, comma-separated.
+    #[serde(default, deserialize_with = "secret_list")]
+    pub webhook_tokens: Vec<SecretString>,
+    /// `LEAD_INBOX_API_KEYS`: API keys for `/api/v1`, comma-separated.
+    #[serde(default, deserialize_with = "secret_list")]
+    pub api_keys: Vec<SecretString>,
+    /// `LEAD_INBOX_MAX_BODY_BYTES`: the largest webhook body accepted.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// `LEAD_INBOX_DATABASE_MAX_CONNECTIONS`: the database pool's size.
+    #[serde(default = "default_max_connections")]
+    pub database_max_connections: u32,
+    /// `LEAD_INBOX_ALLOW_UNSAFE_DURABILITY`: start even if the database could lose
+    /// committed leads in a crash. Never in production.
+    #[serde(default)]
+    pub allow_unsafe_durability: bool,
+    /// `LEAD_INBOX_SHUTDOWN_GRACE_SECONDS`: how long requests in flight may take to
+    /// finish after SIGTERM or ctrl-c.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_seconds: u64,
+}
+
+fn default_bind() -> SocketAddr {
+    DEFAULT_BIND
+        .parse()
+        .unwrap_or_else(|_| unreachable!("a valid literal"))
+}
+
+fn default_database_url() -> String {
+    DEFAULT_DATABASE_URL.to_owned()
+}
+
+fn default_max_body_bytes() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+fn default_shutdown_grace() -> u64 {
+    30
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: default_bind(),
+            database_url: default_database_url(),
+            webhook_tokens: Vec::new(),
+            api_keys: Vec::new(),
+            max_body_bytes: default_max_body_bytes(),
+            database_max_connections: default_max_connections(),
+            allow_unsafe_durability: false,
+            shutdown_grace_seconds: default_shutdown_grace(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "webhook_tokens",
+                &format_args!("[{} redacted]", self.webhook_tokens.len()),
+            )
+            .field(
+                "api_keys",
+                &format_args!("[{} redacted]", self.api_keys.len()),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("database_max_connections", &self.database_max_connections)
+            .field("allow_unsafe_durability", &self.allow_unsafe_durability)
+            .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
+            .finish()
+    }
+}
+
+/// The URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the configuration file {0} does not exist")]
+    MissingFile(String),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error(
+        "invalid configuration: max_body_bytes (LEAD_INBOX_MAX_BODY_BYTES) must be at least 1024"
+    )]
+    BodyLimitTooSmall,
+    #[error(
+        "invalid configuration: database_max_connections (LEAD_INBOX_DATABASE_MAX_CONNECTIONS) must be at least 1"
+    )]
+    NoConnections,
+}
+
+/// A list of secrets: a comma-separated string (environment) or an array (TOML).
+/// Blank entries are dropped and white space around each is trimmed.
+fn secret_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SecretString>, D::Error> {
+    struct SecretList;
+
+    impl<'de> de::Visitor<'de> for SecretList {
+        type Value = Vec<SecretString>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a comma-separated string or an array of strings")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| SecretString::from(s.to_owned()))
+                .collect())
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut secrets = Vec::new();
+            while let Some(text) = seq.next_element::<String>()? {
+                if !text.trim().is_empty() {
+                    secrets.push(SecretString::from(text.trim().to_owned()));
+                }
+            }
+            Ok(secrets)
+        }
+    }
+
+    deserializer.deserialize_any(SecretList)
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (or `LEAD_INBOX_CONFIG`) when
+    /// given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os(format!("{ENV_PREFIX}CONFIG")).map(Into::into));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::MissingFile(file.display().to_string()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let mut ignored: Vec<&str> = vec!["config", "log", "log_format"];
+        ignored.extend(SECRET_KEYS);
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).ignore(&ignored));
+        for key in SECRET_KEYS {
+            if let Ok(value) = std::env::var(format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())) {
+                figment = figment.merge((key, value));
+            }
+        }
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::BodyLimitTooSmall);
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::NoConnections);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password_in_logs() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/leads"),
+            "postgres://app:***@db:5432/leads"
+        );
+        assert_eq!(
+            redact_url("sqlite://./data/lead-inbox.db"),
+            "sqlite://./data/lead-inbox.db"
+        );
+        assert_eq!(
+            redact_url("mysql://root@127.0.0.1/test"),
+            "mysql://root@127.0.0.1/test"
+        );
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let config = Config {
+            webhook_tokens: vec![SecretString::from("tok-canary".to_owned())],
+            api_keys: vec![SecretString::from("key-canary".to_owned())],
+            ..Config::default()
+        };
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("canary"), "{printed}");
+        assert!(printed.contains("[1 redacted]"));
+    }
+
+    fn load_in(jail: &mut figment::Jail) -> Result<Config, ConfigError> {
+        let _ = jail;
+        Config::load(None)
+    }
+
+    #[test]
+    fn environment_lists_and_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEAD_INBOX_WEBHOOK_TOKENS", "0123, second-token,,");
+            jail.set_env("LEAD_INBOX_API_KEYS", "key-1");
+            let config = load_in(jail).map_err(|e| e.to_string())?;
+            use secrecy::ExposeSecret;
+            let tokens: Vec<&str> = config
+                .webhook_tokens
+                .iter()
+                .map(|t| t.expose_secret())
+                .collect();
+            assert_eq!(tokens, ["0123", "second-token"]);
+            assert_eq!(config.api_keys.len(), 1);
+            assert_eq!(config.bind.to_string(), DEFAULT_BIND);
+            assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+            assert_eq!(config.max_body_bytes, 256 * 1024);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_file_is_overridden_by_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "lead-inbox.toml",
+                "bind = \"0.0.0.0:9000\"\nmax_body_bytes = 4096\nwebhook_tokens = [\"from-file\"]\n",
+            )?;
+            jail.set_env("LEAD_INBOX_MAX_BODY_BYTES", "8192");
+            let config =
+                Config::load(Some(Path::new("lead-inbox.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.bind.to_string(), "0.0.0.0:9000");
+            assert_eq!(config.max_body_bytes, 8192);
+            assert_eq!(config.webhook_tokens.len(), 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEAD_INBOX_MAX_BODY_BYTES", "lots");
+            let error = load_in(jail).expect_err("not a number").to_string();
+            assert!(error.contains("max_body_bytes"), "{error}");
+            assert!(error.contains("LEAD_INBOX_MAX_BODY_BYTES"), "{error}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEAD_INBOX_BIND", "nowhere");
+            let error = load_in(jail).expect_err("not an address").to_string();
+            assert!(error.contains("bind"), "{error}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            let error = Config::load(Some(Path::new("missing.toml")))
+                .expect_err("no file")
+                .to_string();
+            assert!(error.contains("missing.toml"), "{error}");
+            let _ = jail;
+            Ok(())
+        });
+    }
+}
