@@ -5,7 +5,7 @@
 //! `move_date` also keep the exact text CasaYes's value normalises to (RFC 3339 with
 //! its offset and up to nanoseconds), which a database timestamp type would round.
 
-use sea_orm_migration::{prelude::*, schema::*};
+use sea_orm_migration::{prelude::*, schema::*, sea_orm::DatabaseBackend};
 
 use crate::types::{long_blob, long_text};
 
@@ -51,15 +51,26 @@ enum Quarantine {
     ReceivedAtUs,
 }
 
+/// A new table. On MySQL/MariaDB: InnoDB (transactions, crash recovery) and
+/// `utf8mb4_bin`, so that every Unicode character fits and the lead reference compares
+/// byte for byte, case-sensitive, as on SQLite and PostgreSQL.
+fn table(backend: DatabaseBackend) -> TableCreateStatement {
+    let mut table = Table::create();
+    table.if_not_exists();
+    if backend == DatabaseBackend::MySql {
+        table.engine("InnoDB").character_set("utf8mb4").collate("utf8mb4_bin");
+    }
+    table
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
         manager
             .create_table(
-                Table::create()
+                table(backend)
                     .table(Leads::Table)
-                    .if_not_exists()
                     .col(big_pk_auto(Leads::Id))
                     .col(string_len(Leads::LeadReference, 256))
                     .col(long_text(backend, Leads::EntityType).null())
@@ -109,9 +120,8 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_table(
-                Table::create()
+                table(backend)
                     .table(Quarantine::Table)
-                    .if_not_exists()
                     .col(big_pk_auto(Quarantine::Id))
                     .col(string_len(Quarantine::ReasonCode, 64))
                     .col(long_text(backend, Quarantine::ReasonMessage).not_null())

@@ -1,0 +1,284 @@
+//! Test support: fresh databases for every backend, and `spawn_app`, which starts the
+//! real server (the same `Application::build` as `main`) on port 0.
+//!
+//! Databases other than SQLite are switched on by environment variables holding a
+//! server URL; each test gets its own database on that server, so suites run in
+//! parallel and again without cleanup:
+//! - `LEAD_INBOX_TEST_POSTGRES_URL`, e.g. `postgres://postgres@127.0.0.1:5432/test`
+//! - `LEAD_INBOX_TEST_MYSQL_URL`, e.g. `mysql://root@127.0.0.1:3306/test`
+//!
+//! `LEAD_INBOX_TEST_BACKEND` (`sqlite`, the default, `postgres` or `mysql`) picks the
+//! database the end-to-end HTTP tests run on.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use lead_inbox_application::{LeadRepository, QuarantineStore};
+use lead_inbox_server::{Application, Config};
+use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+
+pub const WEBHOOK_TOKEN: &str = "test-webhook-token-0b4ba9b1";
+pub const API_KEY: &str = "test-api-key-5e1c";
+pub const POSTGRES_ENV: &str = "LEAD_INBOX_TEST_POSTGRES_URL";
+pub const MYSQL_ENV: &str = "LEAD_INBOX_TEST_MYSQL_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Backend {
+    pub fn env_var(self) -> Option<&'static str> {
+        match self {
+            Backend::Postgres => Some(POSTGRES_ENV),
+            Backend::MySql => Some(MYSQL_ENV),
+            Backend::Memory | Backend::Sqlite => None,
+        }
+    }
+
+    /// The backend the end-to-end tests run on (`LEAD_INBOX_TEST_BACKEND`).
+    pub fn for_end_to_end() -> Backend {
+        match std::env::var("LEAD_INBOX_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backend::Postgres,
+            Ok("mysql") => Backend::MySql,
+            Ok("memory") => Backend::Memory,
+            Ok("sqlite") | Err(_) => Backend::Sqlite,
+            Ok(other) => panic!("LEAD_INBOX_TEST_BACKEND={other}: use sqlite, postgres, mysql or memory"),
+        }
+    }
+}
+
+/// A database of its own for one test; dropped (best effort) with the value.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The server URL for `backend`, or `None` (with a line saying what is skipped) when
+/// its variable is unset.
+pub fn server_url(backend: Backend, what: &str) -> Option<String> {
+    let var = backend.env_var()?;
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            // Written to the process's stderr directly, past the test harness's capture,
+            // so that a skip is visible in a plain `cargo test` run.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED {what} on {backend:?}: set {var} to run it");
+            None
+        }
+    }
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[authority_end..].find('/').map(|i| i + authority_end).unwrap_or(base.len());
+    let mut result = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        result.push('?');
+        result.push_str(query);
+    }
+    result
+}
+
+impl TestDatabase {
+    /// A fresh, empty database. `None` when the backend's server is not configured.
+    pub async fn create(backend: Backend, what: &str) -> Option<TestDatabase> {
+        match backend {
+            Backend::Memory => Some(TestDatabase {
+                url: "memory://".into(),
+                cleanup: None,
+                _dir: None,
+            }),
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary folder");
+                let url = format!("sqlite://{}/nested/lead-inbox.db", dir.path().display());
+                Some(TestDatabase {
+                    url,
+                    cleanup: None,
+                    _dir: Some(dir),
+                })
+            }
+            Backend::Postgres | Backend::MySql => {
+                let server = server_url(backend, what)?;
+                let name = format!("li_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&server).await.expect("the test database server answers");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("CREATE DATABASE");
+                admin.close().await.ok();
+                Some(TestDatabase {
+                    url: replace_database(&server, &name),
+                    cleanup: Some((server, name)),
+                    _dir: None,
+                })
+            }
+        }
+    }
+
+    /// Opens this database with the sea-orm adapter (migrated), as the server does.
+    pub async fn open_store(&self) -> SeaOrmStore {
+        let store = SeaOrmStore::connect(&self.url, &StoreOptions::default())
+            .await
+            .expect("the test database opens");
+        store.migrate().await.expect("migrations run");
+        store
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.cleanup.take() else {
+            return;
+        };
+        let statement = if server.starts_with("postgres") {
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        } else {
+            format!("DROP DATABASE IF EXISTS {name}")
+        };
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let admin = Database::connect(&server).await.ok()?;
+                tokio::time::timeout(Duration::from_secs(10), admin.execute_unprepared(&statement))
+                    .await
+                    .ok()?
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The repository and quarantine of a backend, for the contract suite.
+pub struct TestStorage {
+    pub leads: Arc<dyn LeadRepository>,
+    pub quarantine: Arc<dyn QuarantineStore>,
+    pub database: TestDatabase,
+}
+
+pub async fn test_storage(backend: Backend, what: &str) -> Option<TestStorage> {
+    let database = TestDatabase::create(backend, what).await?;
+    if backend == Backend::Memory {
+        return Some(TestStorage {
+            leads: Arc::new(lead_inbox_storage_memory::InMemoryLeadRepository::new()),
+            quarantine: Arc::new(lead_inbox_storage_memory::InMemoryQuarantineStore::new()),
+            database,
+        });
+    }
+    let store = database.open_store().await;
+    Some(TestStorage {
+        leads: Arc::new(store.leads()),
+        quarantine: Arc::new(store.quarantine()),
+        database,
+    })
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub database: TestDatabase,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Posts `body` to the webhook with `token` (none when `None`).
+    pub async fn deliver(&self, token: Option<&str>, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url("/webhooks/casayes/leads"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.header("token", token);
+        }
+        request.send().await.expect("the server answers")
+    }
+
+    /// GETs an `/api/v1` path with the test API key; returns the status and JSON body.
+    pub async fn api_get(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// The configuration a test server gets: port 0, one token, one API key.
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        bind: "127.0.0.1:0".parse().expect("an address"),
+        database_url: database_url.to_owned(),
+        webhook_tokens: vec![SecretString::from(WEBHOOK_TOKEN.to_owned())],
+        api_keys: vec![SecretString::from(API_KEY.to_owned())],
+        shutdown_grace_seconds: 5,
+        ..Config::default()
+    }
+}
+
+/// Starts the real server on a fresh database of the end-to-end backend. `None` when
+/// that backend is not configured (the skip is printed).
+pub async fn spawn_app(what: &str) -> Option<TestApp> {
+    spawn_app_with(what, |_| {}).await
+}
+
+pub async fn spawn_app_with(what: &str, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    let database = TestDatabase::create(Backend::for_end_to_end(), what).await?;
+    let mut config = test_config(&database.url);
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("the server starts");
+    let address = app.address();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    Some(TestApp {
+        address,
+        client: reqwest::Client::new(),
+        database,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    })
+}

@@ -1,0 +1,298 @@
+//! The storage contract suite: written once, run on every adapter (in memory, SQLite,
+//! and PostgreSQL and MySQL/MariaDB when their `LEAD_INBOX_TEST_*_URL` is set).
+
+use std::{collections::HashSet, sync::Arc};
+
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use lead_inbox_application::{InsertOutcome, LeadCursor, PageRequest};
+use lead_inbox_domain::{
+    NewLead, NewQuarantined, QuarantineId, RawPayload, Rejection, RejectionKind,
+    casayes::{SPEC_EXAMPLE, parse_payload},
+};
+use lead_inbox_tests::{Backend, TestStorage, test_storage};
+use serde_json::{Value, json};
+
+fn at(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(1_732_000_000_000_000 + micros).expect("in range")
+}
+
+/// The spec example with another reference and `changes` applied.
+fn payload(reference: &str, changes: Value) -> Vec<u8> {
+    let mut value: Value = serde_json::from_str(SPEC_EXAMPLE).expect("JSON");
+    value["LeadReference"] = json!(reference);
+    if let (Value::Object(target), Value::Object(changes)) = (&mut value, changes) {
+        target.extend(changes);
+    }
+    serde_json::to_vec(&value).expect("serialisable")
+}
+
+fn lead_from(raw: Vec<u8>, received_at: DateTime<Utc>) -> NewLead {
+    NewLead {
+        details: parse_payload(&raw).expect("a lead"),
+        raw: RawPayload::new(raw),
+        received_at,
+    }
+}
+
+fn lead(reference: &str, received_at: DateTime<Utc>) -> NewLead {
+    lead_from(payload(reference, json!({})), received_at)
+}
+
+async fn all_references(storage: &TestStorage) -> Vec<String> {
+    let mut references = Vec::new();
+    let mut after = None;
+    loop {
+        let page = storage
+            .leads
+            .list(PageRequest::new(Some(500), after).expect("valid page"))
+            .await
+            .expect("list");
+        references.extend(page.items.iter().map(|l| l.reference().as_str().to_owned()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return references,
+        }
+    }
+}
+
+async fn insert_reports_created_then_duplicate(storage: TestStorage) {
+    let original = lead("CY-Listing-A-00000000-0000-4000-8000-000000000001", at(1));
+    let outcomes = storage.leads.insert_batch(vec![original.clone()]).await.expect("insert");
+    assert_eq!(outcomes, [InsertOutcome::Created]);
+
+    let mut redelivery = lead("CY-Listing-A-00000000-0000-4000-8000-000000000001", at(99));
+    redelivery.raw = RawPayload::new(b"{\"LeadReference\":\"CY-Listing-A-00000000-0000-4000-8000-000000000001\"}".to_vec());
+    let outcomes = storage.leads.insert_batch(vec![redelivery]).await.expect("insert");
+    assert_eq!(outcomes, [InsertOutcome::Duplicate]);
+
+    let stored = storage
+        .leads
+        .get(&original.details.reference)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(stored.details, original.details, "a duplicate changes nothing");
+    assert_eq!(stored.raw, original.raw);
+    assert_eq!(stored.received_at, original.received_at);
+    assert_eq!(all_references(&storage).await.len(), 1);
+}
+
+async fn batch_reports_one_outcome_per_lead(storage: TestStorage) {
+    let existing = lead("ref-existing", at(1));
+    storage.leads.insert_batch(vec![existing.clone()]).await.expect("insert");
+    let outcomes = storage
+        .leads
+        .insert_batch(vec![
+            lead("ref-a", at(2)),
+            lead("ref-b", at(3)),
+            lead("ref-a", at(4)),
+            existing,
+            lead("ref-c", at(5)),
+        ])
+        .await
+        .expect("insert");
+    use InsertOutcome::{Created, Duplicate};
+    assert_eq!(outcomes, [Created, Created, Duplicate, Duplicate, Created]);
+    assert_eq!(all_references(&storage).await, ["ref-c", "ref-b", "ref-a", "ref-existing"]);
+    let first_a = storage
+        .leads
+        .get(&lead("ref-a", at(0)).details.reference)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(first_a.received_at, at(2), "the first occurrence in a batch wins");
+    assert!(storage.leads.insert_batch(Vec::new()).await.expect("empty batch").is_empty());
+}
+
+async fn concurrent_deliveries_store_one_lead(storage: TestStorage) {
+    let leads = storage.leads.clone();
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let leads = Arc::clone(&leads);
+            tokio::spawn(async move {
+                leads
+                    .insert_batch(vec![lead("CY-Listing-Same-00000000-0000-4000-8000-000000000050", at(n))])
+                    .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut duplicate = 0;
+    for task in tasks {
+        match task.await.expect("task").expect("no storage error").as_slice() {
+            [InsertOutcome::Created] => created += 1,
+            [InsertOutcome::Duplicate] => duplicate += 1,
+            other => panic!("unexpected outcomes {other:?}"),
+        }
+    }
+    assert_eq!((created, duplicate), (1, 49));
+    assert_eq!(all_references(&storage).await.len(), 1);
+}
+
+async fn get_of_an_unknown_reference_is_none(storage: TestStorage) {
+    storage.leads.insert_batch(vec![lead("known", at(1))]).await.expect("insert");
+    let unknown = lead("Known", at(1)).details.reference;
+    assert!(storage.leads.get(&unknown).await.expect("get").is_none(), "references are case-sensitive");
+}
+
+async fn pages_never_skip_or_repeat_while_leads_arrive(storage: TestStorage) {
+    // 120 leads; every third shares its received_at with the previous one, so the id
+    // decides their order.
+    let mut expected = Vec::new();
+    for n in 0..120 {
+        let reference = format!("page-{n:03}");
+        storage
+            .leads
+            .insert_batch(vec![lead(&reference, at(n - i64::from(n % 3 == 2)))])
+            .await
+            .expect("insert");
+        expected.push(reference);
+    }
+    expected.reverse();
+    let mut seen = Vec::new();
+    let mut after: Option<LeadCursor> = None;
+    let mut arriving = 0;
+    loop {
+        let page = storage
+            .leads
+            .list(PageRequest::new(Some(7), after).expect("valid"))
+            .await
+            .expect("list");
+        assert!(page.items.len() <= 7);
+        seen.extend(page.items.iter().map(|l| l.reference().as_str().to_owned()));
+        // New leads arrive between pages.
+        storage
+            .leads
+            .insert_batch(vec![lead(&format!("late-{arriving}"), at(1_000 + arriving))])
+            .await
+            .expect("insert");
+        arriving += 1;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len());
+}
+
+async fn quarantine_round_trips(storage: TestStorage) {
+    let mut ids = Vec::new();
+    for (n, kind) in [RejectionKind::NotJson, RejectionKind::NotAnObject, RejectionKind::PayloadTooLarge]
+        .into_iter()
+        .enumerate()
+    {
+        let entry = NewQuarantined {
+            rejection: Rejection::new(kind, format!("reason {n}")),
+            raw: RawPayload::new(vec![0xff, 0x00, b'{', n as u8]),
+            received_at: at(n as i64),
+        };
+        let id = storage.quarantine.store(entry.clone()).await.expect("store");
+        let stored = storage.quarantine.get(id).await.expect("get").expect("kept");
+        assert_eq!(stored.rejection, entry.rejection);
+        assert_eq!(stored.raw, entry.raw);
+        assert_eq!(stored.received_at, entry.received_at);
+        ids.push(id);
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+    let first = storage
+        .quarantine
+        .list(PageRequest::new(Some(2), None).expect("valid"))
+        .await
+        .expect("list");
+    assert_eq!(first.items.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[2], ids[1]]);
+    let second = storage
+        .quarantine
+        .list(PageRequest::new(Some(2), first.next).expect("valid"))
+        .await
+        .expect("list");
+    assert_eq!(second.items.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[0]]);
+    assert_eq!(second.next, None);
+    assert!(storage.quarantine.get(QuarantineId(ids[2].0 + 100)).await.expect("get").is_none());
+}
+
+async fn large_payloads_and_unicode_round_trip_byte_for_byte(storage: TestStorage) {
+    let text = "Olá! 👋🏽 مرحبا שלום \u{202e}reversed\u{202c} 漢字 \u{1}\u{7}\u{1f}\t\r\n <script>alert('x')</script> \\ \" ";
+    let mut message = String::new();
+    while message.len() < 250 * 1024 {
+        message.push_str(text);
+    }
+    let raw = payload("unicode-1", json!({"Message": message, "SenderName": text, "PresentationLetter": text}));
+    assert!(raw.len() > 250 * 1024);
+    let original = lead_from(raw.clone(), at(7));
+    storage.leads.insert_batch(vec![original.clone()]).await.expect("insert");
+    let stored = storage
+        .leads
+        .get(&original.details.reference)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(stored.raw.as_bytes(), raw.as_slice());
+    assert_eq!(stored.details.message.as_ref().map(|m| m.as_str()), Some(message.as_str()));
+    assert_eq!(stored.details.sender.name.as_deref(), Some(text));
+    assert_eq!(stored.details, original.details);
+}
+
+async fn timestamps_keep_their_precision_and_offset(storage: TestStorage) {
+    let raw = payload(
+        "time-1",
+        json!({"CreatedDate": "2024-08-09T20:50:44.123456789+05:45", "EstimatedDateToMove": "2025-01-31T08:00:00.6131515-03:30"}),
+    );
+    let received_at = at(0) + Duration::microseconds(123_457);
+    let original = lead_from(raw, received_at);
+    storage.leads.insert_batch(vec![original.clone()]).await.expect("insert");
+    let stored = storage
+        .leads
+        .get(&original.details.reference)
+        .await
+        .expect("get")
+        .expect("stored");
+    let created = stored.details.created_date.expect("a created date");
+    assert_eq!(created, original.details.created_date.expect("parsed"));
+    assert_eq!(created.offset(), &FixedOffset::east_opt(5 * 3600 + 45 * 60).expect("offset"));
+    assert_eq!(created.timestamp_subsec_nanos(), 123_456_789);
+    let move_date = stored.details.profile.move_timeline.and_then(|t| t.date()).expect("a date");
+    assert_eq!(move_date.offset(), &FixedOffset::west_opt(3 * 3600 + 30 * 60).expect("offset"));
+    assert_eq!(move_date.timestamp_subsec_nanos(), 613_151_500);
+    assert_eq!(stored.received_at, received_at);
+}
+
+async fn ping_answers(storage: TestStorage) {
+    storage.leads.ping().await.expect("the store is ready");
+}
+
+macro_rules! contract_suite {
+    ($($case:ident),* $(,)?) => {
+        contract_suite!(@backend memory, Backend::Memory, $($case),*);
+        contract_suite!(@backend sqlite, Backend::Sqlite, $($case),*);
+        contract_suite!(@backend postgres, Backend::Postgres, $($case),*);
+        contract_suite!(@backend mysql, Backend::MySql, $($case),*);
+    };
+    (@backend $module:ident, $backend:expr, $($case:ident),*) => {
+        mod $module {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(storage) = test_storage($backend, stringify!($case)).await else {
+                        return;
+                    };
+                    super::$case(storage).await;
+                }
+            )*
+        }
+    };
+}
+
+contract_suite!(
+    insert_reports_created_then_duplicate,
+    batch_reports_one_outcome_per_lead,
+    concurrent_deliveries_store_one_lead,
+    get_of_an_unknown_reference_is_none,
+    pages_never_skip_or_repeat_while_leads_arrive,
+    quarantine_round_trips,
+    large_payloads_and_unicode_round_trip_byte_for_byte,
+    timestamps_keep_their_precision_and_offset,
+    ping_answers,
+);
