@@ -47,7 +47,9 @@ impl Backend {
             Ok("mysql") => Backend::MySql,
             Ok("memory") => Backend::Memory,
             Ok("sqlite") | Err(_) => Backend::Sqlite,
-            Ok(other) => panic!("LEAD_INBOX_TEST_BACKEND={other}: use sqlite, postgres, mysql or memory"),
+            Ok(other) => {
+                panic!("LEAD_INBOX_TEST_BACKEND={other}: use sqlite, postgres, mysql or memory")
+            }
         }
     }
 }
@@ -70,7 +72,10 @@ pub fn server_url(backend: Backend, what: &str) -> Option<String> {
             // Written to the process's stderr directly, past the test harness's capture,
             // so that a skip is visible in a plain `cargo test` run.
             use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIPPED {what} on {backend:?}: set {var} to run it");
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {what} on {backend:?}: set {var} to run it"
+            );
             None
         }
     }
@@ -82,7 +87,10 @@ fn replace_database(url: &str, name: &str) -> String {
         None => (url, None),
     };
     let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[authority_end..].find('/').map(|i| i + authority_end).unwrap_or(base.len());
+    let path_start = base[authority_end..]
+        .find('/')
+        .map(|i| i + authority_end)
+        .unwrap_or(base.len());
     let mut result = format!("{}/{name}", &base[..path_start]);
     if let Some(query) = query {
         result.push('?');
@@ -112,7 +120,9 @@ impl TestDatabase {
             Backend::Postgres | Backend::MySql => {
                 let server = server_url(backend, what)?;
                 let name = format!("li_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(&server).await.expect("the test database server answers");
+                let admin = Database::connect(&server)
+                    .await
+                    .expect("the test database server answers");
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
@@ -148,13 +158,19 @@ impl Drop for TestDatabase {
             format!("DROP DATABASE IF EXISTS {name}")
         };
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let admin = Database::connect(&server).await.ok()?;
-                tokio::time::timeout(Duration::from_secs(10), admin.execute_unprepared(&statement))
-                    .await
-                    .ok()?
-                    .ok()?;
+                tokio::time::timeout(
+                    Duration::from_secs(10),
+                    admin.execute_unprepared(&statement),
+                )
+                .await
+                .ok()?
+                .ok()?;
                 admin.close().await.ok()
             })
         })
@@ -201,7 +217,11 @@ impl TestApp {
     }
 
     /// Posts `body` to the webhook with `token` (none when `None`).
-    pub async fn deliver(&self, token: Option<&str>, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    pub async fn deliver(
+        &self,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         let mut request = self
             .client
             .post(self.url("/webhooks/casayes/leads"))
@@ -227,14 +247,23 @@ impl TestApp {
         (status, body)
     }
 
-    /// Stops the server gracefully and waits for it.
-    pub async fn stop(mut self) {
+    /// Stops the server gracefully (requests in flight finish) and waits for it;
+    /// returns the database, still there, for inspection.
+    pub async fn stop_keeping_database(mut self) -> TestDatabase {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+        std::mem::replace(
+            &mut self.database,
+            TestDatabase {
+                url: String::new(),
+                cleanup: None,
+                _dir: None,
+            },
+        )
     }
 }
 

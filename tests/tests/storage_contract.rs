@@ -57,12 +57,22 @@ async fn all_references(storage: &TestStorage) -> Vec<String> {
 
 async fn insert_reports_created_then_duplicate(storage: TestStorage) {
     let original = lead("CY-Listing-A-00000000-0000-4000-8000-000000000001", at(1));
-    let outcomes = storage.leads.insert_batch(vec![original.clone()]).await.expect("insert");
+    let outcomes = storage
+        .leads
+        .insert_batch(vec![original.clone()])
+        .await
+        .expect("insert");
     assert_eq!(outcomes, [InsertOutcome::Created]);
 
     let mut redelivery = lead("CY-Listing-A-00000000-0000-4000-8000-000000000001", at(99));
-    redelivery.raw = RawPayload::new(b"{\"LeadReference\":\"CY-Listing-A-00000000-0000-4000-8000-000000000001\"}".to_vec());
-    let outcomes = storage.leads.insert_batch(vec![redelivery]).await.expect("insert");
+    redelivery.raw = RawPayload::new(
+        b"{\"LeadReference\":\"CY-Listing-A-00000000-0000-4000-8000-000000000001\"}".to_vec(),
+    );
+    let outcomes = storage
+        .leads
+        .insert_batch(vec![redelivery])
+        .await
+        .expect("insert");
     assert_eq!(outcomes, [InsertOutcome::Duplicate]);
 
     let stored = storage
@@ -71,7 +81,10 @@ async fn insert_reports_created_then_duplicate(storage: TestStorage) {
         .await
         .expect("get")
         .expect("stored");
-    assert_eq!(stored.details, original.details, "a duplicate changes nothing");
+    assert_eq!(
+        stored.details, original.details,
+        "a duplicate changes nothing"
+    );
     assert_eq!(stored.raw, original.raw);
     assert_eq!(stored.received_at, original.received_at);
     assert_eq!(all_references(&storage).await.len(), 1);
@@ -79,7 +92,11 @@ async fn insert_reports_created_then_duplicate(storage: TestStorage) {
 
 async fn batch_reports_one_outcome_per_lead(storage: TestStorage) {
     let existing = lead("ref-existing", at(1));
-    storage.leads.insert_batch(vec![existing.clone()]).await.expect("insert");
+    storage
+        .leads
+        .insert_batch(vec![existing.clone()])
+        .await
+        .expect("insert");
     let outcomes = storage
         .leads
         .insert_batch(vec![
@@ -93,15 +110,29 @@ async fn batch_reports_one_outcome_per_lead(storage: TestStorage) {
         .expect("insert");
     use InsertOutcome::{Created, Duplicate};
     assert_eq!(outcomes, [Created, Created, Duplicate, Duplicate, Created]);
-    assert_eq!(all_references(&storage).await, ["ref-c", "ref-b", "ref-a", "ref-existing"]);
+    assert_eq!(
+        all_references(&storage).await,
+        ["ref-c", "ref-b", "ref-a", "ref-existing"]
+    );
     let first_a = storage
         .leads
         .get(&lead("ref-a", at(0)).details.reference)
         .await
         .expect("get")
         .expect("stored");
-    assert_eq!(first_a.received_at, at(2), "the first occurrence in a batch wins");
-    assert!(storage.leads.insert_batch(Vec::new()).await.expect("empty batch").is_empty());
+    assert_eq!(
+        first_a.received_at,
+        at(2),
+        "the first occurrence in a batch wins"
+    );
+    assert!(
+        storage
+            .leads
+            .insert_batch(Vec::new())
+            .await
+            .expect("empty batch")
+            .is_empty()
+    );
 }
 
 async fn concurrent_deliveries_store_one_lead(storage: TestStorage) {
@@ -111,7 +142,10 @@ async fn concurrent_deliveries_store_one_lead(storage: TestStorage) {
             let leads = Arc::clone(&leads);
             tokio::spawn(async move {
                 leads
-                    .insert_batch(vec![lead("CY-Listing-Same-00000000-0000-4000-8000-000000000050", at(n))])
+                    .insert_batch(vec![lead(
+                        "CY-Listing-Same-00000000-0000-4000-8000-000000000050",
+                        at(n),
+                    )])
                     .await
             })
         })
@@ -119,7 +153,12 @@ async fn concurrent_deliveries_store_one_lead(storage: TestStorage) {
     let mut created = 0;
     let mut duplicate = 0;
     for task in tasks {
-        match task.await.expect("task").expect("no storage error").as_slice() {
+        match task
+            .await
+            .expect("task")
+            .expect("no storage error")
+            .as_slice()
+        {
             [InsertOutcome::Created] => created += 1,
             [InsertOutcome::Duplicate] => duplicate += 1,
             other => panic!("unexpected outcomes {other:?}"),
@@ -130,9 +169,16 @@ async fn concurrent_deliveries_store_one_lead(storage: TestStorage) {
 }
 
 async fn get_of_an_unknown_reference_is_none(storage: TestStorage) {
-    storage.leads.insert_batch(vec![lead("known", at(1))]).await.expect("insert");
+    storage
+        .leads
+        .insert_batch(vec![lead("known", at(1))])
+        .await
+        .expect("insert");
     let unknown = lead("Known", at(1)).details.reference;
-    assert!(storage.leads.get(&unknown).await.expect("get").is_none(), "references are case-sensitive");
+    assert!(
+        storage.leads.get(&unknown).await.expect("get").is_none(),
+        "references are case-sensitive"
+    );
 }
 
 async fn pages_never_skip_or_repeat_while_leads_arrive(storage: TestStorage) {
@@ -163,7 +209,10 @@ async fn pages_never_skip_or_repeat_while_leads_arrive(storage: TestStorage) {
         // New leads arrive between pages.
         storage
             .leads
-            .insert_batch(vec![lead(&format!("late-{arriving}"), at(1_000 + arriving))])
+            .insert_batch(vec![lead(
+                &format!("late-{arriving}"),
+                at(1_000 + arriving),
+            )])
             .await
             .expect("insert");
         arriving += 1;
@@ -179,17 +228,30 @@ async fn pages_never_skip_or_repeat_while_leads_arrive(storage: TestStorage) {
 
 async fn quarantine_round_trips(storage: TestStorage) {
     let mut ids = Vec::new();
-    for (n, kind) in [RejectionKind::NotJson, RejectionKind::NotAnObject, RejectionKind::PayloadTooLarge]
-        .into_iter()
-        .enumerate()
+    for (n, kind) in [
+        RejectionKind::NotJson,
+        RejectionKind::NotAnObject,
+        RejectionKind::PayloadTooLarge,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let entry = NewQuarantined {
             rejection: Rejection::new(kind, format!("reason {n}")),
             raw: RawPayload::new(vec![0xff, 0x00, b'{', n as u8]),
             received_at: at(n as i64),
         };
-        let id = storage.quarantine.store(entry.clone()).await.expect("store");
-        let stored = storage.quarantine.get(id).await.expect("get").expect("kept");
+        let id = storage
+            .quarantine
+            .store(entry.clone())
+            .await
+            .expect("store");
+        let stored = storage
+            .quarantine
+            .get(id)
+            .await
+            .expect("get")
+            .expect("kept");
         assert_eq!(stored.rejection, entry.rejection);
         assert_eq!(stored.raw, entry.raw);
         assert_eq!(stored.received_at, entry.received_at);
@@ -201,15 +263,28 @@ async fn quarantine_round_trips(storage: TestStorage) {
         .list(PageRequest::new(Some(2), None).expect("valid"))
         .await
         .expect("list");
-    assert_eq!(first.items.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[2], ids[1]]);
+    assert_eq!(
+        first.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ids[2], ids[1]]
+    );
     let second = storage
         .quarantine
         .list(PageRequest::new(Some(2), first.next).expect("valid"))
         .await
         .expect("list");
-    assert_eq!(second.items.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[0]]);
+    assert_eq!(
+        second.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ids[0]]
+    );
     assert_eq!(second.next, None);
-    assert!(storage.quarantine.get(QuarantineId(ids[2].0 + 100)).await.expect("get").is_none());
+    assert!(
+        storage
+            .quarantine
+            .get(QuarantineId(ids[2].0 + 100))
+            .await
+            .expect("get")
+            .is_none()
+    );
 }
 
 async fn large_payloads_and_unicode_round_trip_byte_for_byte(storage: TestStorage) {
@@ -218,10 +293,17 @@ async fn large_payloads_and_unicode_round_trip_byte_for_byte(storage: TestStorag
     while message.len() < 250 * 1024 {
         message.push_str(text);
     }
-    let raw = payload("unicode-1", json!({"Message": message, "SenderName": text, "PresentationLetter": text}));
+    let raw = payload(
+        "unicode-1",
+        json!({"Message": message, "SenderName": text, "PresentationLetter": text}),
+    );
     assert!(raw.len() > 250 * 1024);
     let original = lead_from(raw.clone(), at(7));
-    storage.leads.insert_batch(vec![original.clone()]).await.expect("insert");
+    storage
+        .leads
+        .insert_batch(vec![original.clone()])
+        .await
+        .expect("insert");
     let stored = storage
         .leads
         .get(&original.details.reference)
@@ -229,7 +311,10 @@ async fn large_payloads_and_unicode_round_trip_byte_for_byte(storage: TestStorag
         .expect("get")
         .expect("stored");
     assert_eq!(stored.raw.as_bytes(), raw.as_slice());
-    assert_eq!(stored.details.message.as_ref().map(|m| m.as_str()), Some(message.as_str()));
+    assert_eq!(
+        stored.details.message.as_ref().map(|m| m.as_str()),
+        Some(message.as_str())
+    );
     assert_eq!(stored.details.sender.name.as_deref(), Some(text));
     assert_eq!(stored.details, original.details);
 }
@@ -241,7 +326,11 @@ async fn timestamps_keep_their_precision_and_offset(storage: TestStorage) {
     );
     let received_at = at(0) + Duration::microseconds(123_457);
     let original = lead_from(raw, received_at);
-    storage.leads.insert_batch(vec![original.clone()]).await.expect("insert");
+    storage
+        .leads
+        .insert_batch(vec![original.clone()])
+        .await
+        .expect("insert");
     let stored = storage
         .leads
         .get(&original.details.reference)
@@ -250,10 +339,21 @@ async fn timestamps_keep_their_precision_and_offset(storage: TestStorage) {
         .expect("stored");
     let created = stored.details.created_date.expect("a created date");
     assert_eq!(created, original.details.created_date.expect("parsed"));
-    assert_eq!(created.offset(), &FixedOffset::east_opt(5 * 3600 + 45 * 60).expect("offset"));
+    assert_eq!(
+        created.offset(),
+        &FixedOffset::east_opt(5 * 3600 + 45 * 60).expect("offset")
+    );
     assert_eq!(created.timestamp_subsec_nanos(), 123_456_789);
-    let move_date = stored.details.profile.move_timeline.and_then(|t| t.date()).expect("a date");
-    assert_eq!(move_date.offset(), &FixedOffset::west_opt(3 * 3600 + 30 * 60).expect("offset"));
+    let move_date = stored
+        .details
+        .profile
+        .move_timeline
+        .and_then(|t| t.date())
+        .expect("a date");
+    assert_eq!(
+        move_date.offset(),
+        &FixedOffset::west_opt(3 * 3600 + 30 * 60).expect("offset")
+    );
     assert_eq!(move_date.timestamp_subsec_nanos(), 613_151_500);
     assert_eq!(stored.received_at, received_at);
 }

@@ -58,7 +58,10 @@ fn table(backend: DatabaseBackend) -> TableCreateStatement {
     let mut table = Table::create();
     table.if_not_exists();
     if backend == DatabaseBackend::MySql {
-        table.engine("InnoDB").character_set("utf8mb4").collate("utf8mb4_bin");
+        table
+            .engine("InnoDB")
+            .character_set("utf8mb4")
+            .collate("utf8mb4_bin");
     }
     table
 }
