@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 fn committed(name: &str) -> (PathBuf, String) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../openapi")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     (path, text)
 }
@@ -26,17 +28,24 @@ fn check(name: &str, generated: String) {
 
 #[test]
 fn the_committed_json_document_is_current() {
-    check("lead-inbox.json", format!("{}\n", lead_inbox_http::openapi_json()));
+    check(
+        "lead-inbox.json",
+        format!("{}\n", lead_inbox_http::openapi_json()),
+    );
 }
 
 #[test]
 fn the_committed_yaml_document_is_current() {
-    check("lead-inbox.yaml", format!("{}\n", lead_inbox_http::openapi_yaml()));
+    check(
+        "lead-inbox.yaml",
+        format!("{}\n", lead_inbox_http::openapi_yaml()),
+    );
 }
 
 #[test]
 fn every_operation_is_documented() {
-    let spec: serde_json::Value = serde_json::from_str(&lead_inbox_http::openapi_json()).expect("JSON");
+    let spec: serde_json::Value =
+        serde_json::from_str(&lead_inbox_http::openapi_json()).expect("JSON");
     let paths = spec["paths"].as_object().expect("paths");
     for required in [
         "/webhooks/casayes/leads",
@@ -55,7 +64,10 @@ fn every_operation_is_documented() {
             assert!(operation["operationId"].is_string(), "{at}: operationId");
             assert!(operation["summary"].is_string(), "{at}: summary");
             assert!(operation["description"].is_string(), "{at}: description");
-            assert!(operation["tags"].as_array().is_some_and(|t| !t.is_empty()), "{at}: tags");
+            assert!(
+                operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{at}: tags"
+            );
         }
     }
     let webhook = &paths["/webhooks/casayes/leads"]["post"];
@@ -65,7 +77,16 @@ fn every_operation_is_documented() {
     let payload = &spec["components"]["schemas"]["CasaYesLeadPayload"];
     let properties = payload["properties"].as_object().expect("properties");
     assert_eq!(properties.len(), 15, "the 15 documented fields");
-    assert_eq!(payload["example"]["LeadReference"], "CY-Listing-A3bT7Y2xL6w-b24e6f80-17c9-4a8f-92b3-7e123d4bcf90");
-    assert_eq!(spec["components"]["securitySchemes"]["webhookToken"]["name"], "token");
-    assert_eq!(spec["components"]["securitySchemes"]["apiKey"]["scheme"], "bearer");
+    assert_eq!(
+        payload["example"]["LeadReference"],
+        "CY-Listing-A3bT7Y2xL6w-b24e6f80-17c9-4a8f-92b3-7e123d4bcf90"
+    );
+    assert_eq!(
+        spec["components"]["securitySchemes"]["webhookToken"]["name"],
+        "token"
+    );
+    assert_eq!(
+        spec["components"]["securitySchemes"]["apiKey"]["scheme"],
+        "bearer"
+    );
 }

@@ -131,7 +131,7 @@ pub enum ConfigError {
     #[error("the configuration file {0} does not exist")]
     MissingFile(String),
     #[error("invalid configuration: {0}")]
-    Invalid(#[from] Box<figment::Error>),
+    Invalid(String),
     #[error(
         "invalid configuration: max_body_bytes (LEAD_INBOX_MAX_BODY_BYTES) must be at least 1024"
     )]
@@ -140,6 +140,32 @@ pub enum ConfigError {
         "invalid configuration: database_max_connections (LEAD_INBOX_DATABASE_MAX_CONNECTIONS) must be at least 1"
     )]
     NoConnections,
+}
+
+/// Every problem figment found, each naming its key, the environment variable that
+/// sets it, and where the bad value came from.
+fn describe(errors: figment::Error) -> String {
+    errors
+        .into_iter()
+        .map(|error| {
+            let key = error.path.join(".").to_ascii_lowercase();
+            let source = error
+                .metadata
+                .as_ref()
+                .map(|metadata| format!(" (from {})", metadata.name))
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("{}{source}", error.kind)
+            } else {
+                format!(
+                    "{key} ({ENV_PREFIX}{}): {}{source}",
+                    key.to_ascii_uppercase(),
+                    error.kind
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A list of secrets: a comma-separated string (environment) or an array (TOML).
@@ -199,7 +225,9 @@ impl Config {
                 figment = figment.merge((key, value));
             }
         }
-        let config: Config = figment.extract().map_err(Box::new)?;
+        let config: Config = figment
+            .extract()
+            .map_err(|errors| ConfigError::Invalid(describe(errors)))?;
         config.validate()?;
         Ok(config)
     }

@@ -1,0 +1,242 @@
+//! The `lead-inbox` binary as a user runs it.
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lead-inbox");
+const TOKEN: &str = "cli-test-token";
+
+fn lead_inbox(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LEAD_INBOX_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+struct Running {
+    child: Child,
+    port: u16,
+}
+
+impl Running {
+    fn start(dir: &Path) -> Running {
+        let port = free_port();
+        let child = lead_inbox(dir)
+            .env("LEAD_INBOX_WEBHOOK_TOKENS", TOKEN)
+            .env("LEAD_INBOX_API_KEYS", "cli-key")
+            .env("LEAD_INBOX_BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Running { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn terminate(mut self) -> Output {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true"));
+        child.wait_with_output().expect("output")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn without_a_webhook_token_it_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = lead_inbox(dir.path()).arg("serve").output().expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("LEAD_INBOX_WEBHOOK_TOKENS"), "{stderr}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created before the configuration is valid"
+    );
+}
+
+#[test]
+fn a_bad_value_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = lead_inbox(dir.path())
+        .env("LEAD_INBOX_WEBHOOK_TOKENS", TOKEN)
+        .env("LEAD_INBOX_MAX_BODY_BYTES", "a lot")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("LEAD_INBOX_MAX_BODY_BYTES"), "{stderr}");
+}
+
+#[test]
+fn serve_send_example_and_stop_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path());
+    assert!(
+        dir.path().join("data/lead-inbox.db").is_file(),
+        "the SQLite file and folder are created"
+    );
+
+    let sent = lead_inbox(dir.path())
+        .args([
+            "send-example",
+            "--url",
+            &server.url(),
+            "--token",
+            TOKEN,
+            "--reference",
+            "CY-Listing-A3bT7Y2xL6w-cli-1",
+        ])
+        .output()
+        .expect("runs");
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let stdout = text(&sent.stdout);
+    assert!(stdout.contains("200 OK"), "{stdout}");
+    assert!(stdout.contains(r#""status":"created""#), "{stdout}");
+    assert!(stdout.contains("CY-Listing-A3bT7Y2xL6w-cli-1"), "{stdout}");
+
+    let again = lead_inbox(dir.path())
+        .args([
+            "send-example",
+            "--url",
+            &format!("{}/webhooks/casayes/leads", server.url()),
+            "--token",
+            TOKEN,
+            "--reference",
+            "CY-Listing-A3bT7Y2xL6w-cli-1",
+        ])
+        .output()
+        .expect("runs");
+    assert!(text(&again.stdout).contains(r#""status":"duplicate""#));
+
+    let fresh = lead_inbox(dir.path())
+        .args(["send-example", "--url", &server.url(), "--token", TOKEN])
+        .output()
+        .expect("runs");
+    assert!(
+        text(&fresh.stdout).contains("CY-Listing-A3bT7Y2xL6w-"),
+        "a fresh reference of the documented shape"
+    );
+    assert!(text(&fresh.stdout).contains(r#""status":"created""#));
+
+    let refused = lead_inbox(dir.path())
+        .args(["send-example", "--url", &server.url(), "--token", "wrong"])
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stdout).contains("401"));
+
+    let output = server.terminate();
+    assert!(
+        output.status.success(),
+        "exit after SIGTERM: {:?}",
+        output.status
+    );
+    let logs = text(&output.stderr);
+    assert!(logs.contains("SIGTERM received"), "{logs}");
+    for secret in [
+        TOKEN,
+        "cli-key",
+        "John Smith",
+        "919111222",
+        "interested in this listing",
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "the logs must not contain {secret:?}"
+        );
+    }
+    assert!(
+        logs.contains("/webhooks/casayes/leads"),
+        "one line per request: {logs}"
+    );
+}
+
+#[test]
+fn openapi_prints_the_committed_document() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi");
+    for (format, file) in [("yaml", "lead-inbox.yaml"), ("json", "lead-inbox.json")] {
+        let output = lead_inbox(dir.path())
+            .args(["openapi", "--format", format])
+            .output()
+            .expect("runs");
+        assert!(output.status.success());
+        let expected = std::fs::read_to_string(committed.join(file)).expect("committed");
+        assert_eq!(text(&output.stdout), expected, "{file}");
+    }
+}
+
+#[test]
+fn migrate_creates_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = lead_inbox(dir.path())
+        .env("LEAD_INBOX_DATABASE_URL", "sqlite://./deep/er/leads.db")
+        .arg("migrate")
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(dir.path().join("deep/er/leads.db").is_file());
+}
+
+#[test]
+fn help_lists_the_commands_with_examples() {
+    let output = Command::new(BIN).arg("--help").output().expect("runs");
+    let help = text(&output.stdout);
+    for command in ["serve", "migrate", "openapi", "send-example"] {
+        assert!(help.contains(command), "{help}");
+    }
+    let send = Command::new(BIN)
+        .args(["send-example", "--help"])
+        .output()
+        .expect("runs");
+    assert!(text(&send.stdout).contains("Example: lead-inbox send-example"));
+}
