@@ -757,10 +757,7 @@ async fn graceful_shutdown_answers_requests_in_flight() {
     });
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let database_url = app.database.url.clone();
-    let stopping = tokio::spawn(async move {
-        let database = app.stop_keeping_database().await;
-        database
-    });
+    let stopping = tokio::spawn(app.stop_keeping_database());
     let response = in_flight.await.expect("task").expect("answered");
     assert_eq!(response.status().as_u16(), 200);
     let database = stopping.await.expect("stopped");

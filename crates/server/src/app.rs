@@ -1,7 +1,7 @@
 //! The composition root: configuration in, adapters wired to use cases, a bound server
 //! out. `main` and the integration tests both go through [`Application::build`].
 
-use std::{future::Future, io, net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use lead_inbox_application::{
     ApiAccess, LeadIntake, LeadQueries, LeadRepository, QuarantineStore, SystemClock,
@@ -11,8 +11,9 @@ use lead_inbox_http::{HttpConfig, HttpState};
 use lead_inbox_storage_memory::{InMemoryLeadRepository, InMemoryQuarantineStore};
 use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
 use poem::{
-    Server,
-    listener::{Acceptor, Listener, TcpListener},
+    EndpointExt, Server,
+    endpoint::BoxEndpoint,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 
 use crate::config::{Config, redact_url};
@@ -85,12 +86,12 @@ impl Storage {
     }
 }
 
-type ServerFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
-
 /// A built service: listening on [`Self::address`], serving once run.
 pub struct Application {
     address: SocketAddr,
-    server: Box<dyn FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> ServerFuture + Send>,
+    acceptor: TcpAcceptor,
+    routes: BoxEndpoint<'static>,
+    grace: Duration,
     storage: Storage,
 }
 
@@ -145,7 +146,7 @@ impl Application {
             .and_then(|address| address.as_socket_addr().copied())
             .unwrap_or(config.bind);
         let grace = Duration::from_secs(config.shutdown_grace_seconds);
-        let routes = lead_inbox_http::routes(state, http);
+        let routes = lead_inbox_http::routes(state, http).map_to_response().boxed();
         tracing::info!(
             address = %address,
             database = %redact_url(&config.database_url),
@@ -156,15 +157,9 @@ impl Application {
         );
         Ok(Application {
             address,
-            server: Box::new(move |shutdown| {
-                Box::pin(
-                    Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-                        routes,
-                        shutdown,
-                        Some(grace),
-                    ),
-                )
-            }),
+            acceptor,
+            routes,
+            grace,
             storage,
         })
     }
@@ -180,7 +175,9 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let result = (self.server)(Box::pin(shutdown)).await;
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.routes, shutdown, Some(self.grace))
+            .await;
         self.storage.close().await;
         tracing::info!("lead inbox stopped");
         result

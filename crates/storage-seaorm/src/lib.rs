@@ -111,13 +111,14 @@ impl SeaOrmStore {
             "mariadb" => format!("mysql{}", &url[scheme.len()..]),
             _ => url.to_owned(),
         };
-        if let Some(folder) = sqlite_path(&url).and_then(|path| Path::new(path).parent()) {
-            if !folder.as_os_str().is_empty() {
-                std::fs::create_dir_all(folder).map_err(|source| ConnectError::CreateFolder {
-                    folder: folder.display().to_string(),
-                    source,
-                })?;
-            }
+        if let Some(folder) = sqlite_path(&url)
+            .and_then(|path| Path::new(path).parent())
+            .filter(|folder| !folder.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(folder).map_err(|source| ConnectError::CreateFolder {
+                folder: folder.display().to_string(),
+                source,
+            })?;
         }
         let mut connect = ConnectOptions::new(url);
         connect
