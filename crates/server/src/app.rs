@@ -146,7 +146,9 @@ impl Application {
             .and_then(|address| address.as_socket_addr().copied())
             .unwrap_or(config.bind);
         let grace = Duration::from_secs(config.shutdown_grace_seconds);
-        let routes = lead_inbox_http::routes(state, http).map_to_response().boxed();
+        let routes = lead_inbox_http::routes(state, http)
+            .map_to_response()
+            .boxed();
         tracing::info!(
             address = %address,
             database = %redact_url(&config.database_url),
