@@ -311,3 +311,98 @@ pub async fn spawn_app_with(what: &str, adjust: impl FnOnce(&mut Config)) -> Opt
         server: Some(server),
     })
 }
+
+/// A TCP proxy in front of a database server that a test can cut and restore: the
+/// database "goes away" for the service under test only, while other tests keep using
+/// the same server.
+pub struct ToggleProxy {
+    pub address: SocketAddr,
+    state: Arc<std::sync::Mutex<ProxyState>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+struct ProxyState {
+    open: bool,
+    connections: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl ToggleProxy {
+    /// A proxy to `target` (`host:port`), open or cut from the start.
+    pub async fn start(target: String, open: bool) -> ToggleProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let state = Arc::new(std::sync::Mutex::new(ProxyState {
+            open,
+            connections: Vec::new(),
+        }));
+        let shared = Arc::clone(&state);
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+                if !state.open {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                state.connections.push(tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                }));
+            }
+        });
+        ToggleProxy {
+            address,
+            state,
+            accept,
+        }
+    }
+
+    /// Closes every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.open = false;
+        for connection in state.connections.drain(..) {
+            connection.abort();
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).open = true;
+    }
+
+    /// `url` with its host and port replaced by the proxy's.
+    pub fn url_for(&self, url: &str) -> String {
+        let authority_start = url.find("://").map(|i| i + 3).unwrap_or(0);
+        let rest = &url[authority_start..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        let credentials = authority
+            .rfind('@')
+            .map(|at| &authority[..=at])
+            .unwrap_or("");
+        format!(
+            "{}{credentials}{}{}",
+            &url[..authority_start],
+            self.address,
+            &rest[authority_end..]
+        )
+    }
+}
+
+impl Drop for ToggleProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// The `host:port` of a database URL.
+pub fn host_and_port(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    authority.rsplit('@').next().unwrap_or(authority).to_owned()
+}

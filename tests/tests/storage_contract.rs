@@ -88,6 +88,7 @@ async fn insert_reports_created_then_duplicate(storage: TestStorage) {
     assert_eq!(stored.raw, original.raw);
     assert_eq!(stored.received_at, original.received_at);
     assert_eq!(all_references(&storage).await.len(), 1);
+    assert_eq!(storage.leads.count().await.expect("count"), 1);
 }
 
 async fn batch_reports_one_outcome_per_lead(storage: TestStorage) {
@@ -222,6 +223,10 @@ async fn pages_never_skip_or_repeat_while_leads_arrive(storage: TestStorage) {
         }
     }
     assert_eq!(seen, expected);
+    assert_eq!(
+        storage.leads.count().await.expect("count"),
+        120 + arriving as u64
+    );
     let unique: HashSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len());
 }

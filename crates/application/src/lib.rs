@@ -5,6 +5,7 @@
 //! builds adapters, puts them behind `Arc<dyn Port>` and hands them to the use cases.
 
 pub mod access;
+pub mod copy;
 pub mod error;
 pub mod intake;
 pub mod pagination;

@@ -34,6 +34,7 @@ pub enum InsertOutcome {
 /// - `list` returns leads newest first (by `received_at`, then id, both descending),
 ///   after the cursor when one is given. Leads stored while a client pages through
 ///   never make it skip or repeat a lead.
+/// - `count` returns how many leads are stored.
 /// - `ping` returns `Ok` when the store can serve requests now.
 ///
 /// Any failure of the store is a [`StorageError`]; `Unavailable` when retrying later
@@ -48,6 +49,8 @@ pub trait LeadRepository: Send + Sync {
         &self,
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError>;
+
+    async fn count(&self) -> Result<u64, StorageError>;
 
     async fn ping(&self) -> Result<(), StorageError>;
 }

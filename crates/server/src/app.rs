@@ -1,7 +1,13 @@
 //! The composition root: configuration in, adapters wired to use cases, a bound server
 //! out. `main` and the integration tests both go through [`Application::build`].
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use lead_inbox_application::{
     ApiAccess, LeadIntake, LeadQueries, LeadRepository, QuarantineStore, SystemClock,
@@ -50,9 +56,11 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Opens the store `url` names and brings its schema up to date.
-    pub async fn open(config: &Config) -> Result<Storage, StartError> {
-        let url = config.database_url.trim();
+    /// Opens the store `url` names and brings its schema up to date. A database that
+    /// cannot be reached is retried with backoff for
+    /// `database_connect_timeout_seconds`, saying what it waits for.
+    pub async fn open(url: &str, config: &Config) -> Result<Storage, StartError> {
+        let url = url.trim();
         if url == MEMORY_URL {
             tracing::warn!("using the in-memory store: leads are lost when the process stops");
             return Ok(Storage {
@@ -70,13 +78,39 @@ impl Storage {
             allow_unsafe_durability: config.allow_unsafe_durability,
             ..StoreOptions::default()
         };
-        let store = SeaOrmStore::connect(url, &options).await.map_err(failed)?;
+        let deadline =
+            Instant::now() + Duration::from_secs(config.database_connect_timeout_seconds);
+        let mut delay = Duration::from_millis(250);
+        let store = loop {
+            match SeaOrmStore::connect(url, &options).await {
+                Ok(store) => break store,
+                Err(ConnectError::Connect(error)) if Instant::now() + delay < deadline => {
+                    tracing::warn!(
+                        database = %redact_url(url),
+                        error = %error,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "waiting for the database"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => return Err(failed(error)),
+            }
+        };
         store.migrate().await.map_err(failed)?;
         Ok(Storage {
             leads: Arc::new(store.leads()),
             quarantine: Arc::new(store.quarantine()),
             store: Some(store),
         })
+    }
+
+    /// The two ports, for the copy use case.
+    pub fn as_copy_side(&self) -> lead_inbox_application::copy::Store {
+        lead_inbox_application::copy::Store {
+            leads: self.leads.clone(),
+            quarantine: self.quarantine.clone(),
+        }
     }
 
     pub async fn close(&self) {
@@ -115,7 +149,7 @@ impl Application {
                 "no API key is configured (LEAD_INBOX_API_KEYS): /api/v1 refuses every request"
             );
         }
-        let storage = Storage::open(&config).await?;
+        let storage = Storage::open(&config.database_url, &config).await?;
         let clock = Arc::new(SystemClock);
         let tokens = Arc::new(StaticWebhookTokens::new(&config.webhook_tokens));
         let keys = Arc::new(StaticApiKeys::new(&config.api_keys));

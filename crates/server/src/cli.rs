@@ -3,6 +3,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use lead_inbox_application::copy::copy_store;
 use lead_inbox_domain::casayes::SPEC_EXAMPLE;
 
 use crate::{Application, Config, Storage};
@@ -41,6 +42,20 @@ pub enum Command {
     Openapi {
         #[arg(long, value_enum, default_value_t = SpecFormat::Json)]
         format: SpecFormat,
+    },
+    /// Copy every lead and quarantined payload from one store to another (SQLite to
+    /// PostgreSQL, say). Idempotent: run it again and only what is missing is copied.
+    /// The target's migrations run first. Stop the service writing to the source first,
+    /// or run it again after switching over to pick up late leads.
+    ///
+    /// Example: lead-inbox copy --from sqlite://./data/lead-inbox.db --to postgres://app@db/leads
+    Copy {
+        /// The source database URL.
+        #[arg(long)]
+        from: String,
+        /// The target database URL.
+        #[arg(long)]
+        to: String,
     },
     /// Post the CasaYes documentation's example lead to a running Lead Inbox and print
     /// the answer: the integrator's smoke test.
@@ -85,6 +100,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             token,
             reference,
         } => send_example(&url, &token, reference).await,
+        Command::Copy { from, to } => copy(cli.config, &from, &to).await,
     }
 }
 
@@ -135,7 +151,7 @@ async fn migrate(config: Option<PathBuf>) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    match Storage::open(&config).await {
+    match Storage::open(&config.database_url, &config).await {
         Ok(storage) => {
             storage.close().await;
             println!("migrations are up to date");
@@ -143,6 +159,57 @@ async fn migrate(config: Option<PathBuf>) -> ExitCode {
         }
         Err(error) => {
             eprintln!("lead-inbox: {}", report(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn copy(config: Option<PathBuf>, from: &str, to: &str) -> ExitCode {
+    let config = match load(config) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if from.trim() == to.trim() {
+        eprintln!("lead-inbox: --from and --to are the same store");
+        return ExitCode::from(2);
+    }
+    let (source, target) =
+        match tokio::try_join!(Storage::open(from, &config), Storage::open(to, &config)) {
+            Ok(pair) => pair,
+            Err(error) => {
+                eprintln!("lead-inbox: {}", report(&error));
+                return ExitCode::FAILURE;
+            }
+        };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} leads {per_sec} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = copy_store(&source.as_copy_side(), &target.as_copy_side(), &|report| {
+        bar.set_length(report.leads_total);
+        bar.set_position(report.leads_copied + report.leads_already_there);
+    })
+    .await;
+    bar.finish_and_clear();
+    source.close().await;
+    target.close().await;
+    match result {
+        Ok(report) => {
+            println!(
+                "copied {} leads ({} new, {} already there) and {} quarantined payloads ({} new, {} already there)",
+                report.leads_copied + report.leads_already_there,
+                report.leads_copied,
+                report.leads_already_there,
+                report.quarantined_copied + report.quarantined_already_there,
+                report.quarantined_copied,
+                report.quarantined_already_there,
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("lead-inbox: the copy stopped: {}", report(&error));
+            eprintln!("what was copied stays; run the same command again to finish");
             ExitCode::FAILURE
         }
     }

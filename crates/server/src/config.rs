@@ -43,6 +43,10 @@ pub struct Config {
     /// `LEAD_INBOX_DATABASE_MAX_CONNECTIONS`: the database pool's size.
     #[serde(default = "default_max_connections")]
     pub database_max_connections: u32,
+    /// `LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS`: how long start-up waits for an
+    /// unreachable database (retrying with backoff) before giving up.
+    #[serde(default = "default_connect_timeout")]
+    pub database_connect_timeout_seconds: u64,
     /// `LEAD_INBOX_ALLOW_UNSAFE_DURABILITY`: start even if the database could lose
     /// committed leads in a crash. Never in production.
     #[serde(default)]
@@ -75,6 +79,10 @@ fn default_shutdown_grace() -> u64 {
     30
 }
 
+fn default_connect_timeout() -> u64 {
+    60
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -84,6 +92,7 @@ impl Default for Config {
             api_keys: Vec::new(),
             max_body_bytes: default_max_body_bytes(),
             database_max_connections: default_max_connections(),
+            database_connect_timeout_seconds: default_connect_timeout(),
             allow_unsafe_durability: false,
             shutdown_grace_seconds: default_shutdown_grace(),
         }
@@ -105,6 +114,10 @@ impl fmt::Debug for Config {
             )
             .field("max_body_bytes", &self.max_body_bytes)
             .field("database_max_connections", &self.database_max_connections)
+            .field(
+                "database_connect_timeout_seconds",
+                &self.database_connect_timeout_seconds,
+            )
             .field("allow_unsafe_durability", &self.allow_unsafe_durability)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
             .finish()

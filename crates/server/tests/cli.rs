@@ -240,3 +240,62 @@ fn help_lists_the_commands_with_examples() {
         .expect("runs");
     assert!(text(&send.stdout).contains("Example: lead-inbox send-example"));
 }
+
+#[test]
+fn copy_moves_leads_between_stores_and_is_idempotent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path());
+    for n in 0..3 {
+        let sent = lead_inbox(dir.path())
+            .args([
+                "send-example",
+                "--url",
+                &server.url(),
+                "--token",
+                TOKEN,
+                "--reference",
+                &format!("copy-{n}"),
+            ])
+            .output()
+            .expect("runs");
+        assert!(sent.status.success());
+    }
+    drop(server);
+    let copy = |dir: &Path| {
+        lead_inbox(dir)
+            .args([
+                "copy",
+                "--from",
+                "sqlite://./data/lead-inbox.db",
+                "--to",
+                "sqlite://./moved/leads.db",
+            ])
+            .output()
+            .expect("runs")
+    };
+    let first = copy(dir.path());
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stdout)
+            .contains("copied 3 leads (3 new, 0 already there) and 0 quarantined payloads"),
+        "{}",
+        text(&first.stdout)
+    );
+    let second = copy(dir.path());
+    assert!(
+        text(&second.stdout).contains("copied 3 leads (0 new, 3 already there)"),
+        "{}",
+        text(&second.stdout)
+    );
+    let same = lead_inbox(dir.path())
+        .args([
+            "copy",
+            "--from",
+            "sqlite://./a.db",
+            "--to",
+            "sqlite://./a.db",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(same.status.code(), Some(2));
+}

@@ -106,6 +106,10 @@ impl LeadRepository for InMemoryLeadRepository {
         }))
     }
 
+    async fn count(&self) -> Result<u64, StorageError> {
+        Ok(lock(&self.state).rows.len() as u64)
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         Ok(())
     }

@@ -9,7 +9,8 @@ use lead_inbox_application::{
 use lead_inbox_domain::{Lead, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait, TryInsertResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    TryInsertResult,
 };
 
 use crate::{
@@ -129,6 +130,13 @@ impl LeadRepository for SeaOrmLeadRepository {
                 id: lead.id,
             }
         }))
+    }
+
+    async fn count(&self) -> Result<u64, StorageError> {
+        lead::Entity::find()
+            .count(&self.inner.db)
+            .await
+            .map_err(storage_error)
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

@@ -1,0 +1,370 @@
+//! Durability checks, a database that goes away and comes back, and copying stores.
+//! PostgreSQL and MariaDB cases run when their `LEAD_INBOX_TEST_*_URL` is set.
+
+use std::time::{Duration, Instant};
+
+use lead_inbox_application::{InsertOutcome, LeadRepository, PageRequest, copy};
+use lead_inbox_domain::{
+    NewLead, NewQuarantined, RawPayload, Rejection, RejectionKind,
+    casayes::{SPEC_EXAMPLE, parse_payload},
+};
+use lead_inbox_server::{Application, Storage};
+use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
+use lead_inbox_tests::{
+    Backend, TestDatabase, ToggleProxy, WEBHOOK_TOKEN, host_and_port, test_config,
+};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn sqlite_in_memory_is_refused_as_not_durable() {
+    let refused = SeaOrmStore::connect("sqlite::memory:", &StoreOptions::default()).await;
+    match refused {
+        Err(ConnectError::NotDurable(why)) => assert!(why.contains("journal_mode"), "{why}"),
+        other => panic!("expected NotDurable, got {other:?}"),
+    }
+    let allowed = SeaOrmStore::connect(
+        "sqlite::memory:",
+        &StoreOptions {
+            allow_unsafe_durability: true,
+            ..StoreOptions::default()
+        },
+    )
+    .await;
+    assert!(allowed.is_ok(), "the explicit opt-out starts");
+}
+
+#[tokio::test]
+async fn a_sqlite_file_is_wal_with_full_sync() {
+    let database = TestDatabase::create(Backend::Sqlite, "wal")
+        .await
+        .expect("sqlite");
+    let store = database.open_store().await;
+    store.close().await;
+    // Read the file's own setting back with a separate connection.
+    let connection = Database::connect(&database.url).await.expect("open");
+    let row = connection
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Sqlite,
+            "PRAGMA journal_mode",
+        ))
+        .await
+        .expect("pragma")
+        .expect("a row");
+    assert_eq!(row.try_get_by_index::<String>(0).expect("text"), "wal");
+}
+
+#[tokio::test]
+async fn postgres_with_synchronous_commit_off_is_refused() {
+    let Some(database) = TestDatabase::create(
+        Backend::Postgres,
+        "postgres_with_synchronous_commit_off_is_refused",
+    )
+    .await
+    else {
+        return;
+    };
+    let name = database
+        .url
+        .rsplit('/')
+        .next()
+        .expect("a name")
+        .split('?')
+        .next()
+        .expect("a name")
+        .to_owned();
+    let admin = Database::connect(&database.url).await.expect("connect");
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE {name} SET synchronous_commit = off"
+        ))
+        .await
+        .expect("alter");
+    admin.close().await.ok();
+    match SeaOrmStore::connect(&database.url, &StoreOptions::default()).await {
+        Err(ConnectError::NotDurable(why)) => {
+            assert!(why.contains("synchronous_commit is off"), "{why}")
+        }
+        other => panic!("expected NotDurable, got {other:?}"),
+    }
+}
+
+fn example(reference: &str) -> Value {
+    let mut value: Value = serde_json::from_str(SPEC_EXAMPLE).expect("JSON");
+    value["LeadReference"] = json!(reference);
+    value
+}
+
+async fn database_goes_away_and_comes_back(backend: Backend, what: &str) {
+    let Some(database) = TestDatabase::create(backend, what).await else {
+        return;
+    };
+    database.open_store().await.close().await; // migrate directly first
+    let proxy = ToggleProxy::start(host_and_port(&database.url), true).await;
+    let mut config = test_config(&proxy.url_for(&database.url));
+    config.database_max_connections = 2;
+    let app = Application::build(config)
+        .await
+        .expect("starts through the proxy");
+    let address = app.address();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let client = reqwest::Client::new();
+    let webhook = format!("http://{address}/webhooks/casayes/leads");
+    let ready = format!("http://{address}/health/ready");
+    let deliver = |reference: &'static str| {
+        let client = client.clone();
+        let webhook = webhook.clone();
+        async move {
+            client
+                .post(&webhook)
+                .header("token", WEBHOOK_TOKEN)
+                .body(example(reference).to_string())
+                .send()
+                .await
+                .expect("answer")
+        }
+    };
+
+    assert_eq!(deliver("before-outage").await.status().as_u16(), 200);
+    assert_eq!(
+        client
+            .get(&ready)
+            .send()
+            .await
+            .expect("answer")
+            .status()
+            .as_u16(),
+        200
+    );
+
+    proxy.cut();
+    let during = deliver("during-outage").await;
+    assert_eq!(
+        during.status().as_u16(),
+        503,
+        "never a 2xx for a lead that was not stored"
+    );
+    let retry_after = during
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert!(
+        retry_after
+            .as_deref()
+            .is_some_and(|v| v.parse::<u64>().is_ok()),
+        "{retry_after:?}"
+    );
+    let body: Value = during.json().await.expect("JSON");
+    assert_eq!(body["code"], "storage_unavailable");
+    assert_eq!(
+        client
+            .get(&ready)
+            .send()
+            .await
+            .expect("answer")
+            .status()
+            .as_u16(),
+        503
+    );
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = deliver("during-outage").await;
+        if response.status().as_u16() == 200 {
+            let body: Value = response.json().await.expect("JSON");
+            assert_eq!(
+                body["status"], "created",
+                "the refused delivery was not stored"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the service did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        client
+            .get(&ready)
+            .send()
+            .await
+            .expect("answer")
+            .status()
+            .as_u16(),
+        200
+    );
+    let store = database.open_store().await;
+    assert_eq!(store.leads().count().await.expect("count"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_goes_away_and_comes_back() {
+    database_goes_away_and_comes_back(Backend::Postgres, "postgres_goes_away_and_comes_back").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_goes_away_and_comes_back() {
+    database_goes_away_and_comes_back(Backend::MySql, "mysql_goes_away_and_comes_back").await;
+}
+
+async fn start_up_waits_for_the_database(backend: Backend, what: &str) {
+    let Some(database) = TestDatabase::create(backend, what).await else {
+        return;
+    };
+    let proxy = ToggleProxy::start(host_and_port(&database.url), false).await;
+    let config = test_config(&proxy.url_for(&database.url));
+    let started = Instant::now();
+    let building = tokio::spawn(Application::build(config));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !building.is_finished(),
+        "start-up waits while the database is unreachable"
+    );
+    proxy.restore();
+    let app = building
+        .await
+        .expect("task")
+        .expect("starts once the database answers");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    drop(app);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_waits_for_postgres() {
+    start_up_waits_for_the_database(Backend::Postgres, "start_up_waits_for_postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_waits_for_mysql() {
+    start_up_waits_for_the_database(Backend::MySql, "start_up_waits_for_mysql").await;
+}
+
+#[tokio::test]
+async fn start_up_gives_up_after_its_timeout() {
+    let proxy = ToggleProxy::start("127.0.0.1:9".into(), false).await;
+    let mut config = test_config(&format!("postgres://nobody@{}/none", proxy.address));
+    config.database_connect_timeout_seconds = 1;
+    let started = Instant::now();
+    let error = Application::build(config).await.expect_err("no database");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        error.to_string().contains("cannot open the database"),
+        "{error}"
+    );
+}
+
+async fn copy_to(backend: Backend, what: &str) {
+    let Some(target_db) = TestDatabase::create(backend, what).await else {
+        return;
+    };
+    let source_db = TestDatabase::create(Backend::Sqlite, what)
+        .await
+        .expect("sqlite");
+    let config = test_config(&source_db.url);
+    let source = Storage::open(&source_db.url, &config)
+        .await
+        .expect("source");
+    let target = Storage::open(&target_db.url, &config)
+        .await
+        .expect("target");
+    for n in 0..1_205 {
+        let raw = serde_json::to_vec(&example(&format!("copy-{n:04}"))).expect("JSON");
+        let received_at =
+            chrono::DateTime::from_timestamp_micros(1_700_000_000_000_000 + n).expect("valid");
+        let lead = NewLead {
+            details: parse_payload(&raw).expect("lead"),
+            raw: RawPayload::new(raw),
+            received_at,
+        };
+        assert_eq!(
+            source.leads.insert_batch(vec![lead]).await.expect("insert"),
+            [InsertOutcome::Created]
+        );
+    }
+    for n in 0..3u8 {
+        source
+            .quarantine
+            .store(NewQuarantined {
+                rejection: Rejection::new(RejectionKind::NotJson, "not JSON"),
+                raw: RawPayload::new(vec![n, 0xff]),
+                received_at: chrono::DateTime::from_timestamp_micros(
+                    1_700_000_000_000_000 + i64::from(n),
+                )
+                .expect("valid"),
+            })
+            .await
+            .expect("store");
+    }
+    let first = copy::copy_store(&source.as_copy_side(), &target.as_copy_side(), &|_| {})
+        .await
+        .expect("copy");
+    assert_eq!(
+        (
+            first.leads_total,
+            first.leads_copied,
+            first.leads_already_there
+        ),
+        (1_205, 1_205, 0)
+    );
+    assert_eq!(
+        (first.quarantined_copied, first.quarantined_already_there),
+        (3, 0)
+    );
+    let again = copy::copy_store(&source.as_copy_side(), &target.as_copy_side(), &|_| {})
+        .await
+        .expect("copy");
+    assert_eq!((again.leads_copied, again.leads_already_there), (0, 1_205));
+    assert_eq!(
+        (again.quarantined_copied, again.quarantined_already_there),
+        (0, 3)
+    );
+
+    let page = |store: &Storage| {
+        let leads = store.leads.clone();
+        async move {
+            leads
+                .list(PageRequest::new(Some(500), None).expect("valid"))
+                .await
+                .expect("list")
+                .items
+        }
+    };
+    let (from, to) = (page(&source).await, page(&target).await);
+    assert_eq!(from.len(), to.len());
+    for (a, b) in from.iter().zip(&to) {
+        assert_eq!(
+            (&a.details, &a.raw, a.received_at),
+            (&b.details, &b.raw, b.received_at)
+        );
+    }
+    let quarantined = target
+        .quarantine
+        .list(PageRequest::new(Some(10), None).expect("valid"))
+        .await
+        .expect("list")
+        .items;
+    let raw: Vec<Vec<u8>> = quarantined
+        .iter()
+        .map(|q| q.raw.as_bytes().to_vec())
+        .collect();
+    assert_eq!(
+        raw,
+        [vec![2, 0xff], vec![1, 0xff], vec![0, 0xff]],
+        "the quarantine keeps its order"
+    );
+}
+
+#[tokio::test]
+async fn copy_sqlite_to_sqlite() {
+    copy_to(Backend::Sqlite, "copy_sqlite_to_sqlite").await;
+}
+
+#[tokio::test]
+async fn copy_sqlite_to_postgres() {
+    copy_to(Backend::Postgres, "copy_sqlite_to_postgres").await;
+}
+
+#[tokio::test]
+async fn copy_sqlite_to_mysql() {
+    copy_to(Backend::MySql, "copy_sqlite_to_mysql").await;
+}
