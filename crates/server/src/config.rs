@@ -18,6 +18,23 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/lead-inbox.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// Every configuration key; `LEAD_INBOX_<KEY>` sets it. Other `LEAD_INBOX_*` variables
+/// are not configuration (a warning names them, in case of a typo).
+const KEYS: [&str; 9] = [
+    "bind",
+    "database_url",
+    "webhook_tokens",
+    "api_keys",
+    "max_body_bytes",
+    "database_max_connections",
+    "database_connect_timeout_seconds",
+    "allow_unsafe_durability",
+    "shutdown_grace_seconds",
+];
+
+/// `LEAD_INBOX_*` variables that are read elsewhere, not configuration keys.
+const OTHER_VARIABLES: [&str; 3] = ["config", "log", "log_format"];
+
 /// Keys holding secrets. They are read from the environment as raw strings (figment
 /// would read `0123` as the number 123) and never printed.
 const SECRET_KEYS: [&str; 2] = ["webhook_tokens", "api_keys"];
@@ -155,6 +172,24 @@ pub enum ConfigError {
     NoConnections,
 }
 
+fn warn_about_unknown_variables() {
+    for (name, _) in std::env::vars_os() {
+        let Some(key) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(ENV_PREFIX))
+            .map(str::to_ascii_lowercase)
+        else {
+            continue;
+        };
+        if !KEYS.contains(&key.as_str())
+            && !OTHER_VARIABLES.contains(&key.as_str())
+            && !key.starts_with("test_")
+        {
+            tracing::warn!(variable = %format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()), "not a configuration variable: ignored");
+        }
+    }
+}
+
 /// Every problem figment found, each naming its key, the environment variable that
 /// sets it, and where the bad value came from.
 fn describe(errors: figment::Error) -> String {
@@ -230,9 +265,12 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        let mut ignored: Vec<&str> = vec!["config", "log", "log_format"];
-        ignored.extend(SECRET_KEYS);
-        figment = figment.merge(Env::prefixed(ENV_PREFIX).ignore(&ignored));
+        let plain: Vec<&str> = KEYS
+            .into_iter()
+            .filter(|key| !SECRET_KEYS.contains(key))
+            .collect();
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).only(&plain));
+        warn_about_unknown_variables();
         for key in SECRET_KEYS {
             if let Ok(value) = std::env::var(format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())) {
                 figment = figment.merge((key, value));
@@ -328,6 +366,19 @@ mod tests {
             assert_eq!(config.bind.to_string(), "0.0.0.0:9000");
             assert_eq!(config.max_body_bytes, 8192);
             assert_eq!(config.webhook_tokens.len(), 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn other_prefixed_variables_are_not_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEAD_INBOX_TEST_MYSQL_URL", "mysql://x");
+            jail.set_env("LEAD_INBOX_LOG", "debug");
+            jail.set_env("LEAD_INBOX_BIDN", "typo");
+            jail.set_env("LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS", "7");
+            let config = load_in(jail).map_err(|e| e.to_string())?;
+            assert_eq!(config.database_connect_timeout_seconds, 7);
             Ok(())
         });
     }
