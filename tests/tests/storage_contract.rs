@@ -4,7 +4,7 @@
 use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
-use lead_inbox_application::{InsertOutcome, LeadCursor, PageRequest};
+use lead_inbox_application::{InsertOutcome, LeadCursor, NewToken, PageRequest, SecretHash};
 use lead_inbox_domain::{
     NewLead, NewQuarantined, QuarantineId, RawPayload, Rejection, RejectionKind,
     casayes::{SPEC_EXAMPLE, parse_payload},
@@ -363,6 +363,91 @@ async fn timestamps_keep_their_precision_and_offset(storage: TestStorage) {
     assert_eq!(stored.received_at, received_at);
 }
 
+async fn managed_tokens_are_found_only_while_valid(storage: TestStorage) {
+    let store = &storage.webhook_tokens;
+    let hash = |n: u8| SecretHash([n; 32]);
+    let now = at(1_000_000);
+    let forever = store
+        .create(NewToken {
+            name: "forever".into(),
+            hash: hash(1),
+            created_at: now,
+            expires_at: None,
+        })
+        .await
+        .expect("create");
+    let expiring = store
+        .create(NewToken {
+            name: "expiring".into(),
+            hash: hash(2),
+            created_at: now,
+            expires_at: Some(at(2_000_000)),
+        })
+        .await
+        .expect("create");
+    assert!(expiring.id > forever.id);
+    assert_eq!(forever.created_at, now);
+    assert_eq!(
+        store
+            .find_valid(&hash(1), now)
+            .await
+            .expect("find")
+            .map(|t| t.id),
+        Some(forever.id)
+    );
+    assert_eq!(
+        store
+            .find_valid(&hash(2), at(1_999_999))
+            .await
+            .expect("find")
+            .map(|t| t.id),
+        Some(expiring.id)
+    );
+    assert_eq!(
+        store
+            .find_valid(&hash(2), at(2_000_000))
+            .await
+            .expect("find"),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.find_valid(&hash(3), now).await.expect("find"),
+        None,
+        "unknown"
+    );
+
+    let revoked = store
+        .revoke(forever.id, at(1_500_000))
+        .await
+        .expect("revoke")
+        .expect("known");
+    assert_eq!(revoked.revoked_at, Some(at(1_500_000)));
+    assert_eq!(
+        store.find_valid(&hash(1), now).await.expect("find"),
+        None,
+        "revoked"
+    );
+    let again = store
+        .revoke(forever.id, at(1_600_000))
+        .await
+        .expect("revoke")
+        .expect("known");
+    assert_eq!(
+        again.revoked_at,
+        Some(at(1_500_000)),
+        "the first revocation is kept"
+    );
+    assert_eq!(store.revoke(9_999, now).await.expect("revoke"), None);
+
+    let all = store.list().await.expect("list");
+    assert_eq!(
+        all.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["forever", "expiring"]
+    );
+    assert_eq!(all[1].expires_at, Some(at(2_000_000)));
+}
+
 async fn ping_answers(storage: TestStorage) {
     storage.leads.ping().await.expect("the store is ready");
 }
@@ -399,5 +484,6 @@ contract_suite!(
     quarantine_round_trips,
     large_payloads_and_unicode_round_trip_byte_for_byte,
     timestamps_keep_their_precision_and_offset,
+    managed_tokens_are_found_only_while_valid,
     ping_answers,
 );

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod copy;
+pub mod credentials;
 pub mod error;
 pub mod intake;
 pub mod pagination;
@@ -13,6 +14,7 @@ pub mod ports;
 pub mod queries;
 
 pub use access::{ApiAccess, ApiPrincipal, Scope};
+pub use credentials::{NewToken, SecretHash, TokenRecord, WebhookTokenStore};
 pub use error::{AccessError, IntakeError, StorageError};
 pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received};
 pub use pagination::{LeadCursor, Page, PageRequest, PageSizeError};

@@ -1,16 +1,19 @@
-//! Credentials from configuration: [`StaticWebhookTokens`] and [`StaticApiKeys`].
+//! Credentials: [`WebhookTokens`] (from configuration and, optionally, managed in the
+//! database with `lead-inbox tokens`) and [`StaticApiKeys`].
 //!
-//! The secrets are hashed (SHA-256) as soon as they are loaded, and only the hashes
-//! are kept. A presented secret is hashed and compared with every stored hash in
-//! constant time ([`subtle`]), without stopping at the first match, so the time taken
-//! says nothing about which secret, or how much of one, matched.
+//! Secrets are hashed (SHA-256) as soon as they are loaded or created, and only the
+//! hashes are kept. A presented secret is hashed and compared with every configured
+//! hash in constant time ([`subtle`]), without stopping at the first match, so the
+//! time taken says nothing about which secret, or how much of one, matched. Managed
+//! tokens are looked up by their hash: what an attacker controls is the hash's input,
+//! so the lookup's timing cannot reveal a stored token.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 use lead_inbox_application::{
-    ApiKeyVerifier, ApiPrincipal, ExposeSecret, Scope, SecretString, StorageError,
-    WebhookTokenVerifier,
+    ApiKeyVerifier, ApiPrincipal, Clock, ExposeSecret, Scope, SecretHash, SecretString,
+    StorageError, WebhookTokenStore, WebhookTokenVerifier,
 };
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
@@ -19,6 +22,22 @@ type Hash = [u8; 32];
 
 fn hash(secret: &SecretString) -> Hash {
     Sha256::digest(secret.expose_secret().as_bytes()).into()
+}
+
+/// The hash under which a secret is stored.
+pub fn hash_secret(secret: &SecretString) -> SecretHash {
+    SecretHash(hash(secret))
+}
+
+/// A new random secret: `prefix` then 64 hex digits (244 random bits from the
+/// operating system's generator).
+pub fn generate_secret(prefix: &str) -> SecretString {
+    let random = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    SecretString::from(format!("{prefix}{random}"))
 }
 
 /// The index of the stored hash equal to the presented secret's, examining all of them.
@@ -34,38 +53,55 @@ fn find(hashes: &[Hash], secret: &SecretString) -> Option<usize> {
     found
 }
 
-/// The webhook tokens CasaYes may send (several at once, for rotation).
+/// The webhook tokens CasaYes may send: those from configuration (several at once,
+/// for rotation) and, when a store is given, the valid managed ones. A managed token
+/// revoked or expired is refused from that moment on, on every instance: it is looked
+/// up for each request, not cached.
 #[derive(Clone)]
-pub struct StaticWebhookTokens {
-    hashes: Vec<Hash>,
+pub struct WebhookTokens {
+    configured: Vec<Hash>,
+    managed: Option<Arc<dyn WebhookTokenStore>>,
+    clock: Arc<dyn Clock>,
 }
 
-impl fmt::Debug for StaticWebhookTokens {
+impl fmt::Debug for WebhookTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StaticWebhookTokens({} tokens)", self.hashes.len())
+        write!(
+            f,
+            "WebhookTokens({} configured, managed: {})",
+            self.configured.len(),
+            self.managed.is_some()
+        )
     }
 }
 
-impl StaticWebhookTokens {
-    pub fn new<'a>(tokens: impl IntoIterator<Item = &'a SecretString>) -> Self {
-        StaticWebhookTokens {
-            hashes: tokens.into_iter().map(hash).collect(),
+impl WebhookTokens {
+    pub fn new<'a>(
+        configured: impl IntoIterator<Item = &'a SecretString>,
+        managed: Option<Arc<dyn WebhookTokenStore>>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        WebhookTokens {
+            configured: configured.into_iter().map(hash).collect(),
+            managed,
+            clock,
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.hashes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
     }
 }
 
 #[async_trait]
-impl WebhookTokenVerifier for StaticWebhookTokens {
+impl WebhookTokenVerifier for WebhookTokens {
     async fn verify(&self, token: &SecretString) -> Result<bool, StorageError> {
-        Ok(find(&self.hashes, token).is_some())
+        if find(&self.configured, token).is_some() {
+            return Ok(true);
+        }
+        match &self.managed {
+            Some(store) => Ok(store
+                .find_valid(&hash_secret(token), self.clock.now())
+                .await?
+                .is_some()),
+            None => Ok(false),
+        }
     }
 }
 
@@ -116,10 +152,18 @@ mod tests {
         SecretString::from(text.to_owned())
     }
 
+    fn configured_only(configured: &[SecretString]) -> WebhookTokens {
+        WebhookTokens::new(
+            configured,
+            None,
+            Arc::new(lead_inbox_application::SystemClock),
+        )
+    }
+
     #[tokio::test]
     async fn any_configured_token_is_accepted_and_nothing_else() {
         let configured = [secret("old-token"), secret("new-token")];
-        let tokens = StaticWebhookTokens::new(&configured);
+        let tokens = configured_only(&configured);
         assert!(
             tokens
                 .verify(&secret("old-token"))
@@ -163,12 +207,22 @@ mod tests {
         let configured = [secret("s3cr3t")];
         let printed = format!(
             "{:?} {:?}",
-            StaticWebhookTokens::new(&configured),
+            configured_only(&configured),
             StaticApiKeys::new(&configured)
         );
         assert_eq!(
             printed,
-            "StaticWebhookTokens(1 tokens) StaticApiKeys(1 keys)"
+            "WebhookTokens(1 configured, managed: false) StaticApiKeys(1 keys)"
         );
+    }
+
+    #[test]
+    fn generated_secrets_are_long_random_and_prefixed() {
+        let a = generate_secret("liwt_");
+        let b = generate_secret("liwt_");
+        assert!(a.expose_secret().starts_with("liwt_"));
+        assert_eq!(a.expose_secret().len(), 5 + 64);
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        assert_eq!(hash_secret(&a), hash_secret(&secret(a.expose_secret())));
     }
 }

@@ -7,6 +7,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_leads_and_quarantine;
+mod m20261128_000002_create_webhook_tokens;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -15,10 +16,26 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261128_000001_create_leads_and_quarantine::Migration,
-        )]
+        vec![
+            Box::new(m20261128_000001_create_leads_and_quarantine::Migration),
+            Box::new(m20261128_000002_create_webhook_tokens::Migration),
+        ]
     }
+}
+
+/// A new table. On MySQL/MariaDB: InnoDB (transactions, crash recovery) and
+/// `utf8mb4_bin`, so that every Unicode character fits and text compares byte for
+/// byte, case-sensitive, as on SQLite and PostgreSQL.
+pub(crate) fn table(backend: sea_orm_migration::sea_orm::DatabaseBackend) -> TableCreateStatement {
+    let mut table = Table::create();
+    table.if_not_exists();
+    if backend == sea_orm_migration::sea_orm::DatabaseBackend::MySql {
+        table
+            .engine("InnoDB")
+            .character_set("utf8mb4")
+            .collate("utf8mb4_bin");
+    }
+    table
 }
 
 /// Column types that hold a whole payload (up to the body limit and beyond) on every

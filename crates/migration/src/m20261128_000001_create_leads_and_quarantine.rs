@@ -5,9 +5,12 @@
 //! `move_date` also keep the exact text CasaYes's value normalises to (RFC 3339 with
 //! its offset and up to nanoseconds), which a database timestamp type would round.
 
-use sea_orm_migration::{prelude::*, schema::*, sea_orm::DatabaseBackend};
+use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::types::{long_blob, long_text};
+use crate::{
+    table,
+    types::{long_blob, long_text},
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -49,21 +52,6 @@ enum Quarantine {
     ReasonMessage,
     RawPayload,
     ReceivedAtUs,
-}
-
-/// A new table. On MySQL/MariaDB: InnoDB (transactions, crash recovery) and
-/// `utf8mb4_bin`, so that every Unicode character fits and the lead reference compares
-/// byte for byte, case-sensitive, as on SQLite and PostgreSQL.
-fn table(backend: DatabaseBackend) -> TableCreateStatement {
-    let mut table = Table::create();
-    table.if_not_exists();
-    if backend == DatabaseBackend::MySql {
-        table
-            .engine("InnoDB")
-            .character_set("utf8mb4")
-            .collate("utf8mb4_bin");
-    }
-    table
 }
 
 #[async_trait::async_trait]

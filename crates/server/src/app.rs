@@ -10,11 +10,14 @@ use std::{
 };
 
 use lead_inbox_application::{
-    ApiAccess, LeadIntake, LeadQueries, LeadRepository, QuarantineStore, SystemClock,
+    ApiAccess, Clock, LeadIntake, LeadQueries, LeadRepository, QuarantineStore, SystemClock,
+    WebhookTokenStore,
 };
-use lead_inbox_auth_static::{StaticApiKeys, StaticWebhookTokens};
+use lead_inbox_auth_static::{StaticApiKeys, WebhookTokens};
 use lead_inbox_http::{HttpConfig, HttpState};
-use lead_inbox_storage_memory::{InMemoryLeadRepository, InMemoryQuarantineStore};
+use lead_inbox_storage_memory::{
+    InMemoryLeadRepository, InMemoryQuarantineStore, InMemoryWebhookTokenStore,
+};
 use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
 use poem::{
     EndpointExt, Server,
@@ -31,9 +34,12 @@ pub const MEMORY_URL: &str = "memory://";
 pub enum StartError {
     #[error(
         "no webhook token is configured, so no lead could be accepted: set LEAD_INBOX_WEBHOOK_TOKENS \
-         to the token(s) CasaYes sends in the `token` header (comma-separated)"
+         to the token(s) CasaYes sends in the `token` header (comma-separated), or create one with \
+         `lead-inbox tokens create --name casayes`"
     )]
     NoWebhookTokens,
+    #[error("cannot read the managed webhook tokens")]
+    TokenCheck(#[source] lead_inbox_application::StorageError),
     #[error("cannot listen on {address}")]
     Bind {
         address: SocketAddr,
@@ -52,6 +58,7 @@ pub enum StartError {
 pub struct Storage {
     pub leads: Arc<dyn LeadRepository>,
     pub quarantine: Arc<dyn QuarantineStore>,
+    pub webhook_tokens: Arc<dyn WebhookTokenStore>,
     store: Option<SeaOrmStore>,
 }
 
@@ -66,6 +73,7 @@ impl Storage {
             return Ok(Storage {
                 leads: Arc::new(InMemoryLeadRepository::new()),
                 quarantine: Arc::new(InMemoryQuarantineStore::new()),
+                webhook_tokens: Arc::new(InMemoryWebhookTokenStore::new()),
                 store: None,
             });
         }
@@ -101,6 +109,7 @@ impl Storage {
         Ok(Storage {
             leads: Arc::new(store.leads()),
             quarantine: Arc::new(store.quarantine()),
+            webhook_tokens: Arc::new(store.webhook_tokens()),
             store: Some(store),
         })
     }
@@ -141,17 +150,29 @@ impl Application {
     /// Opens the storage (running migrations), wires the use cases and binds the
     /// listener. Port 0 binds a free port: see [`Self::address`].
     pub async fn build(config: Config) -> Result<Application, StartError> {
-        if config.webhook_tokens.is_empty() {
-            return Err(StartError::NoWebhookTokens);
-        }
         if config.api_keys.is_empty() {
             tracing::warn!(
                 "no API key is configured (LEAD_INBOX_API_KEYS): /api/v1 refuses every request"
             );
         }
         let storage = Storage::open(&config.database_url, &config).await?;
-        let clock = Arc::new(SystemClock);
-        let tokens = Arc::new(StaticWebhookTokens::new(&config.webhook_tokens));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        if config.webhook_tokens.is_empty() {
+            let managed = storage
+                .webhook_tokens
+                .list()
+                .await
+                .map_err(StartError::TokenCheck)?;
+            if !managed.iter().any(|token| token.is_valid_at(clock.now())) {
+                storage.close().await;
+                return Err(StartError::NoWebhookTokens);
+            }
+        }
+        let tokens = Arc::new(WebhookTokens::new(
+            &config.webhook_tokens,
+            Some(storage.webhook_tokens.clone()),
+            clock.clone(),
+        ));
         let keys = Arc::new(StaticApiKeys::new(&config.api_keys));
         let state = HttpState {
             intake: LeadIntake::new(

@@ -3,8 +3,10 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use lead_inbox_application::copy::copy_store;
-use lead_inbox_domain::casayes::SPEC_EXAMPLE;
+use lead_inbox_application::{NewToken, TokenRecord, copy::copy_store};
+use lead_inbox_auth_static::{generate_secret, hash_secret};
+use lead_inbox_domain::{casayes::SPEC_EXAMPLE, format_utc};
+use secrecy::ExposeSecret;
 
 use crate::{Application, Config, Storage};
 
@@ -43,6 +45,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = SpecFormat::Json)]
         format: SpecFormat,
     },
+    /// Manage webhook tokens kept in the database (beside LEAD_INBOX_WEBHOOK_TOKENS).
+    /// A token is shown once, when created; only its hash is stored. A revoked or
+    /// expired token is refused at once by every instance.
+    ///
+    /// Example: lead-inbox tokens create --name casayes-2027 --expires-at 2027-12-31T23:59:59Z
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Copy every lead and quarantined payload from one store to another (SQLite to
     /// PostgreSQL, say). Idempotent: run it again and only what is missing is copied.
     /// The target's migrations run first. Stop the service writing to the source first,
@@ -74,6 +83,32 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it (once).
+    ///
+    /// Example: lead-inbox tokens create --name casayes --expires-at 2027-06-30T00:00:00Z
+    Create {
+        /// A name for people: who uses it, why.
+        #[arg(long)]
+        name: String,
+        /// When it stops being valid (RFC 3339); never when absent.
+        #[arg(long, value_name = "RFC3339")]
+        expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+    /// List tokens (never their secrets).
+    ///
+    /// Example: lead-inbox tokens list
+    List,
+    /// Revoke a token by its id; it is refused from now on.
+    ///
+    /// Example: lead-inbox tokens revoke 3
+    Revoke {
+        /// The id `tokens list` shows.
+        id: i64,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SpecFormat {
     Json,
@@ -101,6 +136,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             reference,
         } => send_example(&url, &token, reference).await,
         Command::Copy { from, to } => copy(cli.config, &from, &to).await,
+        Command::Tokens(command) => tokens(cli.config, command).await,
     }
 }
 
@@ -162,6 +198,88 @@ async fn migrate(config: Option<PathBuf>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn tokens(config: Option<PathBuf>, command: TokensCommand) -> ExitCode {
+    let config = match load(config) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let storage = match Storage::open(&config.database_url, &config).await {
+        Ok(storage) => storage,
+        Err(error) => {
+            eprintln!("lead-inbox: {}", report(&error));
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = storage.webhook_tokens.clone();
+    let now = chrono::Utc::now();
+    let describe = |token: &TokenRecord| {
+        let status = if token.revoked_at.is_some() {
+            "revoked"
+        } else if token.is_valid_at(now) {
+            "valid"
+        } else {
+            "expired"
+        };
+        let instant = |at: Option<chrono::DateTime<chrono::Utc>>| {
+            at.map(|at| format_utc(&at)).unwrap_or_else(|| "-".into())
+        };
+        format!(
+            "{:<5} {:<8} {:<24} {:<28} {:<28} {}",
+            token.id,
+            status,
+            token.name,
+            format_utc(&token.created_at),
+            instant(token.expires_at),
+            instant(token.revoked_at)
+        )
+    };
+    let header = format!(
+        "{:<5} {:<8} {:<24} {:<28} {:<28} {}",
+        "ID", "STATUS", "NAME", "CREATED", "EXPIRES", "REVOKED"
+    );
+    let result = match command {
+        TokensCommand::Create { name, expires_at } => {
+            let secret = generate_secret("liwt_");
+            let created = store
+                .create(NewToken {
+                    name,
+                    hash: hash_secret(&secret),
+                    created_at: now,
+                    expires_at: expires_at.map(|at| at.with_timezone(&chrono::Utc)),
+                })
+                .await;
+            created.map(|token| {
+                println!("{}", secret.expose_secret());
+                eprintln!("Token {} created. It is shown once: give it to CasaYes now; only its hash is kept.", token.id);
+                eprintln!("{header}\n{}", describe(&token));
+                ExitCode::SUCCESS
+            })
+        }
+        TokensCommand::List => store.list().await.map(|tokens| {
+            println!("{header}");
+            for token in &tokens {
+                println!("{}", describe(token));
+            }
+            ExitCode::SUCCESS
+        }),
+        TokensCommand::Revoke { id } => store.revoke(id, now).await.map(|token| match token {
+            Some(token) => {
+                println!("{header}\n{}", describe(&token));
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("lead-inbox: no token has id {id}");
+                ExitCode::FAILURE
+            }
+        }),
+    };
+    storage.close().await;
+    result.unwrap_or_else(|error| {
+        eprintln!("lead-inbox: {}", report(&error));
+        ExitCode::FAILURE
+    })
 }
 
 async fn copy(config: Option<PathBuf>, from: &str, to: &str) -> ExitCode {

@@ -97,10 +97,123 @@ fn without_a_webhook_token_it_refuses_to_start() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
     assert!(stderr.contains("LEAD_INBOX_WEBHOOK_TOKENS"), "{stderr}");
+    assert!(stderr.contains("lead-inbox tokens create"), "{stderr}");
+}
+
+#[test]
+fn managed_tokens_work_at_once_and_stop_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path());
+    let created = lead_inbox(dir.path())
+        .args(["tokens", "create", "--name", "casayes-2027"])
+        .output()
+        .expect("runs");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let token = text(&created.stdout).trim().to_owned();
+    assert!(token.starts_with("liwt_") && token.len() == 69, "{token}");
+    assert!(text(&created.stderr).contains("shown once"));
+
+    let send = |token: &str, reference: &str| {
+        lead_inbox(dir.path())
+            .args([
+                "send-example",
+                "--url",
+                &server.url(),
+                "--token",
+                token,
+                "--reference",
+                reference,
+            ])
+            .output()
+            .expect("runs")
+    };
+    let accepted = send(&token, "managed-1");
     assert!(
-        !dir.path().join("data").exists(),
-        "nothing is created before the configuration is valid"
+        text(&accepted.stdout).contains(r#""status":"created""#),
+        "{}",
+        text(&accepted.stdout)
     );
+    assert!(
+        send(TOKEN, "configured-1").status.success(),
+        "configured tokens keep working"
+    );
+
+    let listed = lead_inbox(dir.path())
+        .args(["tokens", "list"])
+        .output()
+        .expect("runs");
+    let list = text(&listed.stdout);
+    assert!(
+        list.contains("casayes-2027") && list.contains("valid"),
+        "{list}"
+    );
+    assert!(!list.contains(&token), "the secret is never listed");
+    let database = std::fs::read(dir.path().join("data/lead-inbox.db")).expect("database file");
+    let wal = std::fs::read(dir.path().join("data/lead-inbox.db-wal")).unwrap_or_default();
+    for bytes in [&database, &wal] {
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "the secret is not stored"
+        );
+    }
+
+    let id = list
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().next())
+        .expect("an id")
+        .to_owned();
+    let revoked = lead_inbox(dir.path())
+        .args(["tokens", "revoke", &id])
+        .output()
+        .expect("runs");
+    assert!(revoked.status.success());
+    assert!(text(&revoked.stdout).contains("revoked"));
+    let refused = send(&token, "managed-2");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stdout).contains("401"),
+        "refused at once: {}",
+        text(&refused.stdout)
+    );
+
+    let expired = lead_inbox(dir.path())
+        .args([
+            "tokens",
+            "create",
+            "--name",
+            "old",
+            "--expires-at",
+            "2020-01-01T00:00:00Z",
+        ])
+        .output()
+        .expect("runs");
+    let expired_token = text(&expired.stdout).trim().to_owned();
+    assert!(text(&send(&expired_token, "managed-3").stdout).contains("401"));
+    drop(server);
+
+    // With a valid managed token, the service starts without configured ones.
+    let again = lead_inbox(dir.path())
+        .args(["tokens", "create", "--name", "only"])
+        .output()
+        .expect("runs");
+    assert!(again.status.success());
+    let port = free_port();
+    let mut child = lead_inbox(dir.path())
+        .env("LEAD_INBOX_BIND", format!("127.0.0.1:{port}"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "it must start with a managed token"
+        );
+        assert!(Instant::now() < deadline, "did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
 }
 
 #[test]

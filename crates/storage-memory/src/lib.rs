@@ -10,8 +10,10 @@ use std::{
 };
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    InsertOutcome, LeadCursor, LeadRepository, Page, PageRequest, QuarantineStore, StorageError,
+    InsertOutcome, LeadCursor, LeadRepository, NewToken, Page, PageRequest, QuarantineStore,
+    SecretHash, StorageError, TokenRecord, WebhookTokenStore,
 };
 use lead_inbox_domain::{
     Lead, LeadId, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined,
@@ -165,5 +167,66 @@ impl QuarantineStore for InMemoryQuarantineStore {
             page.limit(),
             |entry: &Quarantined| entry.id,
         ))
+    }
+}
+
+/// Managed webhook tokens in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryWebhookTokenStore {
+    tokens: Mutex<Vec<(SecretHash, TokenRecord)>>,
+}
+
+impl InMemoryWebhookTokenStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl WebhookTokenStore for InMemoryWebhookTokenStore {
+    async fn create(&self, token: NewToken) -> Result<TokenRecord, StorageError> {
+        let mut tokens = lock(&self.tokens);
+        let record = TokenRecord {
+            id: tokens.len() as i64 + 1,
+            name: token.name,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            revoked_at: None,
+        };
+        tokens.push((token.hash, record.clone()));
+        Ok(record)
+    }
+
+    async fn list(&self) -> Result<Vec<TokenRecord>, StorageError> {
+        Ok(lock(&self.tokens)
+            .iter()
+            .map(|(_, record)| record.clone())
+            .collect())
+    }
+
+    async fn revoke(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Option<TokenRecord>, StorageError> {
+        let mut tokens = lock(&self.tokens);
+        Ok(tokens
+            .iter_mut()
+            .find(|(_, record)| record.id == id)
+            .map(|(_, record)| {
+                record.revoked_at.get_or_insert(at);
+                record.clone()
+            }))
+    }
+
+    async fn find_valid(
+        &self,
+        hash: &SecretHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TokenRecord>, StorageError> {
+        Ok(lock(&self.tokens)
+            .iter()
+            .find(|(stored, record)| stored == hash && record.is_valid_at(now))
+            .map(|(_, record)| record.clone()))
     }
 }

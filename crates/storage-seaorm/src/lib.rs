@@ -10,6 +10,7 @@
 mod entity;
 mod mapping;
 mod repository;
+mod tokens;
 
 use std::{fmt, path::Path, sync::Arc, time::Duration};
 
@@ -23,6 +24,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 pub use repository::{SeaOrmLeadRepository, SeaOrmQuarantineStore};
+pub use tokens::SeaOrmWebhookTokenStore;
 
 /// Pool and safety settings.
 #[derive(Debug, Clone)]
@@ -174,6 +176,10 @@ impl SeaOrmStore {
 
     pub fn quarantine(&self) -> SeaOrmQuarantineStore {
         SeaOrmQuarantineStore::new(self.inner.clone())
+    }
+
+    pub fn webhook_tokens(&self) -> SeaOrmWebhookTokenStore {
+        SeaOrmWebhookTokenStore::new(self.inner.clone())
     }
 
     /// Closes the pool, waiting for connections in use to come back.

@@ -2,3 +2,4 @@
 
 pub mod lead;
 pub mod quarantine;
+pub mod webhook_token;
