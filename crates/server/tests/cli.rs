@@ -214,6 +214,7 @@ fn managed_tokens_work_at_once_and_stop_at_once() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]
