@@ -40,6 +40,13 @@ pub enum ApiFailure {
     /// No such item (`not_found`).
     #[oai(status = 404)]
     NotFound(Json<ApiError>),
+    /// The request took longer than the request timeout (`request_timeout`).
+    #[oai(status = 408)]
+    RequestTimeout(Json<ApiError>),
+    /// Too many requests with this API key, or too many failed authentications from this
+    /// address (`too_many_requests`); retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ApiError>, #[oai(header = "Retry-After")] u64),
     /// An internal error (`internal_error`); details are in the server's log only.
     #[oai(status = 500)]
     Internal(Json<ApiError>),

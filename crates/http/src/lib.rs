@@ -9,7 +9,9 @@ mod body;
 pub mod error;
 mod health;
 mod leads;
+pub mod limits;
 mod logging;
+pub mod serve;
 mod views;
 mod webhook;
 
@@ -34,6 +36,7 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// What a `503` tells the sender to wait before retrying.
     pub retry_after: Duration,
+    pub limits: limits::LimitConfig,
 }
 
 impl Default for HttpConfig {
@@ -41,6 +44,7 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 256 * 1024,
             retry_after: Duration::from_secs(5),
+            limits: limits::LimitConfig::default(),
         }
     }
 }
@@ -95,6 +99,7 @@ pub fn openapi_yaml() -> String {
 
 /// Every route of the service, with request logging and JSON errors.
 pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
+    let limits = limits::Limits::new(config.limits);
     let api = service(Some((state, config)));
     let json = api.spec_endpoint();
     let yaml = api.spec_endpoint_yaml();
@@ -105,5 +110,6 @@ pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
         .at("/openapi.yaml", get(yaml))
         .nest("/docs", docs)
         .catch_all_error(error::into_json_response)
+        .around(move |next, request| limits::enforce(limits.clone(), next, request))
         .around(logging::log_request)
 }

@@ -65,6 +65,12 @@ pub enum DeliveryResponse {
     /// The body is larger than the limit (256 KiB by default). Its first bytes are quarantined.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ApiError>),
+    /// The request took longer than the request timeout (`request_timeout`); nothing was stored.
+    #[oai(status = 408)]
+    RequestTimeout(Json<ApiError>),
+    /// Too many failed authentications from this address (`too_many_requests`); retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ApiError>, #[oai(header = "Retry-After")] u64),
     /// Storage is unavailable: nothing was stored. Send the lead again after `Retry-After` seconds.
     #[oai(status = 503)]
     Unavailable(Json<ApiError>, #[oai(header = "Retry-After")] u64),

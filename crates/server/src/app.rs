@@ -14,16 +14,16 @@ use lead_inbox_application::{
     WebhookTokenStore,
 };
 use lead_inbox_auth_static::{StaticApiKeys, WebhookTokens};
-use lead_inbox_http::{HttpConfig, HttpState};
+use lead_inbox_http::{
+    HttpConfig, HttpState,
+    limits::LimitConfig,
+    serve::{ServeOptions, serve},
+};
 use lead_inbox_storage_memory::{
     InMemoryLeadRepository, InMemoryQuarantineStore, InMemoryWebhookTokenStore,
 };
 use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
-use poem::{
-    EndpointExt, Server,
-    endpoint::BoxEndpoint,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-};
+use poem::{EndpointExt, endpoint::BoxEndpoint};
 
 use crate::config::{Config, redact_url};
 
@@ -40,6 +40,8 @@ pub enum StartError {
     NoWebhookTokens,
     #[error("cannot read the managed webhook tokens")]
     TokenCheck(#[source] lead_inbox_application::StorageError),
+    #[error("cannot load the TLS certificate or key")]
+    Tls(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot listen on {address}")]
     Bind {
         address: SocketAddr,
@@ -132,9 +134,9 @@ impl Storage {
 /// A built service: listening on [`Self::address`], serving once run.
 pub struct Application {
     address: SocketAddr,
-    acceptor: TcpAcceptor,
+    listener: tokio::net::TcpListener,
     routes: BoxEndpoint<'static>,
-    grace: Duration,
+    serve: ServeOptions,
     storage: Storage,
 }
 
@@ -186,21 +188,32 @@ impl Application {
         };
         let http = HttpConfig {
             max_body_bytes: config.max_body_bytes,
-            ..HttpConfig::default()
+            retry_after: Duration::from_secs(config.retry_after_seconds),
+            limits: LimitConfig {
+                request_timeout: Duration::from_secs(config.request_timeout_seconds),
+                auth_failures_per_minute: config.auth_failures_per_minute,
+                api_requests_per_minute: config.api_requests_per_minute,
+            },
         };
-        let acceptor = TcpListener::bind(config.bind)
-            .into_acceptor()
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(crate::tls::server_config(cert, key).map_err(StartError::Tls)?)
+            }
+            _ => None,
+        };
+        let serve = ServeOptions {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
+            max_connections: config.max_connections,
+            tls,
+            grace: Duration::from_secs(config.shutdown_grace_seconds),
+        };
+        let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|source| StartError::Bind {
                 address: config.bind,
                 source,
             })?;
-        let address = acceptor
-            .local_addr()
-            .first()
-            .and_then(|address| address.as_socket_addr().copied())
-            .unwrap_or(config.bind);
-        let grace = Duration::from_secs(config.shutdown_grace_seconds);
+        let address = listener.local_addr().unwrap_or(config.bind);
         let routes = lead_inbox_http::routes(state, http)
             .map_to_response()
             .boxed();
@@ -210,13 +223,14 @@ impl Application {
             webhook_tokens = config.webhook_tokens.len(),
             api_keys = config.api_keys.len(),
             max_body_bytes = config.max_body_bytes,
+            tls = serve.tls.is_some(),
             "lead inbox is ready"
         );
         Ok(Application {
             address,
-            acceptor,
+            listener,
             routes,
-            grace,
+            serve,
             storage,
         })
     }
@@ -232,9 +246,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.routes, shutdown, Some(self.grace))
-            .await;
+        let result = serve(self.listener, self.routes, self.serve, shutdown).await;
         self.storage.close().await;
         tracing::info!("lead inbox stopped");
         result

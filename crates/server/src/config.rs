@@ -20,7 +20,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Every configuration key; `LEAD_INBOX_<KEY>` sets it. Other `LEAD_INBOX_*` variables
 /// are not configuration (a warning names them, in case of a typo).
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 17] = [
     "bind",
     "database_url",
     "webhook_tokens",
@@ -30,6 +30,14 @@ const KEYS: [&str; 9] = [
     "database_connect_timeout_seconds",
     "allow_unsafe_durability",
     "shutdown_grace_seconds",
+    "header_read_timeout_seconds",
+    "request_timeout_seconds",
+    "max_connections",
+    "auth_failures_per_minute",
+    "api_requests_per_minute",
+    "tls_cert",
+    "tls_key",
+    "retry_after_seconds",
 ];
 
 /// `LEAD_INBOX_*` variables that are read elsewhere, not configuration keys.
@@ -72,6 +80,56 @@ pub struct Config {
     /// finish after SIGTERM or ctrl-c.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_seconds: u64,
+    /// `LEAD_INBOX_HEADER_READ_TIMEOUT_SECONDS`: how long a client may take to send a
+    /// request's headers (or finish a TLS handshake).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_seconds: u64,
+    /// `LEAD_INBOX_REQUEST_TIMEOUT_SECONDS`: how long a request may take, body included.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
+    /// `LEAD_INBOX_MAX_CONNECTIONS`: most client connections open at once.
+    #[serde(default = "default_max_client_connections")]
+    pub max_connections: usize,
+    /// `LEAD_INBOX_AUTH_FAILURES_PER_MINUTE`: failed authentications allowed per client
+    /// address and minute before it gets `429`.
+    #[serde(default = "default_auth_failures")]
+    pub auth_failures_per_minute: u32,
+    /// `LEAD_INBOX_API_REQUESTS_PER_MINUTE`: requests allowed per API key and minute.
+    #[serde(default = "default_api_requests")]
+    pub api_requests_per_minute: u32,
+    /// `LEAD_INBOX_TLS_CERT`: a PEM certificate chain; with `tls_key`, serve HTTPS.
+    #[serde(default)]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// `LEAD_INBOX_TLS_KEY`: the PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// `LEAD_INBOX_RETRY_AFTER_SECONDS`: what `503` answers ask senders to wait.
+    #[serde(default = "default_retry_after")]
+    pub retry_after_seconds: u64,
+}
+
+fn default_header_read_timeout() -> u64 {
+    10
+}
+
+fn default_request_timeout() -> u64 {
+    30
+}
+
+fn default_max_client_connections() -> usize {
+    1024
+}
+
+fn default_auth_failures() -> u32 {
+    20
+}
+
+fn default_api_requests() -> u32 {
+    1200
+}
+
+fn default_retry_after() -> u64 {
+    5
 }
 
 fn default_bind() -> SocketAddr {
@@ -112,6 +170,14 @@ impl Default for Config {
             database_connect_timeout_seconds: default_connect_timeout(),
             allow_unsafe_durability: false,
             shutdown_grace_seconds: default_shutdown_grace(),
+            header_read_timeout_seconds: default_header_read_timeout(),
+            request_timeout_seconds: default_request_timeout(),
+            max_connections: default_max_client_connections(),
+            auth_failures_per_minute: default_auth_failures(),
+            api_requests_per_minute: default_api_requests(),
+            tls_cert: None,
+            tls_key: None,
+            retry_after_seconds: default_retry_after(),
         }
     }
 }
@@ -137,6 +203,17 @@ impl fmt::Debug for Config {
             )
             .field("allow_unsafe_durability", &self.allow_unsafe_durability)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
+            .field(
+                "header_read_timeout_seconds",
+                &self.header_read_timeout_seconds,
+            )
+            .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .field("max_connections", &self.max_connections)
+            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .field("api_requests_per_minute", &self.api_requests_per_minute)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("retry_after_seconds", &self.retry_after_seconds)
             .finish()
     }
 }
@@ -170,6 +247,12 @@ pub enum ConfigError {
         "invalid configuration: database_max_connections (LEAD_INBOX_DATABASE_MAX_CONNECTIONS) must be at least 1"
     )]
     NoConnections,
+    #[error("invalid configuration: {0} must be at least 1")]
+    Zero(&'static str),
+    #[error(
+        "invalid configuration: tls_cert (LEAD_INBOX_TLS_CERT) and tls_key (LEAD_INBOX_TLS_KEY) go together"
+    )]
+    HalfTls,
 }
 
 fn warn_about_unknown_variables() {
@@ -289,6 +372,35 @@ impl Config {
         }
         if self.database_max_connections == 0 {
             return Err(ConfigError::NoConnections);
+        }
+        for (value, name) in [
+            (
+                self.header_read_timeout_seconds,
+                "header_read_timeout_seconds (LEAD_INBOX_HEADER_READ_TIMEOUT_SECONDS)",
+            ),
+            (
+                self.request_timeout_seconds,
+                "request_timeout_seconds (LEAD_INBOX_REQUEST_TIMEOUT_SECONDS)",
+            ),
+            (
+                self.max_connections as u64,
+                "max_connections (LEAD_INBOX_MAX_CONNECTIONS)",
+            ),
+            (
+                u64::from(self.auth_failures_per_minute),
+                "auth_failures_per_minute (LEAD_INBOX_AUTH_FAILURES_PER_MINUTE)",
+            ),
+            (
+                u64::from(self.api_requests_per_minute),
+                "api_requests_per_minute (LEAD_INBOX_API_REQUESTS_PER_MINUTE)",
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::HalfTls);
         }
         Ok(())
     }

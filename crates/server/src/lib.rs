@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod telemetry;
+pub mod tls;
 
 pub use app::{Application, StartError, Storage};
 pub use config::Config;
