@@ -19,7 +19,9 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, stream.read(&mut buffer)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&received).into_owned(), true),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (String::from_utf8_lossy(&received).into_owned(), true);
+            }
             Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
             Err(_) => return (String::from_utf8_lossy(&received).into_owned(), false),
         }
@@ -28,13 +30,24 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
 
 #[tokio::test]
 async fn a_slowloris_client_is_cut_off_after_the_header_timeout() {
-    let Some(app) = spawn_app_with("slowloris", |config| config.header_read_timeout_seconds = 1).await else { return };
+    let Some(app) =
+        spawn_app_with("slowloris", |config| config.header_read_timeout_seconds = 1).await
+    else {
+        return;
+    };
     let mut stream = TcpStream::connect(app.address).await.expect("connect");
-    stream.write_all(b"POST /webhooks/casayes/leads HTTP/1.1\r\nHost: x\r\n").await.expect("write");
+    stream
+        .write_all(b"POST /webhooks/casayes/leads HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
     let started = Instant::now();
     // Trickle one header byte every 200 ms: activity, but never a complete header block.
     let trickle = async {
-        for byte in b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter().cycle().take(100) {
+        for byte in b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+            .iter()
+            .cycle()
+            .take(100)
+        {
             if stream.write_all(&[*byte]).await.is_err() {
                 break;
             }
@@ -45,20 +58,29 @@ async fn a_slowloris_client_is_cut_off_after_the_header_timeout() {
     let elapsed = started.elapsed();
     let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(2)).await;
     assert!(closed, "the connection must be closed");
-    assert!(elapsed < Duration::from_secs(6), "cut after about a second, not {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(6),
+        "cut after about a second, not {elapsed:?}"
+    );
     assert!(!answer.contains("200 OK"));
 }
 
 #[tokio::test]
 async fn a_slow_body_gets_408_and_nothing_is_stored() {
-    let Some(app) = spawn_app_with("slow body", |config| config.request_timeout_seconds = 1).await else { return };
+    let Some(app) = spawn_app_with("slow body", |config| config.request_timeout_seconds = 1).await
+    else {
+        return;
+    };
     let mut stream = TcpStream::connect(app.address).await.expect("connect");
     let head = format!(
         "POST /webhooks/casayes/leads HTTP/1.1\r\nHost: x\r\ntoken: {WEBHOOK_TOKEN}\r\nContent-Length: {}\r\n\r\n",
         SPEC_EXAMPLE.len()
     );
     stream.write_all(head.as_bytes()).await.expect("write");
-    stream.write_all(&SPEC_EXAMPLE.as_bytes()[..10]).await.expect("write");
+    stream
+        .write_all(&SPEC_EXAMPLE.as_bytes()[..10])
+        .await
+        .expect("write");
     let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
@@ -69,7 +91,13 @@ async fn a_slow_body_gets_408_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn a_content_length_that_lies_does_not_store_a_lead() {
-    let Some(app) = spawn_app_with("lying content length", |config| config.request_timeout_seconds = 1).await else { return };
+    let Some(app) = spawn_app_with("lying content length", |config| {
+        config.request_timeout_seconds = 1
+    })
+    .await
+    else {
+        return;
+    };
     // Announces more than it sends: the body never completes.
     let mut longer = TcpStream::connect(app.address).await.expect("connect");
     let head = format!(
@@ -95,26 +123,55 @@ async fn a_content_length_that_lies_does_not_store_a_lead() {
 
 #[tokio::test]
 async fn connections_beyond_the_cap_wait_for_a_free_one() {
-    let Some(app) = spawn_app_with("connection cap", |config| config.max_connections = 2).await else { return };
+    let Some(app) = spawn_app_with("connection cap", |config| config.max_connections = 2).await
+    else {
+        return;
+    };
     let mut idle_a = TcpStream::connect(app.address).await.expect("connect");
     let _idle_b = TcpStream::connect(app.address).await.expect("connect");
-    idle_a.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    idle_a
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
     let (first, _) = read_until_closed(&mut idle_a, Duration::from_millis(500)).await;
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
-    let mut third = TcpStream::connect(app.address).await.expect("the kernel queues it");
-    third.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("write");
+    let mut third = TcpStream::connect(app.address)
+        .await
+        .expect("the kernel queues it");
+    third
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
     let (waiting, _) = read_until_closed(&mut third, Duration::from_millis(700)).await;
-    assert!(waiting.is_empty(), "not served while two connections are open: {waiting}");
+    assert!(
+        waiting.is_empty(),
+        "not served while two connections are open: {waiting}"
+    );
     drop(idle_a);
     let (served, _) = read_until_closed(&mut third, Duration::from_secs(5)).await;
-    assert!(served.starts_with("HTTP/1.1 200"), "served once one closed: {served}");
+    assert!(
+        served.starts_with("HTTP/1.1 200"),
+        "served once one closed: {served}"
+    );
 }
 
 #[tokio::test]
 async fn repeated_failed_authentications_get_429_then_even_a_good_token_waits() {
-    let Some(app) = spawn_app_with("auth failures", |config| config.auth_failures_per_minute = 3).await else { return };
+    let Some(app) = spawn_app_with("auth failures", |config| {
+        config.auth_failures_per_minute = 3
+    })
+    .await
+    else {
+        return;
+    };
     for _ in 0..4 {
-        assert_eq!(app.deliver(Some("guess"), SPEC_EXAMPLE).await.status().as_u16(), 401);
+        assert_eq!(
+            app.deliver(Some("guess"), SPEC_EXAMPLE)
+                .await
+                .status()
+                .as_u16(),
+            401
+        );
     }
     let blocked = app.deliver(Some(WEBHOOK_TOKEN), SPEC_EXAMPLE).await;
     assert_eq!(blocked.status().as_u16(), 429);
@@ -127,13 +184,22 @@ async fn repeated_failed_authentications_get_429_then_even_a_good_token_waits() 
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     let body: Value = blocked.json().await.expect("JSON");
     assert_eq!(body["code"], "too_many_requests");
-    let api = app.client.get(app.url("/api/v1/leads")).bearer_auth(API_KEY).send().await.expect("answer");
+    let api = app
+        .client
+        .get(app.url("/api/v1/leads"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .expect("answer");
     assert_eq!(api.status().as_u16(), 429, "the whole address waits");
 }
 
 #[tokio::test]
 async fn each_api_key_has_a_request_rate() {
-    let Some(app) = spawn_app_with("api rate", |config| config.api_requests_per_minute = 5).await else { return };
+    let Some(app) = spawn_app_with("api rate", |config| config.api_requests_per_minute = 5).await
+    else {
+        return;
+    };
     for _ in 0..5 {
         assert_eq!(app.api_get("/api/v1/leads").await.0, 200);
     }
@@ -141,12 +207,19 @@ async fn each_api_key_has_a_request_rate() {
     assert_eq!(status, 429);
     assert_eq!(body["code"], "too_many_requests");
     // The webhook is not counted against API keys.
-    assert_eq!(app.deliver(Some(WEBHOOK_TOKEN), SPEC_EXAMPLE).await.status().as_u16(), 200);
+    assert_eq!(
+        app.deliver(Some(WEBHOOK_TOKEN), SPEC_EXAMPLE)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn https_is_served_with_the_configured_certificate() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
     let dir = tempfile::tempdir().expect("temp dir");
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
@@ -161,17 +234,34 @@ async fn https_is_served_with_the_configured_certificate() {
         return;
     };
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("pem"))
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("pem"),
+        )
         .build()
         .expect("client");
-    let url = format!("https://localhost:{}/webhooks/casayes/leads", app.address.port());
-    let response = client.post(&url).header("token", WEBHOOK_TOKEN).body(SPEC_EXAMPLE).send().await.expect("HTTPS answers");
+    let url = format!(
+        "https://localhost:{}/webhooks/casayes/leads",
+        app.address.port()
+    );
+    let response = client
+        .post(&url)
+        .header("token", WEBHOOK_TOKEN)
+        .body(SPEC_EXAMPLE)
+        .send()
+        .await
+        .expect("HTTPS answers");
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.expect("JSON");
     assert_eq!(body["status"], "created");
     let plain = reqwest::Client::new()
-        .get(format!("http://localhost:{}/health/live", app.address.port()))
+        .get(format!(
+            "http://localhost:{}/health/live",
+            app.address.port()
+        ))
         .send()
         .await;
-    assert!(plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()), "plain HTTP is not served on the TLS port");
+    assert!(
+        plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()),
+        "plain HTTP is not served on the TLS port"
+    );
 }

@@ -113,11 +113,16 @@ pub enum AnomalyKind {
     NotNormalisable,
     /// A field the documentation does not list.
     UnknownField,
+    /// The field appeared more than once in the object; the last value was used.
+    DuplicateKey,
+    /// The text held NUL characters (which databases cannot store in text); each was
+    /// replaced by U+FFFD. The raw payload keeps the original.
+    NulReplaced,
 }
 
 impl AnomalyKind {
     /// Every kind, for exhaustive round-trip tests and documentation.
-    pub const ALL: [AnomalyKind; 12] = [
+    pub const ALL: [AnomalyKind; 14] = [
         AnomalyKind::Missing,
         AnomalyKind::WrongType,
         AnomalyKind::Coerced,
@@ -130,6 +135,8 @@ impl AnomalyKind {
         AnomalyKind::NotPlausible,
         AnomalyKind::NotNormalisable,
         AnomalyKind::UnknownField,
+        AnomalyKind::DuplicateKey,
+        AnomalyKind::NulReplaced,
     ];
 
     /// A stable snake_case code, used in storage and in the API.
@@ -147,6 +154,8 @@ impl AnomalyKind {
             AnomalyKind::NotPlausible => "not_plausible",
             AnomalyKind::NotNormalisable => "not_normalisable",
             AnomalyKind::UnknownField => "unknown_field",
+            AnomalyKind::DuplicateKey => "duplicate_key",
+            AnomalyKind::NulReplaced => "nul_replaced",
         }
     }
 

@@ -37,19 +37,112 @@ pub const MAX_RESIDENTS: i64 = 50;
 
 /// Reads a payload. `Err` only when the body cannot be a lead at all.
 pub fn parse_payload(raw: &[u8]) -> Result<LeadDetails, Rejection> {
-    let value: Value = serde_json::from_slice(raw).map_err(|error| {
+    let top: TopLevel = serde_json::from_slice(raw).map_err(|error| {
         Rejection::new(
             RejectionKind::NotJson,
             format!("the body is not valid JSON ({error})"),
         )
     })?;
-    let Value::Object(object) = value else {
-        return Err(Rejection::new(
-            RejectionKind::NotAnObject,
-            format!("the body is JSON {}, not an object", json_kind(&value)),
-        ));
+    let (object, duplicates) = match top {
+        TopLevel::Object { object, duplicates } => (object, duplicates),
+        TopLevel::Other(kind) => {
+            return Err(Rejection::new(
+                RejectionKind::NotAnObject,
+                format!("the body is JSON {kind}, not an object"),
+            ));
+        }
     };
-    PayloadReader::new(&object).read()
+    if duplicates.iter().any(|(key, _)| key == "LeadReference") {
+        return Err(Rejection::new(
+            RejectionKind::LeadReferenceInvalid,
+            "LeadReference is not usable: it appears more than once with different values",
+        ));
+    }
+    let mut reader = PayloadReader::new(&object);
+    for (key, value) in duplicates {
+        reader.flag_value(
+            LeadField::from_wire_name(&key),
+            AnomalyKind::DuplicateKey,
+            &value,
+        );
+    }
+    reader.read()
+}
+
+/// The top level of a body: an object (keeping track of keys that appear more than
+/// once with different values, which `serde_json::Map` would silently overwrite), or
+/// the kind of whatever else it is.
+enum TopLevel {
+    Object {
+        object: Map<String, Value>,
+        /// Each repeated key with a value it overwrote.
+        duplicates: Vec<(String, Value)>,
+    },
+    Other(&'static str),
+}
+
+impl<'de> serde::Deserialize<'de> for TopLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TopLevel;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TopLevel, A::Error> {
+                let mut object = Map::new();
+                let mut duplicates = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    if let Some(previous) = object.insert(key.clone(), value) {
+                        if object.get(&key) != Some(&previous) {
+                            duplicates.push((key, previous));
+                        }
+                    }
+                }
+                Ok(TopLevel::Object { object, duplicates })
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<TopLevel, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(TopLevel::Other("an array"))
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other("a string"))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other("a boolean"))
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other("a number"))
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other("a number"))
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other("a number"))
+            }
+
+            fn visit_unit<E>(self) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other("null"))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -187,6 +280,10 @@ impl<'a> PayloadReader<'a> {
         let value = self.value(&field, required)?;
         match value {
             Value::String(text) if text.is_empty() => None,
+            Value::String(text) if text.contains('\0') => {
+                self.flag_value(field, AnomalyKind::NulReplaced, value);
+                Some(text.replace('\0', "\u{FFFD}"))
+            }
             Value::String(text) => Some(text.clone()),
             Value::Number(_) | Value::Bool(_) => {
                 self.flag_value(field, AnomalyKind::Coerced, value);
@@ -515,11 +612,62 @@ mod tests {
     }
 
     #[test]
+    fn duplicated_keys_are_flagged_and_an_ambiguous_reference_is_refused() {
+        let details = parse_payload(
+            br#"{"LeadReference":"dup-1","SenderName":"First","SenderName":"Second","Source":"CasaYes","Source":"CasaYes"}"#,
+        )
+        .expect("a lead");
+        assert_eq!(
+            details.sender.name.as_deref(),
+            Some("Second"),
+            "the last value wins"
+        );
+        let duplicates: Vec<_> = details
+            .anomalies
+            .iter()
+            .filter(|a| a.kind() == AnomalyKind::DuplicateKey)
+            .map(|a| {
+                (
+                    a.field().wire_name().to_owned(),
+                    a.original().map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(
+            duplicates,
+            [("SenderName".to_owned(), Some("First".to_owned()))],
+            "identical repeats are not odd"
+        );
+        let rejection =
+            parse_payload(br#"{"LeadReference":"a","LeadReference":"b"}"#).expect_err("ambiguous");
+        assert_eq!(rejection.kind, RejectionKind::LeadReferenceInvalid);
+        assert!(parse_payload(br#"{"LeadReference":"a","LeadReference":"a"}"#).is_ok());
+    }
+
+    #[test]
+    fn nul_characters_are_replaced_in_text_and_flagged() {
+        let details = parse_payload(&with(
+            json!({"Message": "a\u{0}b", "EntityType": "List\u{0}ing"}),
+        ))
+        .expect("a lead");
+        assert_eq!(
+            details.message.as_ref().map(|m| m.as_str()),
+            Some("a\u{FFFD}b")
+        );
+        assert_eq!(
+            details.entity_type,
+            Some(EntityType::Unknown("List\u{FFFD}ing".into()))
+        );
+        assert!(anomalies(&details).contains(&("Message".into(), AnomalyKind::NulReplaced)));
+    }
+
+    #[test]
     fn deep_nesting_is_refused_not_a_stack_overflow() {
-        let body = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        // A deep array is skipped without recursion: it is simply not an object.
+        let body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert_eq!(
             parse_payload(body.as_bytes()).map_err(|r| r.kind),
-            Err(RejectionKind::NotJson)
+            Err(RejectionKind::NotAnObject)
         );
         let nested = format!(
             r#"{{"LeadReference":"r","Message":{}1{}}}"#,

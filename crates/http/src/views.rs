@@ -74,7 +74,7 @@ pub struct AnomalyView {
     pub field: String,
     /// `missing`, `wrong_type`, `coerced`, `unparseable`, `out_of_range`, `unknown_value`,
     /// `missing_time_zone`, `inconsistent`, `unrecognised_format`, `not_plausible`,
-    /// `not_normalisable` or `unknown_field`.
+    /// `not_normalisable`, `unknown_field`, `duplicate_key` or `nul_replaced`.
     pub kind: String,
     /// The value as sent, cut to 512 characters.
     pub original: Option<String>,

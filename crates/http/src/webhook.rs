@@ -127,12 +127,19 @@ impl WebhookApi {
         operation_id = "receiveCasaYesLead",
         tag = "ApiTags::Webhook"
     )]
-    async fn receive(&self, token: WebhookToken, body: CasaYesBody) -> DeliveryResponse {
+    async fn receive(
+        &self,
+        request: &poem::Request,
+        token: WebhookToken,
+        body: CasaYesBody,
+    ) -> DeliveryResponse {
         let Some(intake) = &self.intake else {
             return self.unavailable();
         };
-        let token = SecretString::from(token.0.key);
-        let delivery = match intake.authenticate(Some(&token)).await {
+        // Two `token` headers are ambiguous: refuse rather than pick one.
+        let token = (request.headers().get_all("token").iter().count() == 1)
+            .then(|| SecretString::from(token.0.key));
+        let delivery = match intake.authenticate(token.as_ref()).await {
             Ok(delivery) => delivery,
             Err(error) => return self.refusal(error),
         };
