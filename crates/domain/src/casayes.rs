@@ -99,10 +99,10 @@ impl<'de> serde::Deserialize<'de> for TopLevel {
                 let mut object = Map::new();
                 let mut duplicates = Vec::new();
                 while let Some((key, value)) = map.next_entry::<String, Value>()? {
-                    if let Some(previous) = object.insert(key.clone(), value) {
-                        if object.get(&key) != Some(&previous) {
-                            duplicates.push((key, previous));
-                        }
+                    if let Some(previous) = object.insert(key.clone(), value)
+                        && object.get(&key) != Some(&previous)
+                    {
+                        duplicates.push((key, previous));
                     }
                 }
                 Ok(TopLevel::Object { object, duplicates })
