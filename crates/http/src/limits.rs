@@ -129,12 +129,11 @@ pub(crate) async fn enforce<E: Endpoint>(
             "too many failed authentications from this address",
         ));
     }
-    if request.uri().path().starts_with("/api/") {
-        if let Some(authorization) = request.headers().get("authorization") {
-            if let Err(wait) = limits.check_api_key(authorization.as_bytes()) {
-                return Ok(too_many(wait, "too many requests with this API key"));
-            }
-        }
+    if request.uri().path().starts_with("/api/")
+        && let Some(authorization) = request.headers().get("authorization")
+        && let Err(wait) = limits.check_api_key(authorization.as_bytes())
+    {
+        return Ok(too_many(wait, "too many requests with this API key"));
     }
     let response =
         match tokio::time::timeout(limits.config.request_timeout, next.call(request)).await {
@@ -152,10 +151,10 @@ pub(crate) async fn enforce<E: Endpoint>(
                 .into_response());
             }
         };
-    if response.status() == StatusCode::UNAUTHORIZED {
-        if let Some(ip) = ip {
-            limits.record_auth_failure(ip);
-        }
+    if response.status() == StatusCode::UNAUTHORIZED
+        && let Some(ip) = ip
+    {
+        limits.record_auth_failure(ip);
     }
     Ok(response)
 }
