@@ -27,7 +27,13 @@ pub struct CasaYesLeadPayload {
     entity_public_id: Option<String>,
     /// Entity external reference.
     entity_reference: Option<String>,
-    /// Lead publicId, `CY-<EntityType>-<EntityPublicId>-<uuid>`: the idempotency key. Required.
+    /// Lead publicId, `CY-<EntityType>-<EntityPublicId>-<uuid>`: the idempotency key.
+    /// Required; at most 256 characters, not blank, no control characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     lead_reference: String,
     /// `CasaYes`.
     source: Option<String>,

@@ -1,6 +1,5 @@
 //! `/api/v1`: leads and the quarantine, for CRM integrators.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::DateTime;
 use lead_inbox_application::{
     AccessError, ApiAccess, ApiPrincipal, LeadCursor, LeadQueries, PageRequest, Scope,
@@ -85,52 +84,36 @@ pub enum QuarantinedResponse {
 
 type ApiResult<T> = Result<T, ApiFailure>;
 
-const LEAD_CURSOR: &str = "l1";
-const QUARANTINE_CURSOR: &str = "q1";
-
 fn bad_request(message: impl Into<String>) -> ApiFailure {
     ApiFailure::BadRequest(ApiError::json("invalid_request", message))
 }
 
-/// Cursors are opaque to clients: base64url of `<kind>:<fields>`.
-fn encode_cursor(kind: &str, fields: &[i64]) -> String {
-    let text = std::iter::once(kind.to_owned())
-        .chain(fields.iter().map(i64::to_string))
-        .collect::<Vec<_>>()
-        .join(":");
-    URL_SAFE_NO_PAD.encode(text)
-}
-
-fn decode_cursor<const N: usize>(kind: &str, cursor: &str) -> Result<[i64; N], ApiFailure> {
-    let invalid = || bad_request("cursor is not valid: pass back a nextCursor unchanged");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let mut parts = text.split(':');
-    if parts.next() != Some(kind) {
-        return Err(invalid());
-    }
-    let numbers: Vec<i64> = parts
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .map_err(|_| invalid())?;
-    numbers.try_into().map_err(|_| invalid())
-}
+// A lead cursor is a keyset position, `<received_at in µs>_<id>` (the query
+// parameter's pattern says so); any value of that shape is a valid position ("after
+// this point"), so clients can treat it as opaque and a generated client can never
+// build an invalid one. A quarantine cursor is the last id seen.
 
 fn lead_cursor(cursor: &LeadCursor) -> String {
-    encode_cursor(
-        LEAD_CURSOR,
-        &[cursor.received_at.timestamp_micros(), cursor.id.0],
-    )
+    format!("{}_{}", cursor.received_at.timestamp_micros(), cursor.id.0)
 }
 
 fn parse_lead_cursor(cursor: &str) -> Result<LeadCursor, ApiFailure> {
-    let [micros, id] = decode_cursor::<2>(LEAD_CURSOR, cursor)?;
-    let received_at = DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| bad_request("cursor is not valid: pass back a nextCursor unchanged"))?;
+    let invalid = || bad_request("cursor is not valid: pass back a nextCursor unchanged");
+    let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    let micros: i64 = micros.parse().map_err(|_| invalid())?;
+    let id: i64 = id.parse().map_err(|_| invalid())?;
+    let received_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
     Ok(LeadCursor {
         received_at,
         id: LeadId(id),
     })
+}
+
+fn parse_quarantine_cursor(cursor: &str) -> Result<QuarantineId, ApiFailure> {
+    cursor
+        .parse()
+        .map(QuarantineId)
+        .map_err(|_| bad_request("cursor is not valid: pass back a nextCursor unchanged"))
 }
 
 fn page_request<C>(limit: Option<u32>, after: Option<C>) -> Result<PageRequest<C>, ApiFailure> {
@@ -221,6 +204,7 @@ impl LeadsApi {
         )]
         limit: Query<u32>,
         /// The `nextCursor` of the previous page.
+        #[oai(validator(pattern = "^[0-9]{1,18}_[0-9]{1,18}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<LeadPageResponse> {
         let (queries, _) = self.authorize(auth, Scope::Read).await?;
@@ -284,24 +268,21 @@ impl LeadsApi {
         )]
         limit: Query<u32>,
         /// The `nextCursor` of the previous page.
+        #[oai(validator(pattern = "^[0-9]{1,18}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<QuarantinePageResponse> {
         let (queries, _) = self.authorize(auth, Scope::Read).await?;
         let after = cursor
             .0
             .as_deref()
-            .map(|cursor| {
-                decode_cursor::<1>(QUARANTINE_CURSOR, cursor).map(|[id]| QuarantineId(id))
-            })
+            .map(parse_quarantine_cursor)
             .transpose()?;
         let page = queries
             .quarantine(page_request(Some(limit.0), after)?)
             .await
             .map_err(|error| self.storage_failure(error))?;
         Ok(QuarantinePageResponse::Ok(Json(QuarantinePage {
-            next_cursor: page
-                .next
-                .map(|id| encode_cursor(QUARANTINE_CURSOR, &[id.0])),
+            next_cursor: page.next.map(|id| id.0.to_string()),
             items: page.items.into_iter().map(QuarantinedView::from).collect(),
         })))
     }
@@ -350,13 +331,19 @@ mod tests {
             id: LeadId(42),
         };
         let encoded = lead_cursor(&cursor);
+        assert_eq!(encoded, "1723215944613151_42");
         assert_eq!(parse_lead_cursor(&encoded).ok(), Some(cursor));
-        assert!(parse_lead_cursor("not-a-cursor").is_err());
-        assert!(parse_lead_cursor(&encode_cursor(QUARANTINE_CURSOR, &[1])).is_err());
-        assert!(parse_lead_cursor(&encode_cursor(LEAD_CURSOR, &[1])).is_err());
-        assert_eq!(
-            decode_cursor::<1>(QUARANTINE_CURSOR, &encode_cursor(QUARANTINE_CURSOR, &[9])).ok(),
-            Some([9])
-        );
+        for bad in ["not-a-cursor", "12", "1_x", "_1", "99999999999999999999_1"] {
+            assert!(parse_lead_cursor(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_quarantine_cursor("9").ok(), Some(QuarantineId(9)));
+        assert!(parse_quarantine_cursor("x").is_err());
+    }
+
+    #[test]
+    fn every_value_of_the_documented_shape_is_a_valid_cursor() {
+        for cursor in ["0_0", "999999999999999999_999999999999999999", "1_1"] {
+            assert!(parse_lead_cursor(cursor).is_ok(), "{cursor}");
+        }
     }
 }

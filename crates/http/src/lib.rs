@@ -5,6 +5,7 @@
 //! types. Every error a client can see is JSON `{"code": "...", "message": "..."}` with
 //! a stable `code` (see [`error`]).
 
+mod allow;
 mod body;
 pub mod error;
 mod health;
@@ -101,6 +102,7 @@ pub fn openapi_yaml() -> String {
 pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
     let limits = limits::Limits::new(config.limits);
     let api = service(Some((state, config)));
+    let allowed = allow::AllowedMethods::from_spec(&api.spec());
     let json = api.spec_endpoint();
     let yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
@@ -110,6 +112,7 @@ pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
         .at("/openapi.yaml", get(yaml))
         .nest("/docs", docs)
         .catch_all_error(error::into_json_response)
+        .around(move |next, request| allow::add_allow_header(allowed.clone(), next, request))
         .around(move |next, request| limits::enforce(limits.clone(), next, request))
         .around(logging::log_request)
 }

@@ -9,7 +9,7 @@ use poem_openapi::{Object, types::Example};
 /// A lead, as parsed from what CasaYes sent, with the oddities found and the
 /// original payload.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", example)]
+#[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct LeadView {
     /// The CasaYes `LeadReference`: the lead's id in this API.
     pub lead_reference: String,
@@ -32,7 +32,7 @@ pub struct LeadView {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct SenderView {
     pub name: Option<String>,
     /// As given.
@@ -47,7 +47,7 @@ pub struct SenderView {
 
 /// The fields CasaYes takes from the sender's profile; each may be missing.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ProfileView {
     pub number_residents: Option<u8>,
     pub has_pets: Option<bool>,
@@ -58,7 +58,7 @@ pub struct ProfileView {
 
 /// When the sender expects to move.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct MoveTimelineView {
     /// `soon`, `flexible` or `exact_date`.
     pub kind: String,
@@ -68,7 +68,7 @@ pub struct MoveTimelineView {
 
 /// One oddity of an accepted payload.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AnomalyView {
     /// The payload field, by its CasaYes name (`SenderEmail`, ...).
     pub field: String,
@@ -183,7 +183,7 @@ impl Example for LeadView {
 
 /// A page of leads, newest first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct LeadPage {
     pub items: Vec<LeadView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -192,7 +192,7 @@ pub struct LeadPage {
 
 /// A payload that could not be a lead.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", example)]
+#[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct QuarantinedView {
     pub id: i64,
     /// Why it was refused: `not_json`, `not_an_object`, `lead_reference_missing`,
@@ -237,7 +237,7 @@ impl Example for QuarantinedView {
 
 /// A page of quarantined payloads, newest first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct QuarantinePage {
     pub items: Vec<QuarantinedView>,
     /// Pass as `cursor` to get the next page; absent on the last page.

@@ -129,7 +129,7 @@ async fn client_loop(
     let mut n = 0u64;
     loop {
         n += 1;
-        let redelivery = random.next() % 10 == 0;
+        let redelivery = random.next().is_multiple_of(10);
         let reference = {
             let tally = tally.lock().unwrap_or_else(|e| e.into_inner());
             match (redelivery, tally.acknowledged.iter().next()) {

@@ -1,0 +1,58 @@
+//! `405 Method Not Allowed` answers carry an `Allow` header (RFC 9110 §15.5.6), built
+//! from the operations the OpenAPI document declares for the path.
+
+use std::sync::Arc;
+
+use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
+
+/// Each documented path template (split in segments) with its methods.
+pub(crate) struct AllowedMethods(Vec<(Vec<String>, String)>);
+
+impl AllowedMethods {
+    pub(crate) fn from_spec(spec: &str) -> Arc<Self> {
+        let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let mut routes = Vec::new();
+        if let Some(paths) = spec["paths"].as_object() {
+            for (path, operations) in paths {
+                let mut methods: Vec<String> = operations
+                    .as_object()
+                    .map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect())
+                    .unwrap_or_default();
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".into());
+                }
+                let segments = path.split('/').map(str::to_owned).collect();
+                routes.push((segments, methods.join(", ")));
+            }
+        }
+        Arc::new(AllowedMethods(routes))
+    }
+
+    fn for_path(&self, path: &str) -> Option<&str> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0.iter().find_map(|(template, methods)| {
+            let matches = template.len() == segments.len()
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
+            matches.then_some(methods.as_str())
+        })
+    }
+}
+
+pub(crate) async fn add_allow_header<E: Endpoint>(
+    allowed: Arc<AllowedMethods>,
+    next: E,
+    request: Request,
+) -> poem::Result<Response> {
+    let path = request.uri().path().to_owned();
+    let mut response = next.call(request).await?.into_response();
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(methods) = allowed.for_path(&path)
+        && let Ok(value) = methods.parse()
+    {
+        response.headers_mut().insert("allow", value);
+    }
+    Ok(response)
+}
