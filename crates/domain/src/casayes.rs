@@ -32,6 +32,9 @@ pub const SPEC_EXAMPLE: &str = r#"{
     "Source": "CasaYes"
 }"#;
 
+/// The most unknown fields listed as anomalies on one lead.
+pub const MAX_UNKNOWN_FIELD_ANOMALIES: usize = 50;
+
 /// The most residents a lead can plausibly announce.
 pub const MAX_RESIDENTS: i64 = 50;
 
@@ -492,12 +495,20 @@ impl<'a> PayloadReader<'a> {
         }
     }
 
+    /// Flags fields the documentation does not list: the first
+    /// [`MAX_UNKNOWN_FIELD_ANOMALIES`], so that a body of thousands of keys cannot
+    /// make the anomaly list larger than the body (all of it is in the raw payload).
     fn flag_unknown_fields(&mut self) {
         let object = self.object;
-        for (name, value) in object {
-            if let LeadField::Other(name) = LeadField::from_wire_name(name) {
-                self.flag_value(LeadField::Other(name), AnomalyKind::UnknownField, value);
-            }
+        let unknown = object
+            .iter()
+            .filter_map(|(name, value)| match LeadField::from_wire_name(name) {
+                LeadField::Other(name) => Some((name, value)),
+                _ => None,
+            })
+            .take(MAX_UNKNOWN_FIELD_ANOMALIES);
+        for (name, value) in unknown {
+            self.flag_value(LeadField::Other(name), AnomalyKind::UnknownField, value);
         }
     }
 }
@@ -869,6 +880,23 @@ mod tests {
         assert!(
             anomalies(&unreadable).contains(&("SenderPhone".into(), AnomalyKind::NotNormalisable))
         );
+    }
+
+    #[test]
+    fn huge_bodies_with_thousands_of_keys_stay_bounded() {
+        let mut object = example();
+        for n in 0..100_000 {
+            object.insert(format!("Extra{n}"), json!("x".repeat(10)));
+        }
+        let body = serde_json::to_vec(&Value::Object(object)).expect("serialisable");
+        assert!(body.len() > 2_000_000);
+        let details = parse_payload(&body).expect("a lead");
+        let unknown = details
+            .anomalies
+            .iter()
+            .filter(|a| a.kind() == AnomalyKind::UnknownField)
+            .count();
+        assert_eq!(unknown, MAX_UNKNOWN_FIELD_ANOMALIES);
     }
 
     #[test]
