@@ -409,3 +409,23 @@ pub fn host_and_port(url: &str) -> String {
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);
     authority.rsplit('@').next().unwrap_or(authority).to_owned()
 }
+
+/// The CasaYes documentation's example lead with another `LeadReference` and `changes`
+/// applied (keys in `changes` replace the example's).
+pub fn example_with(reference: &str, changes: serde_json::Value) -> serde_json::Value {
+    let mut value: serde_json::Value =
+        serde_json::from_str(lead_inbox_domain::casayes::SPEC_EXAMPLE)
+            .expect("the example is JSON");
+    value["LeadReference"] = serde_json::Value::String(reference.to_owned());
+    if let (serde_json::Value::Object(target), serde_json::Value::Object(changes)) =
+        (&mut value, changes)
+    {
+        target.extend(changes);
+    }
+    value
+}
+
+/// The documentation's example lead with another `LeadReference`.
+pub fn example(reference: &str) -> serde_json::Value {
+    example_with(reference, serde_json::Value::Null)
+}

@@ -4,18 +4,12 @@
 use std::time::{Duration, Instant};
 
 use lead_inbox_domain::casayes::SPEC_EXAMPLE;
-use lead_inbox_tests::{TestApp, WEBHOOK_TOKEN, spawn_app};
+use lead_inbox_tests::{TestApp, WEBHOOK_TOKEN, example, spawn_app};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-
-fn example(reference: &str) -> Value {
-    let mut value: Value = serde_json::from_str(SPEC_EXAMPLE).expect("JSON");
-    value["LeadReference"] = json!(reference);
-    value
-}
 
 async fn status_and_body(app: &TestApp, body: impl Into<reqwest::Body>) -> (u16, Value) {
     let response = app.deliver(Some(WEBHOOK_TOKEN), body).await;

@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use lead_inbox_application::{InsertOutcome, LeadCursor, NewToken, PageRequest, SecretHash};
 use lead_inbox_domain::{
     NewLead, NewQuarantined, QuarantineId, RawPayload, Rejection, RejectionKind,
-    casayes::{SPEC_EXAMPLE, parse_payload},
+    casayes::parse_payload,
 };
-use lead_inbox_tests::{Backend, TestStorage, test_storage};
+use lead_inbox_tests::{Backend, TestStorage, example_with, test_storage};
 use serde_json::{Value, json};
 
 fn at(micros: i64) -> DateTime<Utc> {
@@ -18,12 +18,7 @@ fn at(micros: i64) -> DateTime<Utc> {
 
 /// The spec example with another reference and `changes` applied.
 fn payload(reference: &str, changes: Value) -> Vec<u8> {
-    let mut value: Value = serde_json::from_str(SPEC_EXAMPLE).expect("JSON");
-    value["LeadReference"] = json!(reference);
-    if let (Value::Object(target), Value::Object(changes)) = (&mut value, changes) {
-        target.extend(changes);
-    }
-    serde_json::to_vec(&value).expect("serialisable")
+    serde_json::to_vec(&example_with(reference, changes)).expect("serialisable")
 }
 
 fn lead_from(raw: Vec<u8>, received_at: DateTime<Utc>) -> NewLead {

@@ -5,16 +5,15 @@ use std::time::{Duration, Instant};
 
 use lead_inbox_application::{InsertOutcome, LeadRepository, PageRequest, copy};
 use lead_inbox_domain::{
-    NewLead, NewQuarantined, RawPayload, Rejection, RejectionKind,
-    casayes::{SPEC_EXAMPLE, parse_payload},
+    NewLead, NewQuarantined, RawPayload, Rejection, RejectionKind, casayes::parse_payload,
 };
 use lead_inbox_server::{Application, Storage};
 use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
 use lead_inbox_tests::{
-    Backend, TestDatabase, ToggleProxy, WEBHOOK_TOKEN, host_and_port, test_config,
+    Backend, TestDatabase, ToggleProxy, WEBHOOK_TOKEN, example, host_and_port, test_config,
 };
 use sea_orm::{ConnectionTrait, Database};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[tokio::test]
 async fn sqlite_in_memory_is_refused_as_not_durable() {
@@ -87,12 +86,6 @@ async fn postgres_with_synchronous_commit_off_is_refused() {
         }
         other => panic!("expected NotDurable, got {other:?}"),
     }
-}
-
-fn example(reference: &str) -> Value {
-    let mut value: Value = serde_json::from_str(SPEC_EXAMPLE).expect("JSON");
-    value["LeadReference"] = json!(reference);
-    value
 }
 
 async fn database_goes_away_and_comes_back(backend: Backend, what: &str) {

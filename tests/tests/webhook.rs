@@ -3,23 +3,13 @@
 
 use futures_util::future::join_all;
 use lead_inbox_domain::casayes::SPEC_EXAMPLE;
-use lead_inbox_tests::{API_KEY, TestApp, WEBHOOK_TOKEN, spawn_app, spawn_app_with};
+use lead_inbox_tests::{API_KEY, TestApp, WEBHOOK_TOKEN, example_with, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 const SPEC_REFERENCE: &str = "CY-Listing-A3bT7Y2xL6w-b24e6f80-17c9-4a8f-92b3-7e123d4bcf90";
 
 fn spec_example() -> Value {
     serde_json::from_str(SPEC_EXAMPLE).expect("JSON")
-}
-
-/// The spec example with `changes` applied (`null` removes nothing: it sets `null`).
-fn example_with(reference: &str, changes: Value) -> Value {
-    let mut value = spec_example();
-    value["LeadReference"] = json!(reference);
-    if let (Value::Object(target), Value::Object(changes)) = (&mut value, changes) {
-        target.extend(changes);
-    }
-    value
 }
 
 async fn deliver_json(app: &TestApp, body: &Value) -> (u16, Value) {
