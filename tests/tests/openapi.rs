@@ -53,6 +53,8 @@ fn every_operation_is_documented() {
         "/api/v1/leads/{leadReference}",
         "/api/v1/quarantine",
         "/api/v1/quarantine/{id}",
+        "/api/v1/quarantine/{id}/replay",
+        "/api/v1/leads/{leadReference}/raw",
         "/health/live",
         "/health/ready",
     ] {

@@ -760,3 +760,116 @@ async fn graceful_shutdown_answers_requests_in_flight() {
         assert!(store.leads().get(&reference).await.expect("get").is_some());
     }
 }
+
+#[tokio::test]
+async fn the_raw_payload_is_returned_byte_for_byte() {
+    let Some(app) = spawn_app("the_raw_payload_is_returned_byte_for_byte").await else {
+        return;
+    };
+    let body = "{ \"LeadReference\" : \"raw-1\",\n\t\"Message\": \"caf\\u00e9 ☕\"   }";
+    let response = app.deliver(Some(WEBHOOK_TOKEN), body).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let raw = app
+        .client
+        .get(app.url("/api/v1/leads/raw-1/raw"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(raw.status().as_u16(), 200);
+    assert!(
+        raw.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+    );
+    assert_eq!(raw.bytes().await.expect("bytes").as_ref(), body.as_bytes());
+    let missing = app
+        .client
+        .get(app.url("/api/v1/leads/nope/raw"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn quarantined_payloads_can_be_replayed_or_deleted() {
+    let Some(app) = spawn_app("quarantined_payloads_can_be_replayed_or_deleted").await else {
+        return;
+    };
+    if app.database.url == "memory://" {
+        return;
+    }
+    // An entry an older version could not read, but this one can.
+    let store = app.database.open_store().await;
+    use lead_inbox_application::QuarantineStore;
+    let arrived = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).expect("valid");
+    let readable = store
+        .quarantine()
+        .store(lead_inbox_domain::NewQuarantined {
+            rejection: lead_inbox_domain::Rejection::new(
+                lead_inbox_domain::RejectionKind::NotJson,
+                "older rules",
+            ),
+            raw: lead_inbox_domain::RawPayload::new(
+                example_with("replayed-1", json!({}))
+                    .to_string()
+                    .into_bytes(),
+            ),
+            received_at: arrived,
+        })
+        .await
+        .expect("stored");
+    // And one nobody can read.
+    let garbage = app.deliver(Some(WEBHOOK_TOKEN), "still garbage").await;
+    assert_eq!(garbage.status().as_u16(), 400);
+    let garbage_id = quarantine(&app).await[0]["id"].as_i64().expect("id");
+
+    let post = |path: String| app.client.post(app.url(&path)).bearer_auth(API_KEY).send();
+    let replayed = post(format!("/api/v1/quarantine/{}/replay", readable.0))
+        .await
+        .expect("answer");
+    assert_eq!(replayed.status().as_u16(), 200);
+    assert_eq!(
+        replayed.json::<Value>().await.expect("JSON"),
+        json!({"leadReference": "replayed-1", "status": "created"})
+    );
+    let stored = lead(&app, "replayed-1").await;
+    assert_eq!(
+        stored["receivedAt"], "2023-11-14T22:13:20.123456Z",
+        "the original arrival time is kept"
+    );
+    let again = post(format!("/api/v1/quarantine/{}/replay", readable.0))
+        .await
+        .expect("answer");
+    assert_eq!(again.status().as_u16(), 404, "it left the quarantine");
+
+    let refused = post(format!("/api/v1/quarantine/{garbage_id}/replay"))
+        .await
+        .expect("answer");
+    assert_eq!(refused.status().as_u16(), 409);
+    assert_eq!(
+        refused.json::<Value>().await.expect("JSON")["code"],
+        "not_json"
+    );
+    assert_eq!(quarantine(&app).await.len(), 1, "still quarantined");
+
+    let delete = |id: i64| {
+        app.client
+            .delete(app.url(&format!("/api/v1/quarantine/{id}")))
+            .bearer_auth(API_KEY)
+            .send()
+    };
+    assert_eq!(
+        delete(garbage_id).await.expect("answer").status().as_u16(),
+        204
+    );
+    assert_eq!(
+        delete(garbage_id).await.expect("answer").status().as_u16(),
+        404
+    );
+    assert!(quarantine(&app).await.is_empty());
+    store.close().await;
+}

@@ -4,7 +4,7 @@ use std::{fmt, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use lead_inbox_domain::{
-    LeadReference, NewLead, NewQuarantined, RawPayload, Rejection, RejectionKind,
+    LeadReference, NewLead, NewQuarantined, QuarantineId, RawPayload, Rejection, RejectionKind,
     casayes::parse_payload,
 };
 use secrecy::SecretString;
@@ -46,6 +46,15 @@ impl fmt::Debug for DeliveryBody {
 pub struct Received {
     pub reference: LeadReference,
     pub outcome: InsertOutcome,
+}
+
+/// What replaying a quarantined payload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// It is a lead now: stored (or found stored), and removed from the quarantine.
+    Stored(Received),
+    /// It still cannot be a lead; it stays in the quarantine.
+    StillRefused(Rejection),
 }
 
 /// The use case "CasaYes delivers a lead".
@@ -132,16 +141,52 @@ impl LeadIntake {
             raw: RawPayload::new(bytes),
             received_at,
         };
-        let outcome = self.leads.insert_batch(vec![lead]).await?;
-        match outcome.as_slice() {
-            [outcome] => Ok(Received {
-                reference,
-                outcome: *outcome,
-            }),
-            other => Err(IntakeError::Storage(StorageError::unexpected(format!(
+        let outcome = self.store_one(lead).await?;
+        Ok(Received { reference, outcome })
+    }
+
+    /// Parses a quarantined payload again (after an upgrade, say). When it is now a
+    /// lead, the lead is stored, with the payload's original arrival time, and the entry
+    /// leaves the quarantine. `Ok(None)` when there is no such entry.
+    pub async fn replay(&self, id: QuarantineId) -> Result<Option<Replay>, StorageError> {
+        let Some(entry) = self.quarantine.get(id).await? else {
+            return Ok(None);
+        };
+        if entry.rejection.kind == RejectionKind::PayloadTooLarge {
+            return Ok(Some(Replay::StillRefused(Rejection::new(
+                RejectionKind::PayloadTooLarge,
+                "only the first bytes of an oversized body were kept; it cannot become a lead",
+            ))));
+        }
+        let details = match parse_payload(entry.raw.as_bytes()) {
+            Ok(details) => details,
+            Err(rejection) => return Ok(Some(Replay::StillRefused(rejection))),
+        };
+        let reference = details.reference.clone();
+        let lead = NewLead {
+            details,
+            raw: entry.raw,
+            received_at: entry.received_at,
+        };
+        let outcome = self.store_one(lead).await?;
+        // Stored first, removed second: a crash in between leaves the entry, and its
+        // next replay is a duplicate that removes it.
+        self.quarantine.delete(id).await?;
+        Ok(Some(Replay::Stored(Received { reference, outcome })))
+    }
+
+    /// Removes a quarantined payload; `false` when there was none.
+    pub async fn discard(&self, id: QuarantineId) -> Result<bool, StorageError> {
+        self.quarantine.delete(id).await
+    }
+
+    async fn store_one(&self, lead: NewLead) -> Result<InsertOutcome, StorageError> {
+        match self.leads.insert_batch(vec![lead]).await?.as_slice() {
+            [outcome] => Ok(*outcome),
+            other => Err(StorageError::unexpected(format!(
                 "the repository answered {} outcomes for one lead",
                 other.len()
-            )))),
+            ))),
         }
     }
 

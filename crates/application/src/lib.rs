@@ -16,7 +16,7 @@ pub mod queries;
 pub use access::{ApiAccess, ApiPrincipal, Scope};
 pub use credentials::{NewToken, SecretHash, TokenRecord, WebhookTokenStore};
 pub use error::{AccessError, IntakeError, StorageError};
-pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received};
+pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay};
 pub use pagination::{LeadCursor, Page, PageRequest, PageSizeError};
 pub use ports::{
     ApiKeyVerifier, Clock, InsertOutcome, LeadRepository, QuarantineStore, SystemClock,

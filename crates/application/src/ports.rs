@@ -61,7 +61,7 @@ pub trait LeadRepository: Send + Sync {
 /// Contract: `store` keeps the payload durably before it returns `Ok` with its new id
 /// (ids increase in the order entries are stored); `get` returns the entry or `None`;
 /// `list` returns entries newest first (id descending), after the cursor when one is
-/// given.
+/// given; `delete` removes the entry and returns whether it existed.
 #[async_trait]
 pub trait QuarantineStore: Send + Sync {
     async fn store(&self, entry: NewQuarantined) -> Result<QuarantineId, StorageError>;
@@ -72,6 +72,8 @@ pub trait QuarantineStore: Send + Sync {
         &self,
         page: PageRequest<QuarantineId>,
     ) -> Result<Page<Quarantined, QuarantineId>, StorageError>;
+
+    async fn delete(&self, id: QuarantineId) -> Result<bool, StorageError>;
 }
 
 /// The time. A port so that tests can fix it.

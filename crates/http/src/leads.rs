@@ -2,21 +2,22 @@
 
 use chrono::DateTime;
 use lead_inbox_application::{
-    AccessError, ApiAccess, ApiPrincipal, LeadCursor, LeadQueries, PageRequest, Scope,
-    SecretString, StorageError,
+    AccessError, ApiPrincipal, InsertOutcome, LeadCursor, PageRequest, Replay, Scope, SecretString,
+    StorageError,
 };
 use lead_inbox_domain::{LeadId, LeadReference, QuarantineId};
 use poem_openapi::{
     ApiResponse, OpenApi, SecurityScheme,
     auth::Bearer,
     param::{Path, Query},
-    payload::Json,
+    payload::{Binary, Json},
 };
 
 use crate::{
-    ApiTags, HttpConfig,
+    ApiTags, HttpConfig, HttpState,
     error::ApiError,
     views::{LeadPage, LeadView, QuarantinePage, QuarantinedView},
+    webhook::{DeliveryAccepted, DeliveryStatus},
 };
 
 /// An API key, sent as `Authorization: Bearer <api key>`.
@@ -82,6 +83,31 @@ pub enum QuarantinedResponse {
     Ok(Json<QuarantinedView>),
 }
 
+#[derive(ApiResponse)]
+pub enum RawResponse {
+    /// The bytes CasaYes sent, exactly (a JSON object).
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(Binary<Vec<u8>>),
+}
+
+#[derive(ApiResponse)]
+pub enum ReplayResponse {
+    /// The payload is a lead now: stored (`created`), or found stored (`duplicate`); it
+    /// left the quarantine.
+    #[oai(status = 200)]
+    Stored(Json<DeliveryAccepted>),
+    /// It still cannot be a lead (`code` says why); it stays in the quarantine.
+    #[oai(status = 409)]
+    StillRefused(Json<ApiError>),
+}
+
+#[derive(ApiResponse)]
+pub enum DiscardResponse {
+    /// Removed from the quarantine.
+    #[oai(status = 204)]
+    Removed,
+}
+
 type ApiResult<T> = Result<T, ApiFailure>;
 
 fn bad_request(message: impl Into<String>) -> ApiFailure {
@@ -121,16 +147,14 @@ fn page_request<C>(limit: Option<u32>, after: Option<C>) -> Result<PageRequest<C
 }
 
 pub struct LeadsApi {
-    queries: Option<LeadQueries>,
-    access: Option<ApiAccess>,
+    state: Option<HttpState>,
     config: HttpConfig,
 }
 
 impl LeadsApi {
-    pub fn new(queries: LeadQueries, access: ApiAccess, config: HttpConfig) -> Self {
+    pub fn new(state: HttpState, config: HttpConfig) -> Self {
         LeadsApi {
-            queries: Some(queries),
-            access: Some(access),
+            state: Some(state),
             config,
         }
     }
@@ -138,8 +162,7 @@ impl LeadsApi {
     /// An API with no use case behind it: only for generating the OpenAPI document.
     pub fn detached() -> Self {
         LeadsApi {
-            queries: None,
-            access: None,
+            state: None,
             config: HttpConfig::default(),
         }
     }
@@ -154,21 +177,21 @@ impl LeadsApi {
         }
     }
 
-    /// The queries, once the caller's key is checked for `scope`.
+    /// The use cases, once the caller's key is checked for `scope`.
     async fn authorize(
         &self,
         key: ApiKeyAuth,
         scope: Scope,
-    ) -> ApiResult<(&LeadQueries, ApiPrincipal)> {
-        let (Some(queries), Some(access)) = (&self.queries, &self.access) else {
+    ) -> ApiResult<(&HttpState, ApiPrincipal)> {
+        let Some(state) = &self.state else {
             return Err(ApiFailure::Unavailable(
                 ApiError::unavailable(),
                 self.config.retry_after.as_secs(),
             ));
         };
         let key = SecretString::from(key.0.token);
-        match access.authorize(Some(&key), scope).await {
-            Ok(principal) => Ok((queries, principal)),
+        match state.access.authorize(Some(&key), scope).await {
+            Ok(principal) => Ok((state, principal)),
             Err(AccessError::Unauthorized) => {
                 Err(ApiFailure::Unauthorized(ApiError::unauthorized("API key")))
             }
@@ -207,7 +230,8 @@ impl LeadsApi {
         #[oai(validator(pattern = "^[0-9]{1,18}_[0-9]{1,18}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<LeadPageResponse> {
-        let (queries, _) = self.authorize(auth, Scope::Read).await?;
+        let (state, _) = self.authorize(auth, Scope::Read).await?;
+        let queries = &state.queries;
         let after = cursor.0.as_deref().map(parse_lead_cursor).transpose()?;
         let page = queries
             .leads(page_request(Some(limit.0), after)?)
@@ -236,7 +260,8 @@ impl LeadsApi {
         #[oai(name = "leadReference")]
         lead_reference: Path<String>,
     ) -> ApiResult<LeadResponse> {
-        let (queries, _) = self.authorize(auth, Scope::Read).await?;
+        let (state, _) = self.authorize(auth, Scope::Read).await?;
+        let queries = &state.queries;
         let not_found =
             || ApiFailure::NotFound(ApiError::json("not_found", "no lead has this reference"));
         let reference = LeadReference::parse(&lead_reference.0).map_err(|_| not_found())?;
@@ -271,7 +296,8 @@ impl LeadsApi {
         #[oai(validator(pattern = "^[0-9]{1,18}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<QuarantinePageResponse> {
-        let (queries, _) = self.authorize(auth, Scope::Read).await?;
+        let (state, _) = self.authorize(auth, Scope::Read).await?;
+        let queries = &state.queries;
         let after = cursor
             .0
             .as_deref()
@@ -301,7 +327,8 @@ impl LeadsApi {
         auth: ApiKeyAuth,
         id: Path<i64>,
     ) -> ApiResult<QuarantinedResponse> {
-        let (queries, _) = self.authorize(auth, Scope::Read).await?;
+        let (state, _) = self.authorize(auth, Scope::Read).await?;
+        let queries = &state.queries;
         let entry = queries
             .quarantined(QuarantineId(id.0))
             .await
@@ -313,6 +340,114 @@ impl LeadsApi {
                 ))
             })?;
         Ok(QuarantinedResponse::Ok(Json(QuarantinedView::from(entry))))
+    }
+
+    /// Get a lead's original payload
+    ///
+    /// The exact bytes CasaYes sent for this lead, unparsed: what to keep as evidence,
+    /// or to parse again with other rules. Needs the `read` scope.
+    #[oai(
+        path = "/leads/:leadReference/raw",
+        method = "get",
+        operation_id = "getLeadRaw",
+        tag = "ApiTags::Leads"
+    )]
+    async fn get_lead_raw(
+        &self,
+        auth: ApiKeyAuth,
+        /// The CasaYes `LeadReference` (URL-encoded).
+        #[oai(name = "leadReference")]
+        lead_reference: Path<String>,
+    ) -> ApiResult<RawResponse> {
+        let (state, _) = self.authorize(auth, Scope::Read).await?;
+        let not_found =
+            || ApiFailure::NotFound(ApiError::json("not_found", "no lead has this reference"));
+        let reference = LeadReference::parse(&lead_reference.0).map_err(|_| not_found())?;
+        let lead = state
+            .queries
+            .lead(&reference)
+            .await
+            .map_err(|error| self.storage_failure(error))?
+            .ok_or_else(not_found)?;
+        Ok(RawResponse::Ok(Binary(lead.raw.into_bytes())))
+    }
+
+    /// Replay a quarantined payload
+    ///
+    /// Parses the payload again with the rules of this version (after an upgrade that
+    /// reads more, say). If it is a lead now, the lead is stored with the payload's
+    /// original arrival time and the entry leaves the quarantine; replaying an entry
+    /// whose lead is stored already answers `duplicate`. Needs the `admin` scope.
+    #[oai(
+        path = "/quarantine/:id/replay",
+        method = "post",
+        operation_id = "replayQuarantined",
+        tag = "ApiTags::Quarantine"
+    )]
+    async fn replay_quarantined(
+        &self,
+        auth: ApiKeyAuth,
+        id: Path<i64>,
+    ) -> ApiResult<ReplayResponse> {
+        let (state, principal) = self.authorize(auth, Scope::Admin).await?;
+        let replay = state
+            .intake
+            .replay(QuarantineId(id.0))
+            .await
+            .map_err(|error| self.storage_failure(error))?
+            .ok_or_else(|| {
+                ApiFailure::NotFound(ApiError::json(
+                    "not_found",
+                    "no quarantined payload has this id",
+                ))
+            })?;
+        match replay {
+            Replay::Stored(received) => {
+                tracing::info!(quarantine_id = id.0, by = %principal.name, "quarantined payload replayed into a lead");
+                Ok(ReplayResponse::Stored(Json(DeliveryAccepted {
+                    lead_reference: received.reference.as_str().to_owned(),
+                    status: match received.outcome {
+                        InsertOutcome::Created => DeliveryStatus::Created,
+                        InsertOutcome::Duplicate => DeliveryStatus::Duplicate,
+                    },
+                })))
+            }
+            Replay::StillRefused(rejection) => Ok(ReplayResponse::StillRefused(ApiError::json(
+                rejection.kind.code(),
+                rejection.message,
+            ))),
+        }
+    }
+
+    /// Delete a quarantined payload
+    ///
+    /// Removes the payload from the quarantine for good. Needs the `admin` scope.
+    #[oai(
+        path = "/quarantine/:id",
+        method = "delete",
+        operation_id = "deleteQuarantined",
+        tag = "ApiTags::Quarantine"
+    )]
+    async fn delete_quarantined(
+        &self,
+        auth: ApiKeyAuth,
+        id: Path<i64>,
+    ) -> ApiResult<DiscardResponse> {
+        let (state, principal) = self.authorize(auth, Scope::Admin).await?;
+        let removed = state
+            .intake
+            .discard(QuarantineId(id.0))
+            .await
+            .map_err(|error| self.storage_failure(error))?;
+        if removed {
+            tracing::info!(quarantine_id = id.0, by = %principal.name, "quarantined payload deleted");
+            Ok(DiscardResponse::Removed)
+        } else {
+            Err(ApiFailure::NotFound(ApiError::json(
+                "not_found",
+                "no quarantined payload has this id",
+            )))
+        }
     }
 }
 

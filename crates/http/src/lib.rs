@@ -70,7 +70,7 @@ fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
     let (webhook, leads, health) = match state {
         Some((state, config)) => (
             webhook::WebhookApi::new(state.intake.clone(), config.clone()),
-            leads::LeadsApi::new(state.queries.clone(), state.access.clone(), config.clone()),
+            leads::LeadsApi::new(state.clone(), config.clone()),
             health::HealthApi::new(Some(state.queries)),
         ),
         None => (

@@ -168,6 +168,13 @@ impl QuarantineStore for InMemoryQuarantineStore {
             |entry: &Quarantined| entry.id,
         ))
     }
+
+    async fn delete(&self, id: QuarantineId) -> Result<bool, StorageError> {
+        let mut entries = lock(&self.entries);
+        let before = entries.len();
+        entries.retain(|entry| entry.id != id);
+        Ok(entries.len() < before)
+    }
 }
 
 /// Managed webhook tokens in memory.

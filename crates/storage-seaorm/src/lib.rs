@@ -82,6 +82,16 @@ pub(crate) struct Inner {
     pub(crate) write_gate: Option<tokio::sync::Mutex<()>>,
 }
 
+impl Inner {
+    /// Waits for this process's turn to write (SQLite); no wait on other databases.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+}
+
 impl fmt::Debug for SeaOrmStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SeaOrmStore")

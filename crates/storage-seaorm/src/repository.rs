@@ -78,10 +78,7 @@ impl LeadRepository for SeaOrmLeadRepository {
         if leads.is_empty() {
             return Ok(Vec::new());
         }
-        let _writer = match &self.inner.write_gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        };
+        let _writer = self.inner.write_turn().await;
         let txn = self.inner.db.begin().await.map_err(storage_error)?;
         let mut outcomes = Vec::with_capacity(leads.len());
         for lead in leads {
@@ -166,10 +163,7 @@ impl SeaOrmQuarantineStore {
 #[async_trait]
 impl QuarantineStore for SeaOrmQuarantineStore {
     async fn store(&self, entry: NewQuarantined) -> Result<QuarantineId, StorageError> {
-        let _writer = match &self.inner.write_gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        };
+        let _writer = self.inner.write_turn().await;
         let result = quarantine::Entity::insert(quarantined_to_row(entry))
             .exec(&self.inner.db)
             .await
@@ -206,5 +200,14 @@ impl QuarantineStore for SeaOrmQuarantineStore {
             page.limit(),
             |entry: &Quarantined| entry.id,
         ))
+    }
+
+    async fn delete(&self, id: QuarantineId) -> Result<bool, StorageError> {
+        let _writer = self.inner.write_turn().await;
+        let result = quarantine::Entity::delete_by_id(id.0)
+            .exec(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        Ok(result.rows_affected > 0)
     }
 }

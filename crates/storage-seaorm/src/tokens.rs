@@ -52,6 +52,7 @@ fn record(row: webhook_token::Model) -> Result<TokenRecord, StorageError> {
 #[async_trait]
 impl WebhookTokenStore for SeaOrmWebhookTokenStore {
     async fn create(&self, token: NewToken) -> Result<TokenRecord, StorageError> {
+        let _writer = self.inner.write_turn().await;
         let row = webhook_token::ActiveModel {
             id: NotSet,
             name: Set(token.name),
@@ -79,6 +80,7 @@ impl WebhookTokenStore for SeaOrmWebhookTokenStore {
         id: i64,
         at: DateTime<Utc>,
     ) -> Result<Option<TokenRecord>, StorageError> {
+        let _writer = self.inner.write_turn().await;
         webhook_token::Entity::update_many()
             .col_expr(
                 webhook_token::Column::RevokedAtUs,
