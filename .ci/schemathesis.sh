@@ -11,7 +11,7 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "schemathesis==$version"
 fi
-binary=${1:-$root/target/debug/lead-inbox}
+binary=$(realpath "${1:-$root/target/debug/lead-inbox}")
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 (
@@ -23,10 +23,16 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 ) > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
+ready=no
+for _ in $(seq 300); do
+  if curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then ready=yes; break; fi
   sleep 0.1
 done
+if [ "$ready" != yes ]; then
+  echo "the server did not become ready; its log:" >&2
+  cat "$work/server.log" >&2
+  exit 1
+fi
 status=0
 "$venv/bin/schemathesis" --config-file "$root/.ci/schemathesis.toml" run "$root/openapi/lead-inbox.yaml" \
   --url "http://127.0.0.1:$port" --max-examples 50 --no-color \

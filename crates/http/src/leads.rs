@@ -85,8 +85,9 @@ pub enum QuarantinedResponse {
 
 #[derive(ApiResponse)]
 pub enum RawResponse {
-    /// The bytes CasaYes sent, exactly (a JSON object).
-    #[oai(status = 200, content_type = "application/json")]
+    /// The bytes CasaYes sent, exactly (for a stored lead, a JSON object), served as
+    /// opaque bytes so that nothing in between re-encodes them.
+    #[oai(status = 200)]
     Ok(Binary<Vec<u8>>),
 }
 
