@@ -636,6 +636,36 @@ async fn health_docs_and_errors_are_served() {
         .await
         .expect("JSON");
     assert_eq!(live["status"], "ok");
+    let traced = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-request-id", "crm-trace-42")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(
+        traced
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("crm-trace-42")
+    );
+    let fresh = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .expect("answer");
+    let id = fresh
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        uuid::Uuid::parse_str(&id).is_ok(),
+        "a new id when none is given: {id:?}"
+    );
     let ready = app
         .client
         .get(app.url("/health/ready"))
@@ -778,7 +808,9 @@ async fn the_raw_payload_is_returned_byte_for_byte() {
         .expect("answer");
     assert_eq!(raw.status().as_u16(), 200);
     assert_eq!(
-        raw.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        raw.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/octet-stream")
     );
     assert_eq!(raw.bytes().await.expect("bytes").as_ref(), body.as_bytes());
