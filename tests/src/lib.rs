@@ -12,7 +12,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use lead_inbox_application::{LeadRepository, QuarantineStore, WebhookTokenStore};
+use lead_inbox_application::{CredentialStore, LeadRepository, QuarantineStore};
 use lead_inbox_server::{Application, Config};
 use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
 use sea_orm::{ConnectionTrait, Database};
@@ -182,7 +182,7 @@ impl Drop for TestDatabase {
 pub struct TestStorage {
     pub leads: Arc<dyn LeadRepository>,
     pub quarantine: Arc<dyn QuarantineStore>,
-    pub webhook_tokens: Arc<dyn WebhookTokenStore>,
+    pub credentials: Arc<dyn CredentialStore>,
     pub database: TestDatabase,
 }
 
@@ -192,7 +192,7 @@ pub async fn test_storage(backend: Backend, what: &str) -> Option<TestStorage> {
         return Some(TestStorage {
             leads: Arc::new(lead_inbox_storage_memory::InMemoryLeadRepository::new()),
             quarantine: Arc::new(lead_inbox_storage_memory::InMemoryQuarantineStore::new()),
-            webhook_tokens: Arc::new(lead_inbox_storage_memory::InMemoryWebhookTokenStore::new()),
+            credentials: Arc::new(lead_inbox_storage_memory::InMemoryCredentialStore::new()),
             database,
         });
     }
@@ -200,7 +200,7 @@ pub async fn test_storage(backend: Backend, what: &str) -> Option<TestStorage> {
     Some(TestStorage {
         leads: Arc::new(store.leads()),
         quarantine: Arc::new(store.quarantine()),
-        webhook_tokens: Arc::new(store.webhook_tokens()),
+        credentials: Arc::new(store.credentials()),
         database,
     })
 }

@@ -4,7 +4,9 @@
 use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
-use lead_inbox_application::{InsertOutcome, LeadCursor, NewToken, PageRequest, SecretHash};
+use lead_inbox_application::{
+    CredentialKind, InsertOutcome, LeadCursor, NewCredential, PageRequest, Scope, SecretHash,
+};
 use lead_inbox_domain::{
     NewLead, NewQuarantined, QuarantineId, RawPayload, Rejection, RejectionKind,
     casayes::parse_payload,
@@ -358,33 +360,37 @@ async fn timestamps_keep_their_precision_and_offset(storage: TestStorage) {
     assert_eq!(stored.received_at, received_at);
 }
 
-async fn managed_tokens_are_found_only_while_valid(storage: TestStorage) {
-    let store = &storage.webhook_tokens;
+async fn managed_credentials_are_found_only_while_valid(storage: TestStorage) {
+    let store = &storage.credentials;
     let hash = |n: u8| SecretHash([n; 32]);
     let now = at(1_000_000);
+    let new = |kind, name: &str, n: u8, scopes: Vec<Scope>, expires_at| NewCredential {
+        kind,
+        name: name.into(),
+        hash: hash(n),
+        scopes,
+        created_at: now,
+        expires_at,
+    };
+    let token = CredentialKind::WebhookToken;
+    let key = CredentialKind::ApiKey;
     let forever = store
-        .create(NewToken {
-            name: "forever".into(),
-            hash: hash(1),
-            created_at: now,
-            expires_at: None,
-        })
+        .create(new(token, "forever", 1, vec![], None))
         .await
         .expect("create");
     let expiring = store
-        .create(NewToken {
-            name: "expiring".into(),
-            hash: hash(2),
-            created_at: now,
-            expires_at: Some(at(2_000_000)),
-        })
+        .create(new(token, "expiring", 2, vec![], Some(at(2_000_000))))
+        .await
+        .expect("create");
+    let scoped = store
+        .create(new(key, "crm", 3, vec![Scope::Read, Scope::Admin], None))
         .await
         .expect("create");
     assert!(expiring.id > forever.id);
     assert_eq!(forever.created_at, now);
     assert_eq!(
         store
-            .find_valid(&hash(1), now)
+            .find_valid(token, &hash(1), now)
             .await
             .expect("find")
             .map(|t| t.id),
@@ -392,7 +398,7 @@ async fn managed_tokens_are_found_only_while_valid(storage: TestStorage) {
     );
     assert_eq!(
         store
-            .find_valid(&hash(2), at(1_999_999))
+            .find_valid(token, &hash(2), at(1_999_999))
             .await
             .expect("find")
             .map(|t| t.id),
@@ -400,31 +406,50 @@ async fn managed_tokens_are_found_only_while_valid(storage: TestStorage) {
     );
     assert_eq!(
         store
-            .find_valid(&hash(2), at(2_000_000))
+            .find_valid(token, &hash(2), at(2_000_000))
             .await
             .expect("find"),
         None,
         "expired"
     );
     assert_eq!(
-        store.find_valid(&hash(3), now).await.expect("find"),
+        store.find_valid(token, &hash(9), now).await.expect("find"),
         None,
         "unknown"
     );
+    let found = store
+        .find_valid(key, &hash(3), now)
+        .await
+        .expect("find")
+        .expect("valid key");
+    assert_eq!(
+        (found.id, found.scopes.clone()),
+        (scoped.id, vec![Scope::Read, Scope::Admin])
+    );
+    assert_eq!(
+        store.find_valid(token, &hash(3), now).await.expect("find"),
+        None,
+        "a key is not a token"
+    );
+    assert_eq!(
+        store.find_valid(key, &hash(1), now).await.expect("find"),
+        None,
+        "a token is not a key"
+    );
 
     let revoked = store
-        .revoke(forever.id, at(1_500_000))
+        .revoke(token, forever.id, at(1_500_000))
         .await
         .expect("revoke")
         .expect("known");
     assert_eq!(revoked.revoked_at, Some(at(1_500_000)));
     assert_eq!(
-        store.find_valid(&hash(1), now).await.expect("find"),
+        store.find_valid(token, &hash(1), now).await.expect("find"),
         None,
         "revoked"
     );
     let again = store
-        .revoke(forever.id, at(1_600_000))
+        .revoke(token, forever.id, at(1_600_000))
         .await
         .expect("revoke")
         .expect("known");
@@ -433,14 +458,24 @@ async fn managed_tokens_are_found_only_while_valid(storage: TestStorage) {
         Some(at(1_500_000)),
         "the first revocation is kept"
     );
-    assert_eq!(store.revoke(9_999, now).await.expect("revoke"), None);
-
-    let all = store.list().await.expect("list");
+    assert_eq!(store.revoke(token, 9_999, now).await.expect("revoke"), None);
     assert_eq!(
-        all.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        store.revoke(key, forever.id, now).await.expect("revoke"),
+        None,
+        "not a key"
+    );
+
+    let tokens = store.list(token).await.expect("list");
+    assert_eq!(
+        tokens.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
         ["forever", "expiring"]
     );
-    assert_eq!(all[1].expires_at, Some(at(2_000_000)));
+    assert_eq!(tokens[1].expires_at, Some(at(2_000_000)));
+    let keys = store.list(key).await.expect("list");
+    assert_eq!(
+        keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+        ["crm"]
+    );
 }
 
 async fn ping_answers(storage: TestStorage) {
@@ -479,6 +514,6 @@ contract_suite!(
     quarantine_round_trips,
     large_payloads_and_unicode_round_trip_byte_for_byte,
     timestamps_keep_their_precision_and_offset,
-    managed_tokens_are_found_only_while_valid,
+    managed_credentials_are_found_only_while_valid,
     ping_answers,
 );

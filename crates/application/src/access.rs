@@ -27,6 +27,10 @@ impl Scope {
             Scope::Admin => "admin",
         }
     }
+
+    pub fn from_code(code: &str) -> Option<Scope> {
+        Self::ALL.into_iter().find(|scope| scope.code() == code)
+    }
 }
 
 impl fmt::Display for Scope {

@@ -14,7 +14,10 @@ pub mod ports;
 pub mod queries;
 
 pub use access::{ApiAccess, ApiPrincipal, Scope};
-pub use credentials::{NewToken, SecretHash, TokenRecord, WebhookTokenStore};
+pub use credentials::{
+    CredentialKind, CredentialRecord, CredentialStore, NewCredential, SecretHash, scopes_from_text,
+    scopes_to_text,
+};
 pub use error::{AccessError, IntakeError, StorageError};
 pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay};
 pub use pagination::{LeadCursor, Page, PageRequest, PageSizeError};

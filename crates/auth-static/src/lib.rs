@@ -1,5 +1,5 @@
 //! Credentials: [`WebhookTokens`] (from configuration and, optionally, managed in the
-//! database with `lead-inbox tokens`) and [`StaticApiKeys`].
+//! database with `lead-inbox tokens`) and [`ApiKeys`] (likewise, `lead-inbox api-keys`).
 //!
 //! Secrets are hashed (SHA-256) as soon as they are loaded or created, and only the
 //! hashes are kept. A presented secret is hashed and compared with every configured
@@ -12,8 +12,8 @@ use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 use lead_inbox_application::{
-    ApiKeyVerifier, ApiPrincipal, Clock, ExposeSecret, Scope, SecretHash, SecretString,
-    StorageError, WebhookTokenStore, WebhookTokenVerifier,
+    ApiKeyVerifier, ApiPrincipal, Clock, CredentialKind, CredentialStore, ExposeSecret, Scope,
+    SecretHash, SecretString, StorageError, WebhookTokenVerifier,
 };
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
@@ -60,7 +60,7 @@ fn find(hashes: &[Hash], secret: &SecretString) -> Option<usize> {
 #[derive(Clone)]
 pub struct WebhookTokens {
     configured: Vec<Hash>,
-    managed: Option<Arc<dyn WebhookTokenStore>>,
+    managed: Option<Arc<dyn CredentialStore>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -78,7 +78,7 @@ impl fmt::Debug for WebhookTokens {
 impl WebhookTokens {
     pub fn new<'a>(
         configured: impl IntoIterator<Item = &'a SecretString>,
-        managed: Option<Arc<dyn WebhookTokenStore>>,
+        managed: Option<Arc<dyn CredentialStore>>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         WebhookTokens {
@@ -97,7 +97,11 @@ impl WebhookTokenVerifier for WebhookTokens {
         }
         match &self.managed {
             Some(store) => Ok(store
-                .find_valid(&hash_secret(token), self.clock.now())
+                .find_valid(
+                    CredentialKind::WebhookToken,
+                    &hash_secret(token),
+                    self.clock.now(),
+                )
                 .await?
                 .is_some()),
             None => Ok(false),
@@ -105,41 +109,59 @@ impl WebhookTokenVerifier for WebhookTokens {
     }
 }
 
-/// API keys from configuration. Each has every scope; its principal is named
-/// `config:<n>` after its position in the list, never by the key itself.
+/// API keys: those from configuration (every scope; principal `config:<n>` after the
+/// key's position in the list) and, when a store is given, the valid managed ones (their
+/// own scopes; principal `<name>#<id>`). Never named by the key itself.
 #[derive(Clone)]
-pub struct StaticApiKeys {
-    hashes: Vec<Hash>,
+pub struct ApiKeys {
+    configured: Vec<Hash>,
+    managed: Option<Arc<dyn CredentialStore>>,
+    clock: Arc<dyn Clock>,
 }
 
-impl fmt::Debug for StaticApiKeys {
+impl fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StaticApiKeys({} keys)", self.hashes.len())
+        write!(
+            f,
+            "ApiKeys({} configured, managed: {})",
+            self.configured.len(),
+            self.managed.is_some()
+        )
     }
 }
 
-impl StaticApiKeys {
-    pub fn new<'a>(keys: impl IntoIterator<Item = &'a SecretString>) -> Self {
-        StaticApiKeys {
-            hashes: keys.into_iter().map(hash).collect(),
+impl ApiKeys {
+    pub fn new<'a>(
+        configured: impl IntoIterator<Item = &'a SecretString>,
+        managed: Option<Arc<dyn CredentialStore>>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        ApiKeys {
+            configured: configured.into_iter().map(hash).collect(),
+            managed,
+            clock,
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.hashes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
     }
 }
 
 #[async_trait]
-impl ApiKeyVerifier for StaticApiKeys {
+impl ApiKeyVerifier for ApiKeys {
     async fn verify(&self, key: &SecretString) -> Result<Option<ApiPrincipal>, StorageError> {
-        Ok(find(&self.hashes, key).map(|index| ApiPrincipal {
-            name: format!("config:{}", index + 1),
-            scopes: Scope::ALL.to_vec(),
+        if let Some(index) = find(&self.configured, key) {
+            return Ok(Some(ApiPrincipal {
+                name: format!("config:{}", index + 1),
+                scopes: Scope::ALL.to_vec(),
+            }));
+        }
+        let Some(store) = &self.managed else {
+            return Ok(None);
+        };
+        let found = store
+            .find_valid(CredentialKind::ApiKey, &hash_secret(key), self.clock.now())
+            .await?;
+        Ok(found.map(|record| ApiPrincipal {
+            name: format!("{}#{}", record.name, record.id),
+            scopes: record.scopes,
         }))
     }
 }
@@ -187,7 +209,11 @@ mod tests {
     #[tokio::test]
     async fn api_keys_name_their_principal_without_the_key() {
         let configured = [secret("key-one"), secret("key-two")];
-        let keys = StaticApiKeys::new(&configured);
+        let keys = ApiKeys::new(
+            &configured,
+            None,
+            Arc::new(lead_inbox_application::SystemClock),
+        );
         let principal = keys.verify(&secret("key-two")).await.expect("no storage");
         assert_eq!(
             principal,
@@ -205,14 +231,15 @@ mod tests {
     #[test]
     fn debug_never_shows_a_secret_or_its_hash() {
         let configured = [secret("s3cr3t")];
-        let printed = format!(
-            "{:?} {:?}",
-            configured_only(&configured),
-            StaticApiKeys::new(&configured)
+        let keys = ApiKeys::new(
+            &configured,
+            None,
+            Arc::new(lead_inbox_application::SystemClock),
         );
+        let printed = format!("{:?} {:?}", configured_only(&configured), keys);
         assert_eq!(
             printed,
-            "WebhookTokens(1 configured, managed: false) StaticApiKeys(1 keys)"
+            "WebhookTokens(1 configured, managed: false) ApiKeys(1 configured, managed: false)"
         );
     }
 

@@ -7,7 +7,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_leads_and_quarantine;
-mod m20261128_000002_create_webhook_tokens;
+mod m20261128_000002_create_credentials;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -18,7 +18,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261128_000001_create_leads_and_quarantine::Migration),
-            Box::new(m20261128_000002_create_webhook_tokens::Migration),
+            Box::new(m20261128_000002_create_credentials::Migration),
         ]
     }
 }

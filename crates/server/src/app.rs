@@ -10,17 +10,17 @@ use std::{
 };
 
 use lead_inbox_application::{
-    ApiAccess, Clock, LeadIntake, LeadQueries, LeadRepository, QuarantineStore, SystemClock,
-    WebhookTokenStore,
+    ApiAccess, Clock, CredentialKind, CredentialStore, LeadIntake, LeadQueries, LeadRepository,
+    QuarantineStore, SystemClock,
 };
-use lead_inbox_auth_static::{StaticApiKeys, WebhookTokens};
+use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
 use lead_inbox_http::{
     HttpConfig, HttpState,
     limits::LimitConfig,
     serve::{ServeOptions, serve},
 };
 use lead_inbox_storage_memory::{
-    InMemoryLeadRepository, InMemoryQuarantineStore, InMemoryWebhookTokenStore,
+    InMemoryCredentialStore, InMemoryLeadRepository, InMemoryQuarantineStore,
 };
 use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
 use poem::{EndpointExt, endpoint::BoxEndpoint};
@@ -60,7 +60,7 @@ pub enum StartError {
 pub struct Storage {
     pub leads: Arc<dyn LeadRepository>,
     pub quarantine: Arc<dyn QuarantineStore>,
-    pub webhook_tokens: Arc<dyn WebhookTokenStore>,
+    pub credentials: Arc<dyn CredentialStore>,
     store: Option<SeaOrmStore>,
 }
 
@@ -75,7 +75,7 @@ impl Storage {
             return Ok(Storage {
                 leads: Arc::new(InMemoryLeadRepository::new()),
                 quarantine: Arc::new(InMemoryQuarantineStore::new()),
-                webhook_tokens: Arc::new(InMemoryWebhookTokenStore::new()),
+                credentials: Arc::new(InMemoryCredentialStore::new()),
                 store: None,
             });
         }
@@ -111,7 +111,7 @@ impl Storage {
         Ok(Storage {
             leads: Arc::new(store.leads()),
             quarantine: Arc::new(store.quarantine()),
-            webhook_tokens: Arc::new(store.webhook_tokens()),
+            credentials: Arc::new(store.credentials()),
             store: Some(store),
         })
     }
@@ -154,15 +154,15 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
         if config.api_keys.is_empty() {
             tracing::warn!(
-                "no API key is configured (LEAD_INBOX_API_KEYS): /api/v1 refuses every request"
+                "no API key is configured (LEAD_INBOX_API_KEYS): /api/v1 accepts only keys created with `lead-inbox api-keys create`"
             );
         }
         let storage = Storage::open(&config.database_url, &config).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         if config.webhook_tokens.is_empty() {
             let managed = storage
-                .webhook_tokens
-                .list()
+                .credentials
+                .list(CredentialKind::WebhookToken)
                 .await
                 .map_err(StartError::TokenCheck)?;
             if !managed.iter().any(|token| token.is_valid_at(clock.now())) {
@@ -172,10 +172,14 @@ impl Application {
         }
         let tokens = Arc::new(WebhookTokens::new(
             &config.webhook_tokens,
-            Some(storage.webhook_tokens.clone()),
+            Some(storage.credentials.clone()),
             clock.clone(),
         ));
-        let keys = Arc::new(StaticApiKeys::new(&config.api_keys));
+        let keys = Arc::new(ApiKeys::new(
+            &config.api_keys,
+            Some(storage.credentials.clone()),
+            clock.clone(),
+        ));
         let state = HttpState {
             intake: LeadIntake::new(
                 storage.leads.clone(),

@@ -3,7 +3,9 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use lead_inbox_application::{NewToken, TokenRecord, copy::copy_store};
+use lead_inbox_application::{
+    CredentialKind, CredentialRecord, NewCredential, Scope, copy::copy_store, scopes_to_text,
+};
 use lead_inbox_auth_static::{generate_secret, hash_secret};
 use lead_inbox_domain::{casayes::SPEC_EXAMPLE, format_utc};
 use secrecy::ExposeSecret;
@@ -52,6 +54,13 @@ pub enum Command {
     /// Example: lead-inbox tokens create --name casayes-2027 --expires-at 2027-12-31T23:59:59Z
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Manage API keys kept in the database (beside LEAD_INBOX_API_KEYS), with scopes:
+    /// `read` (leads, quarantine), `write` (change leads), `admin` (replay and delete
+    /// quarantined payloads). A key is shown once, when created; only its hash is stored.
+    ///
+    /// Example: lead-inbox api-keys create --name crm-sync --scopes read,write
+    #[command(subcommand)]
+    ApiKeys(ApiKeysCommand),
     /// Copy every lead and quarantined payload from one store to another (SQLite to
     /// PostgreSQL, say). Idempotent: run it again and only what is missing is copied.
     /// The target's migrations run first. Stop the service writing to the source first,
@@ -109,6 +118,53 @@ pub enum TokensCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create an API key and print it (once).
+    ///
+    /// Example: lead-inbox api-keys create --name crm-sync --scopes read,write
+    Create {
+        /// A name for people: who uses it, why.
+        #[arg(long)]
+        name: String,
+        /// What the key may do, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "read")]
+        scopes: Vec<ScopeArg>,
+        /// When it stops being valid (RFC 3339); never when absent.
+        #[arg(long, value_name = "RFC3339")]
+        expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+    /// List API keys (never their secrets).
+    ///
+    /// Example: lead-inbox api-keys list
+    List,
+    /// Revoke an API key by its id; it is refused from now on.
+    ///
+    /// Example: lead-inbox api-keys revoke 2
+    Revoke {
+        /// The id `api-keys list` shows.
+        id: i64,
+    },
+}
+
+/// A scope, as the command line spells it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScopeArg {
+    Read,
+    Write,
+    Admin,
+}
+
+impl From<ScopeArg> for Scope {
+    fn from(scope: ScopeArg) -> Self {
+        match scope {
+            ScopeArg::Read => Scope::Read,
+            ScopeArg::Write => Scope::Write,
+            ScopeArg::Admin => Scope::Admin,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SpecFormat {
     Json,
@@ -136,7 +192,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             reference,
         } => send_example(&url, &token, reference).await,
         Command::Copy { from, to } => copy(cli.config, &from, &to).await,
-        Command::Tokens(command) => tokens(cli.config, command).await,
+        Command::Tokens(command) => {
+            credentials(cli.config, CredentialKind::WebhookToken, command.into()).await
+        }
+        Command::ApiKeys(command) => {
+            credentials(cli.config, CredentialKind::ApiKey, command.into()).await
+        }
     }
 }
 
@@ -200,7 +261,56 @@ async fn migrate(config: Option<PathBuf>) -> ExitCode {
     }
 }
 
-async fn tokens(config: Option<PathBuf>, command: TokensCommand) -> ExitCode {
+/// What `tokens` and `api-keys` do, whichever the kind.
+enum CredentialAction {
+    Create {
+        name: String,
+        expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+        scopes: Vec<Scope>,
+    },
+    List,
+    Revoke {
+        id: i64,
+    },
+}
+
+impl From<TokensCommand> for CredentialAction {
+    fn from(command: TokensCommand) -> Self {
+        match command {
+            TokensCommand::Create { name, expires_at } => CredentialAction::Create {
+                name,
+                expires_at,
+                scopes: Vec::new(),
+            },
+            TokensCommand::List => CredentialAction::List,
+            TokensCommand::Revoke { id } => CredentialAction::Revoke { id },
+        }
+    }
+}
+
+impl From<ApiKeysCommand> for CredentialAction {
+    fn from(command: ApiKeysCommand) -> Self {
+        match command {
+            ApiKeysCommand::Create {
+                name,
+                expires_at,
+                scopes,
+            } => CredentialAction::Create {
+                name,
+                expires_at,
+                scopes: scopes.into_iter().map(Scope::from).collect(),
+            },
+            ApiKeysCommand::List => CredentialAction::List,
+            ApiKeysCommand::Revoke { id } => CredentialAction::Revoke { id },
+        }
+    }
+}
+
+async fn credentials(
+    config: Option<PathBuf>,
+    kind: CredentialKind,
+    action: CredentialAction,
+) -> ExitCode {
     let config = match load(config) {
         Ok(config) => config,
         Err(code) => return code,
@@ -212,12 +322,16 @@ async fn tokens(config: Option<PathBuf>, command: TokensCommand) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = storage.webhook_tokens.clone();
+    let store = storage.credentials.clone();
     let now = chrono::Utc::now();
-    let describe = |token: &TokenRecord| {
-        let status = if token.revoked_at.is_some() {
+    let (what, prefix, hint) = match kind {
+        CredentialKind::WebhookToken => ("token", "liwt_", "give it to CasaYes now"),
+        CredentialKind::ApiKey => ("API key", "lik_", "give it to the integrator now"),
+    };
+    let describe = |record: &CredentialRecord| {
+        let status = if record.revoked_at.is_some() {
             "revoked"
-        } else if token.is_valid_at(now) {
+        } else if record.is_valid_at(now) {
             "valid"
         } else {
             "expired"
@@ -225,55 +339,75 @@ async fn tokens(config: Option<PathBuf>, command: TokensCommand) -> ExitCode {
         let instant = |at: Option<chrono::DateTime<chrono::Utc>>| {
             at.map(|at| format_utc(&at)).unwrap_or_else(|| "-".into())
         };
+        let scopes = if record.scopes.is_empty() {
+            "-".to_owned()
+        } else {
+            scopes_to_text(&record.scopes)
+        };
         format!(
-            "{:<5} {:<8} {:<24} {:<28} {:<28} {}",
-            token.id,
+            "{:<5} {:<8} {:<24} {:<16} {:<28} {:<28} {}",
+            record.id,
             status,
-            token.name,
-            format_utc(&token.created_at),
-            instant(token.expires_at),
-            instant(token.revoked_at)
+            record.name,
+            scopes,
+            format_utc(&record.created_at),
+            instant(record.expires_at),
+            instant(record.revoked_at)
         )
     };
     let header = format!(
-        "{:<5} {:<8} {:<24} {:<28} {:<28} {}",
-        "ID", "STATUS", "NAME", "CREATED", "EXPIRES", "REVOKED"
+        "{:<5} {:<8} {:<24} {:<16} {:<28} {:<28} {}",
+        "ID", "STATUS", "NAME", "SCOPES", "CREATED", "EXPIRES", "REVOKED"
     );
-    let result = match command {
-        TokensCommand::Create { name, expires_at } => {
-            let secret = generate_secret("liwt_");
+    let result = match action {
+        CredentialAction::Create {
+            name,
+            expires_at,
+            scopes,
+        } => {
+            let secret = generate_secret(prefix);
             let created = store
-                .create(NewToken {
+                .create(NewCredential {
+                    kind,
                     name,
                     hash: hash_secret(&secret),
+                    scopes,
                     created_at: now,
                     expires_at: expires_at.map(|at| at.with_timezone(&chrono::Utc)),
                 })
                 .await;
-            created.map(|token| {
+            created.map(|record| {
                 println!("{}", secret.expose_secret());
-                eprintln!("Token {} created. It is shown once: give it to CasaYes now; only its hash is kept.", token.id);
-                eprintln!("{header}\n{}", describe(&token));
+                eprintln!(
+                    "The {what} {} is created. It is shown once: {hint}; only its hash is kept.",
+                    record.id
+                );
+                eprintln!("{header}\n{}", describe(&record));
                 ExitCode::SUCCESS
             })
         }
-        TokensCommand::List => store.list().await.map(|tokens| {
+        CredentialAction::List => store.list(kind).await.map(|records| {
             println!("{header}");
-            for token in &tokens {
-                println!("{}", describe(token));
+            for record in &records {
+                println!("{}", describe(record));
             }
             ExitCode::SUCCESS
         }),
-        TokensCommand::Revoke { id } => store.revoke(id, now).await.map(|token| match token {
-            Some(token) => {
-                println!("{header}\n{}", describe(&token));
-                ExitCode::SUCCESS
-            }
-            None => {
-                eprintln!("lead-inbox: no token has id {id}");
-                ExitCode::FAILURE
-            }
-        }),
+        CredentialAction::Revoke { id } => {
+            store
+                .revoke(kind, id, now)
+                .await
+                .map(|record| match record {
+                    Some(record) => {
+                        println!("{header}\n{}", describe(&record));
+                        ExitCode::SUCCESS
+                    }
+                    None => {
+                        eprintln!("lead-inbox: no {what} has id {id}");
+                        ExitCode::FAILURE
+                    }
+                })
+        }
     };
     storage.close().await;
     result.unwrap_or_else(|error| {

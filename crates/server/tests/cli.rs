@@ -413,3 +413,88 @@ fn copy_moves_leads_between_stores_and_is_idempotent() {
         .expect("runs");
     assert_eq!(same.status.code(), Some(2));
 }
+
+#[test]
+fn managed_api_keys_have_scopes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path());
+    let create = |scopes: &str| {
+        let output = lead_inbox(dir.path())
+            .args(["api-keys", "create", "--name", "crm", "--scopes", scopes])
+            .output()
+            .expect("runs");
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout).trim().to_owned()
+    };
+    let reader = create("read");
+    let admin = create("read,admin");
+    assert!(reader.starts_with("lik_") && reader.len() == 68, "{reader}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let status = |method: reqwest::Method, path: &str, key: &str| {
+        let url = format!("{}{path}", server.url());
+        runtime.block_on(async {
+            reqwest::Client::new()
+                .request(method, url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("answer")
+                .status()
+                .as_u16()
+        })
+    };
+    assert_eq!(status(reqwest::Method::GET, "/api/v1/leads", &reader), 200);
+    assert_eq!(
+        status(reqwest::Method::DELETE, "/api/v1/quarantine/1", &reader),
+        403,
+        "read cannot delete"
+    );
+    assert_eq!(
+        status(reqwest::Method::DELETE, "/api/v1/quarantine/1", &admin),
+        404,
+        "admin may; there is none"
+    );
+    let listed = text(
+        &lead_inbox(dir.path())
+            .args(["api-keys", "list"])
+            .output()
+            .expect("runs")
+            .stdout,
+    );
+    assert!(
+        listed.contains("read,admin") && !listed.contains(&admin),
+        "{listed}"
+    );
+    assert!(
+        !text(
+            &lead_inbox(dir.path())
+                .args(["tokens", "list"])
+                .output()
+                .expect("runs")
+                .stdout
+        )
+        .contains("crm"),
+        "keys are not tokens"
+    );
+    let revoked = lead_inbox(dir.path())
+        .args(["api-keys", "revoke", "1"])
+        .output()
+        .expect("runs");
+    assert!(revoked.status.success());
+    assert_eq!(
+        status(reqwest::Method::GET, "/api/v1/leads", &reader),
+        401,
+        "refused at once"
+    );
+    let as_token = lead_inbox(dir.path())
+        .args(["send-example", "--url", &server.url(), "--token", &admin])
+        .output()
+        .expect("runs");
+    assert!(
+        text(&as_token.stdout).contains("401"),
+        "an API key is not a webhook token"
+    );
+}

@@ -12,8 +12,8 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    InsertOutcome, LeadCursor, LeadRepository, NewToken, Page, PageRequest, QuarantineStore,
-    SecretHash, StorageError, TokenRecord, WebhookTokenStore,
+    CredentialKind, CredentialRecord, CredentialStore, InsertOutcome, LeadCursor, LeadRepository,
+    NewCredential, Page, PageRequest, QuarantineStore, SecretHash, StorageError,
 };
 use lead_inbox_domain::{
     Lead, LeadId, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined,
@@ -177,49 +177,53 @@ impl QuarantineStore for InMemoryQuarantineStore {
     }
 }
 
-/// Managed webhook tokens in memory.
+/// Managed credentials in memory.
 #[derive(Debug, Default)]
-pub struct InMemoryWebhookTokenStore {
-    tokens: Mutex<Vec<(SecretHash, TokenRecord)>>,
+pub struct InMemoryCredentialStore {
+    credentials: Mutex<Vec<(SecretHash, CredentialRecord)>>,
 }
 
-impl InMemoryWebhookTokenStore {
+impl InMemoryCredentialStore {
     pub fn new() -> Self {
         Self::default()
     }
 }
 
 #[async_trait]
-impl WebhookTokenStore for InMemoryWebhookTokenStore {
-    async fn create(&self, token: NewToken) -> Result<TokenRecord, StorageError> {
-        let mut tokens = lock(&self.tokens);
-        let record = TokenRecord {
-            id: tokens.len() as i64 + 1,
-            name: token.name,
-            created_at: token.created_at,
-            expires_at: token.expires_at,
+impl CredentialStore for InMemoryCredentialStore {
+    async fn create(&self, credential: NewCredential) -> Result<CredentialRecord, StorageError> {
+        let mut credentials = lock(&self.credentials);
+        let record = CredentialRecord {
+            id: credentials.len() as i64 + 1,
+            kind: credential.kind,
+            name: credential.name,
+            scopes: credential.scopes,
+            created_at: credential.created_at,
+            expires_at: credential.expires_at,
             revoked_at: None,
         };
-        tokens.push((token.hash, record.clone()));
+        credentials.push((credential.hash, record.clone()));
         Ok(record)
     }
 
-    async fn list(&self) -> Result<Vec<TokenRecord>, StorageError> {
-        Ok(lock(&self.tokens)
+    async fn list(&self, kind: CredentialKind) -> Result<Vec<CredentialRecord>, StorageError> {
+        Ok(lock(&self.credentials)
             .iter()
+            .filter(|(_, record)| record.kind == kind)
             .map(|(_, record)| record.clone())
             .collect())
     }
 
     async fn revoke(
         &self,
+        kind: CredentialKind,
         id: i64,
         at: DateTime<Utc>,
-    ) -> Result<Option<TokenRecord>, StorageError> {
-        let mut tokens = lock(&self.tokens);
-        Ok(tokens
+    ) -> Result<Option<CredentialRecord>, StorageError> {
+        let mut credentials = lock(&self.credentials);
+        Ok(credentials
             .iter_mut()
-            .find(|(_, record)| record.id == id)
+            .find(|(_, record)| record.id == id && record.kind == kind)
             .map(|(_, record)| {
                 record.revoked_at.get_or_insert(at);
                 record.clone()
@@ -228,12 +232,15 @@ impl WebhookTokenStore for InMemoryWebhookTokenStore {
 
     async fn find_valid(
         &self,
+        kind: CredentialKind,
         hash: &SecretHash,
         now: DateTime<Utc>,
-    ) -> Result<Option<TokenRecord>, StorageError> {
-        Ok(lock(&self.tokens)
+    ) -> Result<Option<CredentialRecord>, StorageError> {
+        Ok(lock(&self.credentials)
             .iter()
-            .find(|(stored, record)| stored == hash && record.is_valid_at(now))
+            .find(|(stored, record)| {
+                stored == hash && record.kind == kind && record.is_valid_at(now)
+            })
             .map(|(_, record)| record.clone()))
     }
 }

@@ -7,10 +7,10 @@
 //! and [`SeaOrmStore::migrate`] brings the schema up to date. Entity models stay in
 //! this crate; the ports see only domain types.
 
+mod credentials;
 mod entity;
 mod mapping;
 mod repository;
-mod tokens;
 
 use std::{fmt, path::Path, sync::Arc, time::Duration};
 
@@ -23,8 +23,8 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+pub use credentials::SeaOrmCredentialStore;
 pub use repository::{SeaOrmLeadRepository, SeaOrmQuarantineStore};
-pub use tokens::SeaOrmWebhookTokenStore;
 
 /// Pool and safety settings.
 #[derive(Debug, Clone)]
@@ -188,8 +188,8 @@ impl SeaOrmStore {
         SeaOrmQuarantineStore::new(self.inner.clone())
     }
 
-    pub fn webhook_tokens(&self) -> SeaOrmWebhookTokenStore {
-        SeaOrmWebhookTokenStore::new(self.inner.clone())
+    pub fn credentials(&self) -> SeaOrmCredentialStore {
+        SeaOrmCredentialStore::new(self.inner.clone())
     }
 
     /// Closes the pool, waiting for connections in use to come back.

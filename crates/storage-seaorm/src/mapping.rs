@@ -24,7 +24,7 @@ pub struct CorruptRow {
     what: String,
 }
 
-fn corrupt(table: &'static str, id: i64, what: impl Into<String>) -> StorageError {
+pub(crate) fn corrupt(table: &'static str, id: i64, what: impl Into<String>) -> StorageError {
     StorageError::unexpected(CorruptRow {
         table,
         id,

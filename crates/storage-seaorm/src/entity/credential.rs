@@ -1,14 +1,16 @@
 use sea_orm::entity::prelude::*;
 
-/// A row of `webhook_tokens`: a managed token's hash and life.
+/// A row of `credentials`: a managed webhook token or API key, by its hash.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "webhook_tokens")]
+#[sea_orm(table_name = "credentials")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
+    pub kind: String,
     pub name: String,
     #[sea_orm(unique)]
-    pub token_hash: String,
+    pub secret_hash: String,
+    pub scopes: String,
     pub created_at_us: i64,
     pub expires_at_us: Option<i64>,
     pub revoked_at_us: Option<i64>,
