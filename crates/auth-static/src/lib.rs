@@ -12,8 +12,8 @@ use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 use lead_inbox_application::{
-    ApiKeyVerifier, ApiPrincipal, Clock, CredentialKind, CredentialStore, ExposeSecret, Scope,
-    SecretHash, SecretString, StorageError, WebhookTokenVerifier,
+    ApiKeyVerifier, ApiPrincipal, Clock, CredentialKind, CredentialRecord, CredentialStore,
+    ExposeSecret, Scope, SecretHash, SecretString, StorageError, WebhookTokenVerifier,
 };
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
@@ -53,25 +53,73 @@ fn find(hashes: &[Hash], secret: &SecretString) -> Option<usize> {
     found
 }
 
-/// The webhook tokens CasaYes may send: those from configuration (several at once,
-/// for rotation) and, when a store is given, the valid managed ones. A managed token
-/// revoked or expired is refused from that moment on, on every instance: it is looked
-/// up for each request, not cached.
+/// Where a presented secret was found.
+enum Found {
+    /// The configured secret at this position.
+    Configured(usize),
+    Managed(CredentialRecord),
+}
+
+/// Secrets of one kind: those from configuration, compared as hashes in constant time,
+/// and, when a store is given, the managed ones valid now, looked up by hash on each
+/// request (not cached), so a revoked or expired one is refused at once on every
+/// instance.
 #[derive(Clone)]
-pub struct WebhookTokens {
+struct Secrets {
+    kind: CredentialKind,
     configured: Vec<Hash>,
     managed: Option<Arc<dyn CredentialStore>>,
     clock: Arc<dyn Clock>,
 }
 
-impl fmt::Debug for WebhookTokens {
+impl Secrets {
+    fn new<'a>(
+        kind: CredentialKind,
+        configured: impl IntoIterator<Item = &'a SecretString>,
+        managed: Option<Arc<dyn CredentialStore>>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Secrets {
+            kind,
+            configured: configured.into_iter().map(hash).collect(),
+            managed,
+            clock,
+        }
+    }
+
+    async fn find(&self, secret: &SecretString) -> Result<Option<Found>, StorageError> {
+        if let Some(index) = find(&self.configured, secret) {
+            return Ok(Some(Found::Configured(index)));
+        }
+        let Some(store) = &self.managed else {
+            return Ok(None);
+        };
+        let record = store
+            .find_valid(self.kind, &hash_secret(secret), self.clock.now())
+            .await?;
+        Ok(record.map(Found::Managed))
+    }
+}
+
+impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "WebhookTokens({} configured, managed: {})",
+            "{} configured, managed: {}",
             self.configured.len(),
             self.managed.is_some()
         )
+    }
+}
+
+/// The webhook tokens CasaYes may send: configured ones (several at once, for
+/// rotation) and managed ones (`lead-inbox tokens`).
+#[derive(Clone)]
+pub struct WebhookTokens(Secrets);
+
+impl fmt::Debug for WebhookTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WebhookTokens({:?})", self.0)
     }
 }
 
@@ -81,52 +129,31 @@ impl WebhookTokens {
         managed: Option<Arc<dyn CredentialStore>>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        WebhookTokens {
-            configured: configured.into_iter().map(hash).collect(),
+        WebhookTokens(Secrets::new(
+            CredentialKind::WebhookToken,
+            configured,
             managed,
             clock,
-        }
+        ))
     }
 }
 
 #[async_trait]
 impl WebhookTokenVerifier for WebhookTokens {
     async fn verify(&self, token: &SecretString) -> Result<bool, StorageError> {
-        if find(&self.configured, token).is_some() {
-            return Ok(true);
-        }
-        match &self.managed {
-            Some(store) => Ok(store
-                .find_valid(
-                    CredentialKind::WebhookToken,
-                    &hash_secret(token),
-                    self.clock.now(),
-                )
-                .await?
-                .is_some()),
-            None => Ok(false),
-        }
+        Ok(self.0.find(token).await?.is_some())
     }
 }
 
-/// API keys: those from configuration (every scope; principal `config:<n>` after the
-/// key's position in the list) and, when a store is given, the valid managed ones (their
-/// own scopes; principal `<name>#<id>`). Never named by the key itself.
+/// API keys: configured ones (every scope; principal `config:<n>` after the key's
+/// position in the list) and managed ones (`lead-inbox api-keys`: their own scopes;
+/// principal `<name>#<id>`). A principal is never named by the key itself.
 #[derive(Clone)]
-pub struct ApiKeys {
-    configured: Vec<Hash>,
-    managed: Option<Arc<dyn CredentialStore>>,
-    clock: Arc<dyn Clock>,
-}
+pub struct ApiKeys(Secrets);
 
 impl fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ApiKeys({} configured, managed: {})",
-            self.configured.len(),
-            self.managed.is_some()
-        )
+        write!(f, "ApiKeys({:?})", self.0)
     }
 }
 
@@ -136,32 +163,27 @@ impl ApiKeys {
         managed: Option<Arc<dyn CredentialStore>>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        ApiKeys {
-            configured: configured.into_iter().map(hash).collect(),
+        ApiKeys(Secrets::new(
+            CredentialKind::ApiKey,
+            configured,
             managed,
             clock,
-        }
+        ))
     }
 }
 
 #[async_trait]
 impl ApiKeyVerifier for ApiKeys {
     async fn verify(&self, key: &SecretString) -> Result<Option<ApiPrincipal>, StorageError> {
-        if let Some(index) = find(&self.configured, key) {
-            return Ok(Some(ApiPrincipal {
+        Ok(self.0.find(key).await?.map(|found| match found {
+            Found::Configured(index) => ApiPrincipal {
                 name: format!("config:{}", index + 1),
                 scopes: Scope::ALL.to_vec(),
-            }));
-        }
-        let Some(store) = &self.managed else {
-            return Ok(None);
-        };
-        let found = store
-            .find_valid(CredentialKind::ApiKey, &hash_secret(key), self.clock.now())
-            .await?;
-        Ok(found.map(|record| ApiPrincipal {
-            name: format!("{}#{}", record.name, record.id),
-            scopes: record.scopes,
+            },
+            Found::Managed(record) => ApiPrincipal {
+                name: format!("{}#{}", record.name, record.id),
+                scopes: record.scopes,
+            },
         }))
     }
 }
