@@ -208,6 +208,8 @@ pub async fn test_storage(backend: Backend, what: &str) -> Option<TestStorage> {
 /// A running server and a client for it.
 pub struct TestApp {
     pub address: SocketAddr,
+    /// The separate metrics address, when the test configured one.
+    pub metrics_address: Option<SocketAddr>,
     pub client: reqwest::Client,
     pub database: TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -302,12 +304,14 @@ pub async fn spawn_app_with(what: &str, adjust: impl FnOnce(&mut Config)) -> Opt
     adjust(&mut config);
     let app = Application::build(config).await.expect("the server starts");
     let address = app.address();
+    let metrics_address = app.metrics_address();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
     Some(TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::new(),
         database,
         shutdown: Some(shutdown),

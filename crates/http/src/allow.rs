@@ -5,10 +5,16 @@ use std::sync::Arc;
 
 use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 
-/// Each documented path template (split in segments) with its methods.
-pub(crate) struct AllowedMethods(Vec<(Vec<String>, String)>);
+/// Each documented path template, split in segments, with its methods.
+pub(crate) struct Routes(Vec<Route>);
 
-impl AllowedMethods {
+struct Route {
+    template: String,
+    segments: Vec<String>,
+    methods: String,
+}
+
+impl Routes {
     pub(crate) fn from_spec(spec: &str) -> Arc<Self> {
         let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
         let mut routes = Vec::new();
@@ -21,35 +27,47 @@ impl AllowedMethods {
                 if methods.iter().any(|m| m == "GET") {
                     methods.push("HEAD".into());
                 }
-                let segments = path.split('/').map(str::to_owned).collect();
-                routes.push((segments, methods.join(", ")));
+                routes.push(Route {
+                    template: path.clone(),
+                    segments: path.split('/').map(str::to_owned).collect(),
+                    methods: methods.join(", "),
+                });
             }
         }
-        Arc::new(AllowedMethods(routes))
+        Arc::new(Routes(routes))
     }
 
-    fn for_path(&self, path: &str) -> Option<&str> {
+    fn route(&self, path: &str) -> Option<&Route> {
         let segments: Vec<&str> = path.split('/').collect();
-        self.0.iter().find_map(|(template, methods)| {
-            let matches = template.len() == segments.len()
-                && template
+        self.0.iter().find(|route| {
+            route.segments.len() == segments.len()
+                && route
+                    .segments
                     .iter()
                     .zip(&segments)
-                    .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
-            matches.then_some(methods.as_str())
+                    .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
         })
+    }
+
+    /// The documented template `path` matches (`/api/v1/leads/{leadReference}`).
+    pub(crate) fn template(&self, path: &str) -> Option<&str> {
+        self.route(path).map(|route| route.template.as_str())
+    }
+
+    fn methods(&self, path: &str) -> Option<&str> {
+        self.route(path).map(|route| route.methods.as_str())
     }
 }
 
 pub(crate) async fn add_allow_header<E: Endpoint>(
-    allowed: Arc<AllowedMethods>,
+    routes: Arc<Routes>,
     next: E,
     request: Request,
 ) -> poem::Result<Response> {
     let path = request.uri().path().to_owned();
     let mut response = next.call(request).await?.into_response();
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
-        && let Some(methods) = allowed.for_path(&path)
+        && let Some(methods) = routes.methods(&path)
         && let Ok(value) = methods.parse()
     {
         response.headers_mut().insert("allow", value);

@@ -12,11 +12,12 @@ mod health;
 mod leads;
 pub mod limits;
 mod logging;
+pub mod metrics;
 pub mod serve;
 mod views;
 mod webhook;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use lead_inbox_application::{ApiAccess, LeadIntake, LeadQueries};
 use poem::{Endpoint, EndpointExt, Route, get};
@@ -28,6 +29,7 @@ pub struct HttpState {
     pub intake: LeadIntake,
     pub queries: LeadQueries,
     pub access: ApiAccess,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// HTTP settings.
@@ -38,6 +40,8 @@ pub struct HttpConfig {
     /// What a `503` tells the sender to wait before retrying.
     pub retry_after: Duration,
     pub limits: limits::LimitConfig,
+    /// Who may read `/metrics` on the main port.
+    pub metrics_access: metrics::MetricsAccess,
 }
 
 impl Default for HttpConfig {
@@ -46,6 +50,7 @@ impl Default for HttpConfig {
             max_body_bytes: 256 * 1024,
             retry_after: Duration::from_secs(5),
             limits: limits::LimitConfig::default(),
+            metrics_access: metrics::MetricsAccess::with_key(None),
         }
     }
 }
@@ -69,7 +74,7 @@ type Apis = (webhook::WebhookApi, leads::LeadsApi, health::HealthApi);
 fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
     let (webhook, leads, health) = match state {
         Some((state, config)) => (
-            webhook::WebhookApi::new(state.intake.clone(), config.clone()),
+            webhook::WebhookApi::new(state.intake.clone(), state.metrics.clone(), config.clone()),
             leads::LeadsApi::new(state.clone(), config.clone()),
             health::HealthApi::new(Some(state.queries)),
         ),
@@ -101,8 +106,12 @@ pub fn openapi_yaml() -> String {
 /// Every route of the service, with request logging and JSON errors.
 pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
     let limits = limits::Limits::new(config.limits);
+    let metrics = state.metrics.clone();
+    let metrics_endpoint =
+        metrics::guarded_endpoint(metrics.clone(), config.metrics_access.clone());
     let api = service(Some((state, config)));
-    let allowed = allow::AllowedMethods::from_spec(&api.spec());
+    let known = allow::Routes::from_spec(&api.spec());
+    let counted = known.clone();
     let json = api.spec_endpoint();
     let yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
@@ -111,8 +120,12 @@ pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
         .at("/openapi.json", get(json))
         .at("/openapi.yaml", get(yaml))
         .nest("/docs", docs)
+        .at("/metrics", get(metrics_endpoint))
         .catch_all_error(error::into_json_response)
-        .around(move |next, request| allow::add_allow_header(allowed.clone(), next, request))
+        .around(move |next, request| allow::add_allow_header(known.clone(), next, request))
         .around(move |next, request| limits::enforce(limits.clone(), next, request))
+        .around(move |next, request| {
+            metrics::record(metrics.clone(), counted.clone(), next, request)
+        })
         .around(logging::log_request)
 }

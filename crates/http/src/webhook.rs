@@ -5,10 +5,13 @@ use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi, SecurityScheme, auth::ApiKey, payload::Json,
 };
 
+use std::sync::Arc;
+
 use crate::{
     ApiTags, HttpConfig,
     body::{CasaYesBody, SPEC_EXAMPLE_REFERENCE},
     error::ApiError,
+    metrics::{LeadOutcome, Metrics},
 };
 
 /// The `token` header CasaYes sends with every delivery.
@@ -87,13 +90,15 @@ fn delivery_bad_request(error: poem::Error) -> DeliveryResponse {
 
 pub struct WebhookApi {
     intake: Option<LeadIntake>,
+    metrics: Option<Arc<Metrics>>,
     config: HttpConfig,
 }
 
 impl WebhookApi {
-    pub fn new(intake: LeadIntake, config: HttpConfig) -> Self {
+    pub fn new(intake: LeadIntake, metrics: Arc<Metrics>, config: HttpConfig) -> Self {
         WebhookApi {
             intake: Some(intake),
+            metrics: Some(metrics),
             config,
         }
     }
@@ -102,7 +107,14 @@ impl WebhookApi {
     pub fn detached() -> Self {
         WebhookApi {
             intake: None,
+            metrics: None,
             config: HttpConfig::default(),
+        }
+    }
+
+    fn count(&self, outcome: LeadOutcome) {
+        if let Some(metrics) = &self.metrics {
+            metrics.lead(outcome);
         }
     }
 
@@ -159,6 +171,10 @@ impl WebhookApi {
                     InsertOutcome::Created => DeliveryStatus::Created,
                     InsertOutcome::Duplicate => DeliveryStatus::Duplicate,
                 };
+                self.count(match received.outcome {
+                    InsertOutcome::Created => LeadOutcome::Created,
+                    InsertOutcome::Duplicate => LeadOutcome::Duplicate,
+                });
                 DeliveryResponse::Accepted(Json(DeliveryAccepted {
                     lead_reference: received.reference.as_str().to_owned(),
                     status,
@@ -176,6 +192,7 @@ impl WebhookApi {
                 DeliveryResponse::Unauthorized(ApiError::unauthorized("webhook token"))
             }
             IntakeError::Rejected(rejection) => {
+                self.count(LeadOutcome::Quarantined);
                 tracing::info!(reason = rejection.kind.code(), "payload quarantined");
                 DeliveryResponse::BadRequest(ApiError::json(
                     rejection.kind.code(),
@@ -183,6 +200,7 @@ impl WebhookApi {
                 ))
             }
             IntakeError::PayloadTooLarge { limit } => {
+                self.count(LeadOutcome::Quarantined);
                 tracing::info!(limit, "oversized payload quarantined");
                 DeliveryResponse::PayloadTooLarge(ApiError::json(
                     "payload_too_large",

@@ -17,6 +17,7 @@ use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
 use lead_inbox_http::{
     HttpConfig, HttpState,
     limits::LimitConfig,
+    metrics::{Metrics, MetricsAccess, PoolSampler, open_endpoint as open_metrics},
     serve::{ServeOptions, serve},
 };
 use lead_inbox_storage_memory::{
@@ -124,6 +125,12 @@ impl Storage {
         }
     }
 
+    /// Samples the database pool for the metrics.
+    pub fn pool_sampler(&self) -> Option<PoolSampler> {
+        let store = self.store.clone()?;
+        Some(Arc::new(move || store.pool_stats()))
+    }
+
     pub async fn close(&self) {
         if let Some(store) = &self.store {
             store.close().await;
@@ -137,6 +144,8 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     routes: BoxEndpoint<'static>,
     serve: ServeOptions,
+    /// The separate metrics listener, when `metrics_bind` is set.
+    metrics: Option<(SocketAddr, tokio::net::TcpListener, BoxEndpoint<'static>)>,
     storage: Storage,
 }
 
@@ -180,6 +189,7 @@ impl Application {
             Some(storage.credentials.clone()),
             clock.clone(),
         ));
+        let metrics = Metrics::new(storage.pool_sampler());
         let state = HttpState {
             intake: LeadIntake::new(
                 storage.leads.clone(),
@@ -189,10 +199,12 @@ impl Application {
             ),
             queries: LeadQueries::new(storage.leads.clone(), storage.quarantine.clone()),
             access: ApiAccess::new(keys),
+            metrics: metrics.clone(),
         };
         let http = HttpConfig {
             max_body_bytes: config.max_body_bytes,
             retry_after: Duration::from_secs(config.retry_after_seconds),
+            metrics_access: MetricsAccess::with_key(config.metrics_key.as_deref()),
             limits: LimitConfig {
                 request_timeout: Duration::from_secs(config.request_timeout_seconds),
                 auth_failures_per_minute: config.auth_failures_per_minute,
@@ -218,6 +230,24 @@ impl Application {
                 source,
             })?;
         let address = listener.local_addr().unwrap_or(config.bind);
+        let metrics = match config.metrics_bind {
+            Some(bind) => {
+                let listener = tokio::net::TcpListener::bind(bind)
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        address: bind,
+                        source,
+                    })?;
+                let bound = listener.local_addr().unwrap_or(bind);
+                tracing::info!(address = %bound, "metrics are served on their own address");
+                Some((
+                    bound,
+                    listener,
+                    open_metrics(metrics).map_to_response().boxed(),
+                ))
+            }
+            None => None,
+        };
         let routes = lead_inbox_http::routes(state, http)
             .map_to_response()
             .boxed();
@@ -235,6 +265,7 @@ impl Application {
             listener,
             routes,
             serve,
+            metrics,
             storage,
         })
     }
@@ -244,13 +275,43 @@ impl Application {
         self.address
     }
 
+    /// The separate metrics address, when one is configured.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(address, _, _)| *address)
+    }
+
     /// Serves until `shutdown` completes, then lets requests in flight finish (up to
     /// the grace period) and closes the database pool.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let result = serve(self.listener, self.routes, self.serve, shutdown).await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let main = serve(
+            self.listener,
+            self.routes,
+            self.serve.clone(),
+            signal(stopped.clone()),
+        );
+        let result = match self.metrics {
+            Some((_, listener, routes)) => {
+                let options = ServeOptions {
+                    tls: None,
+                    ..self.serve
+                };
+                let (main, metrics) =
+                    tokio::join!(main, serve(listener, routes, options, signal(stopped)));
+                main.and(metrics)
+            }
+            None => main.await,
+        };
         self.storage.close().await;
         tracing::info!("lead inbox stopped");
         result

@@ -20,7 +20,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Every configuration key; `LEAD_INBOX_<KEY>` sets it. Other `LEAD_INBOX_*` variables
 /// are not configuration (a warning names them, in case of a typo).
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 19] = [
     "bind",
     "database_url",
     "webhook_tokens",
@@ -38,6 +38,8 @@ const KEYS: [&str; 17] = [
     "tls_cert",
     "tls_key",
     "retry_after_seconds",
+    "metrics_bind",
+    "metrics_key",
 ];
 
 /// `LEAD_INBOX_*` variables that are read elsewhere, not configuration keys.
@@ -45,7 +47,7 @@ const OTHER_VARIABLES: [&str; 3] = ["config", "log", "log_format"];
 
 /// Keys holding secrets. They are read from the environment as raw strings (figment
 /// would read `0123` as the number 123) and never printed.
-const SECRET_KEYS: [&str; 2] = ["webhook_tokens", "api_keys"];
+const SECRET_KEYS: [&str; 3] = ["webhook_tokens", "api_keys", "metrics_key"];
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +108,13 @@ pub struct Config {
     /// `LEAD_INBOX_RETRY_AFTER_SECONDS`: what `503` answers ask senders to wait.
     #[serde(default = "default_retry_after")]
     pub retry_after_seconds: u64,
+    /// `LEAD_INBOX_METRICS_BIND`: serve `GET /metrics`, open, on this separate address.
+    #[serde(default)]
+    pub metrics_bind: Option<SocketAddr>,
+    /// `LEAD_INBOX_METRICS_KEY`: serve `GET /metrics` on the main address to
+    /// `Authorization: Bearer <key>`.
+    #[serde(default)]
+    pub metrics_key: Option<String>,
 }
 
 fn default_header_read_timeout() -> u64 {
@@ -178,6 +187,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             retry_after_seconds: default_retry_after(),
+            metrics_bind: None,
+            metrics_key: None,
         }
     }
 }
@@ -214,6 +225,11 @@ impl fmt::Debug for Config {
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("retry_after_seconds", &self.retry_after_seconds)
+            .field("metrics_bind", &self.metrics_bind)
+            .field(
+                "metrics_key",
+                &self.metrics_key.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }

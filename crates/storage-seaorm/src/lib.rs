@@ -188,6 +188,26 @@ impl SeaOrmStore {
         SeaOrmQuarantineStore::new(self.inner.clone())
     }
 
+    /// The pool now: `(open connections, idle connections)`.
+    pub fn pool_stats(&self) -> Option<(u32, u32)> {
+        let db = &self.inner.db;
+        match self.backend() {
+            DatabaseBackend::Sqlite => {
+                let pool = db.get_sqlite_connection_pool();
+                Some((pool.size(), pool.num_idle() as u32))
+            }
+            DatabaseBackend::Postgres => {
+                let pool = db.get_postgres_connection_pool();
+                Some((pool.size(), pool.num_idle() as u32))
+            }
+            DatabaseBackend::MySql => {
+                let pool = db.get_mysql_connection_pool();
+                Some((pool.size(), pool.num_idle() as u32))
+            }
+            _ => None,
+        }
+    }
+
     pub fn credentials(&self) -> SeaOrmCredentialStore {
         SeaOrmCredentialStore::new(self.inner.clone())
     }

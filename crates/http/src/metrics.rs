@@ -1,0 +1,253 @@
+//! Prometheus metrics: `GET /metrics` in the text exposition format.
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `lead_inbox_http_requests_total` | `route`, `method`, `status` | requests answered |
+//! | `lead_inbox_http_request_duration_seconds` | `route`, `method` | latency histogram |
+//! | `lead_inbox_leads_total` | `outcome` (`created`, `duplicate`, `quarantined`) | webhook deliveries by what became of them |
+//! | `lead_inbox_auth_failures_total` | `kind` (`webhook`, `api`) | `401` answers |
+//! | `lead_inbox_rate_limited_total` | | `429` answers |
+//! | `lead_inbox_db_pool_connections` | `state` (`idle`, `in_use`) | the database pool, sampled when scraped |
+//!
+//! `route` is the OpenAPI path template (`/api/v1/leads/{leadReference}`), never the
+//! concrete path, so no lead reference becomes a label; unknown paths are `unmatched`.
+
+use std::{fmt, sync::Arc, time::Instant};
+
+use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::allow::Routes;
+
+/// Samples the database pool: `(open connections, idle connections)`.
+pub type PoolSampler = Arc<dyn Fn() -> Option<(u32, u32)> + Send + Sync>;
+
+/// The registry and every metric Lead Inbox exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    durations: HistogramVec,
+    leads: IntCounterVec,
+    auth_failures: IntCounterVec,
+    rate_limited: IntCounter,
+    pool: IntGaugeVec,
+    pool_sampler: Option<PoolSampler>,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// What became of a webhook delivery, for `lead_inbox_leads_total`.
+#[derive(Debug, Clone, Copy)]
+pub enum LeadOutcome {
+    Created,
+    Duplicate,
+    Quarantined,
+}
+
+impl Metrics {
+    pub fn new(pool_sampler: Option<PoolSampler>) -> Arc<Self> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("lead_inbox_http_requests_total", "HTTP requests answered"),
+            &["route", "method", "status"],
+        )
+        .unwrap_or_else(|_| unreachable!("valid metric"));
+        let durations = HistogramVec::new(
+            HistogramOpts::new(
+                "lead_inbox_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
+            &["route", "method"],
+        )
+        .unwrap_or_else(|_| unreachable!("valid metric"));
+        let leads = IntCounterVec::new(
+            Opts::new("lead_inbox_leads_total", "Webhook deliveries by outcome"),
+            &["outcome"],
+        )
+        .unwrap_or_else(|_| unreachable!("valid metric"));
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                "lead_inbox_auth_failures_total",
+                "Requests refused with 401",
+            ),
+            &["kind"],
+        )
+        .unwrap_or_else(|_| unreachable!("valid metric"));
+        let rate_limited =
+            IntCounter::new("lead_inbox_rate_limited_total", "Requests refused with 429")
+                .unwrap_or_else(|_| unreachable!("valid metric"));
+        let pool = IntGaugeVec::new(
+            Opts::new(
+                "lead_inbox_db_pool_connections",
+                "Database pool connections",
+            ),
+            &["state"],
+        )
+        .unwrap_or_else(|_| unreachable!("valid metric"));
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(durations.clone()),
+            Box::new(leads.clone()),
+            Box::new(auth_failures.clone()),
+            Box::new(rate_limited.clone()),
+            Box::new(pool.clone()),
+        ] {
+            registry
+                .register(collector)
+                .unwrap_or_else(|_| unreachable!("registered once"));
+        }
+        Arc::new(Metrics {
+            registry,
+            requests,
+            durations,
+            leads,
+            auth_failures,
+            rate_limited,
+            pool,
+            pool_sampler,
+        })
+    }
+
+    pub fn lead(&self, outcome: LeadOutcome) {
+        let label = match outcome {
+            LeadOutcome::Created => "created",
+            LeadOutcome::Duplicate => "duplicate",
+            LeadOutcome::Quarantined => "quarantined",
+        };
+        self.leads.with_label_values(&[label]).inc();
+    }
+
+    fn observe(&self, route: &str, method: &str, status: StatusCode, seconds: f64) {
+        self.requests
+            .with_label_values(&[route, method, status.as_str()])
+            .inc();
+        self.durations
+            .with_label_values(&[route, method])
+            .observe(seconds);
+        if status == StatusCode::UNAUTHORIZED {
+            let kind = if route.starts_with("/webhooks/") {
+                "webhook"
+            } else {
+                "api"
+            };
+            self.auth_failures.with_label_values(&[kind]).inc();
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.rate_limited.inc();
+        }
+    }
+
+    /// The text exposition of every metric, sampling the pool first.
+    pub fn render(&self) -> String {
+        if let Some((open, idle)) = self.pool_sampler.as_ref().and_then(|sample| sample()) {
+            self.pool.with_label_values(&["idle"]).set(i64::from(idle));
+            self.pool
+                .with_label_values(&["in_use"])
+                .set(i64::from(open.saturating_sub(idle)));
+        }
+        let mut buffer = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// Counts and times every request under its route template.
+pub(crate) async fn record<E: Endpoint>(
+    metrics: Arc<Metrics>,
+    routes: Arc<Routes>,
+    next: E,
+    request: Request,
+) -> poem::Result<Response> {
+    let route = routes
+        .template(request.uri().path())
+        .unwrap_or("unmatched")
+        .to_owned();
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.call(request).await?.into_response();
+    metrics.observe(
+        &route,
+        &method,
+        response.status(),
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(response)
+}
+
+/// Who may read `/metrics` on the main port: anyone with the key. Without a key it is
+/// not served there (use the separate metrics address instead).
+#[derive(Clone)]
+pub struct MetricsAccess {
+    key_hash: Option<[u8; 32]>,
+}
+
+impl fmt::Debug for MetricsAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MetricsAccess(key: {})", self.key_hash.is_some())
+    }
+}
+
+impl MetricsAccess {
+    pub fn with_key(key: Option<&str>) -> Self {
+        MetricsAccess {
+            key_hash: key.map(|key| Sha256::digest(key.as_bytes()).into()),
+        }
+    }
+
+    fn allows(&self, request: &Request) -> bool {
+        let Some(expected) = &self.key_hash else {
+            return false;
+        };
+        let presented = request
+            .headers()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(|key| -> [u8; 32] { Sha256::digest(key.as_bytes()).into() });
+        presented.is_some_and(|hash| bool::from(hash.ct_eq(expected)))
+    }
+}
+
+/// `GET /metrics` on the main port, behind the metrics key.
+pub(crate) fn guarded_endpoint(metrics: Arc<Metrics>, access: MetricsAccess) -> impl Endpoint {
+    poem::endpoint::make(move |request: Request| {
+        let metrics = metrics.clone();
+        let allowed = access.allows(&request);
+        async move {
+            if allowed {
+                Ok(exposition(&metrics))
+            } else if access.key_hash.is_some() {
+                Err(poem::Error::from_status(StatusCode::UNAUTHORIZED))
+            } else {
+                Err(poem::Error::from_status(StatusCode::NOT_FOUND))
+            }
+        }
+    })
+}
+
+fn exposition(metrics: &Metrics) -> Response {
+    Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
+}
+
+/// The separate metrics listener's routes: `GET /metrics`, open.
+pub fn open_endpoint(metrics: Arc<Metrics>) -> impl Endpoint {
+    poem::Route::new().at(
+        "/metrics",
+        poem::get(poem::endpoint::make_sync(move |_| exposition(&metrics))),
+    )
+}
