@@ -14,6 +14,7 @@ use lead_inbox_application::{
     QuarantineStore, SystemClock,
 };
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
+use lead_inbox_group_commit::{GroupCommitLeadRepository, GroupCommitOptions};
 use lead_inbox_http::{
     HttpConfig, HttpState,
     limits::LimitConfig,
@@ -23,7 +24,7 @@ use lead_inbox_http::{
 use lead_inbox_storage_memory::{
     InMemoryCredentialStore, InMemoryLeadRepository, InMemoryQuarantineStore,
 };
-use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
+use lead_inbox_storage_seaorm::{ConnectError, DatabaseBackend, SeaOrmStore, StoreOptions};
 use poem::{EndpointExt, endpoint::BoxEndpoint};
 
 use crate::config::{Config, redact_url};
@@ -109,8 +110,24 @@ impl Storage {
             }
         };
         store.migrate().await.map_err(failed)?;
+        // SQLite has one writer: one committer. Servers take several, so that a batch
+        // gathers while another commits.
+        let writers = if store.backend() == DatabaseBackend::Sqlite {
+            1
+        } else {
+            (config.database_max_connections as usize / 2).max(1)
+        };
+        let leads = GroupCommitLeadRepository::new(
+            Arc::new(store.leads()),
+            GroupCommitOptions {
+                max_batch: config.group_commit_max_batch,
+                max_wait: Duration::from_micros(config.group_commit_max_wait_micros),
+                queue_capacity: config.write_queue_capacity,
+                writers,
+            },
+        );
         Ok(Storage {
-            leads: Arc::new(store.leads()),
+            leads: Arc::new(leads),
             quarantine: Arc::new(store.quarantine()),
             credentials: Arc::new(store.credentials()),
             store: Some(store),

@@ -20,7 +20,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Every configuration key; `LEAD_INBOX_<KEY>` sets it. Other `LEAD_INBOX_*` variables
 /// are not configuration (a warning names them, in case of a typo).
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 22] = [
     "bind",
     "database_url",
     "webhook_tokens",
@@ -40,6 +40,9 @@ const KEYS: [&str; 19] = [
     "retry_after_seconds",
     "metrics_bind",
     "metrics_key",
+    "group_commit_max_batch",
+    "group_commit_max_wait_micros",
+    "write_queue_capacity",
 ];
 
 /// `LEAD_INBOX_*` variables that are read elsewhere, not configuration keys.
@@ -115,6 +118,29 @@ pub struct Config {
     /// `Authorization: Bearer <key>`.
     #[serde(default)]
     pub metrics_key: Option<String>,
+    /// `LEAD_INBOX_GROUP_COMMIT_MAX_BATCH`: most leads committed in one transaction.
+    #[serde(default = "default_max_batch")]
+    pub group_commit_max_batch: usize,
+    /// `LEAD_INBOX_GROUP_COMMIT_MAX_WAIT_MICROS`: how long a batch waits for more leads
+    /// after its first.
+    #[serde(default = "default_max_wait")]
+    pub group_commit_max_wait_micros: u64,
+    /// `LEAD_INBOX_WRITE_QUEUE_CAPACITY`: most deliveries waiting to be committed; past
+    /// it the webhook answers `503` with `Retry-After`.
+    #[serde(default = "default_write_queue")]
+    pub write_queue_capacity: usize,
+}
+
+fn default_max_batch() -> usize {
+    64
+}
+
+fn default_max_wait() -> u64 {
+    1000
+}
+
+fn default_write_queue() -> usize {
+    4096
 }
 
 fn default_header_read_timeout() -> u64 {
@@ -189,6 +215,9 @@ impl Default for Config {
             retry_after_seconds: default_retry_after(),
             metrics_bind: None,
             metrics_key: None,
+            group_commit_max_batch: default_max_batch(),
+            group_commit_max_wait_micros: default_max_wait(),
+            write_queue_capacity: default_write_queue(),
         }
     }
 }
@@ -230,6 +259,12 @@ impl fmt::Debug for Config {
                 "metrics_key",
                 &self.metrics_key.as_ref().map(|_| "[redacted]"),
             )
+            .field("group_commit_max_batch", &self.group_commit_max_batch)
+            .field(
+                "group_commit_max_wait_micros",
+                &self.group_commit_max_wait_micros,
+            )
+            .field("write_queue_capacity", &self.write_queue_capacity)
             .finish()
     }
 }
@@ -409,6 +444,14 @@ impl Config {
             (
                 u64::from(self.api_requests_per_minute),
                 "api_requests_per_minute (LEAD_INBOX_API_REQUESTS_PER_MINUTE)",
+            ),
+            (
+                self.group_commit_max_batch as u64,
+                "group_commit_max_batch (LEAD_INBOX_GROUP_COMMIT_MAX_BATCH)",
+            ),
+            (
+                self.write_queue_capacity as u64,
+                "write_queue_capacity (LEAD_INBOX_WRITE_QUEUE_CAPACITY)",
             ),
         ] {
             if value == 0 {

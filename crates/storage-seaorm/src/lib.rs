@@ -16,9 +16,10 @@ use std::{fmt, path::Path, sync::Arc, time::Duration};
 
 use lead_inbox_application::StorageError;
 use lead_inbox_migration::Migrator;
+/// Which database a store is on.
+pub use sea_orm::DatabaseBackend;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
-    RuntimeErr, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr, Statement,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 use sea_orm_migration::MigratorTrait;
