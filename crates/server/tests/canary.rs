@@ -56,106 +56,46 @@ fn no_secret_or_personal_data_in_logs_or_error_bodies_at_trace_level() {
     let bodies = runtime.block_on(async {
         let client = reqwest::Client::new();
         let webhook = format!("{base}/webhooks/casayes/leads");
-        let mut bodies = Vec::new();
-        let record =
-            |response: reqwest::Response| async move { response.text().await.unwrap_or_default() };
-        bodies.push(
-            record(
-                client
-                    .post(&webhook)
-                    .header("token", TOKEN)
-                    .body(lead.clone())
-                    .send()
-                    .await
-                    .expect("answer"),
-            )
-            .await,
-        );
-        bodies.push(
-            record(
-                client
-                    .post(&webhook)
-                    .header("token", TOKEN)
-                    .body(lead.clone())
-                    .send()
-                    .await
-                    .expect("answer"),
-            )
-            .await,
-        );
-        bodies.push(
-            record(
-                client
-                    .post(&webhook)
-                    .header("token", WRONG_TOKEN)
-                    .body(lead.clone())
-                    .send()
-                    .await
-                    .expect("answer"),
-            )
-            .await,
-        );
+        let api = format!("{base}/api/v1/leads");
+        let text = |request: reqwest::RequestBuilder| async move {
+            request
+                .send()
+                .await
+                .expect("answer")
+                .text()
+                .await
+                .unwrap_or_default()
+        };
+        let deliver = |token: &'static str, body: String| {
+            text(client.post(&webhook).header("token", token).body(body))
+        };
         let broken =
             format!(r#"{{"SenderName":"{NAME}","SenderEmail":"{EMAIL}","Message":"{MESSAGE}""#);
-        bodies.push(
-            record(
-                client
-                    .post(&webhook)
-                    .header("token", TOKEN)
-                    .body(broken)
-                    .send()
-                    .await
-                    .expect("answer"),
-            )
-            .await,
-        );
         let no_reference = format!(
             r#"{{"SenderName":"{NAME}","Message":"{MESSAGE}","LeadReference":{{"x":"{EMAIL}"}}}}"#
         );
-        bodies.push(
-            record(
-                client
-                    .post(&webhook)
-                    .header("token", TOKEN)
-                    .body(no_reference)
-                    .send()
-                    .await
-                    .expect("answer"),
-            )
-            .await,
-        );
-        let api = format!("{base}/api/v1/leads");
-        bodies.push(
-            record(
-                client
-                    .get(&api)
-                    .bearer_auth(WRONG_TOKEN)
-                    .send()
-                    .await
-                    .expect("answer"),
-            )
-            .await,
-        );
-        bodies.push(
-            record(
+        let bodies = vec![
+            deliver(TOKEN, lead.clone()).await,
+            deliver(TOKEN, lead.clone()).await,
+            deliver(WRONG_TOKEN, lead.clone()).await,
+            deliver(TOKEN, broken).await,
+            deliver(TOKEN, no_reference).await,
+            text(client.get(&api).bearer_auth(WRONG_TOKEN)).await,
+            text(
                 client
                     .get(format!("{api}?cursor={MESSAGE}"))
-                    .bearer_auth(API_KEY)
-                    .send()
-                    .await
-                    .expect("answer"),
+                    .bearer_auth(API_KEY),
             )
             .await,
-        );
-        let full = client
-            .get(format!("{api}/canary-ref-1"))
-            .bearer_auth(API_KEY)
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(full.status().as_u16(), 200);
+        ];
+        let full = text(
+            client
+                .get(format!("{api}/canary-ref-1"))
+                .bearer_auth(API_KEY),
+        )
+        .await;
         assert!(
-            full.text().await.unwrap_or_default().contains(MESSAGE),
+            full.contains(MESSAGE),
             "the API itself does return the lead"
         );
         bodies
