@@ -5,7 +5,8 @@ use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use lead_inbox_application::{
-    CredentialKind, InsertOutcome, LeadCursor, NewCredential, PageRequest, Scope, SecretHash,
+    CredentialKind, InsertOutcome, LeadCursor, LeadFilter, NewCredential, PageRequest, Scope,
+    SecretHash,
 };
 use lead_inbox_domain::{
     NewLead, NewQuarantined, QuarantineId, RawPayload, Rejection, RejectionKind,
@@ -41,7 +42,10 @@ async fn all_references(storage: &TestStorage) -> Vec<String> {
     loop {
         let page = storage
             .leads
-            .list(PageRequest::new(Some(500), after).expect("valid page"))
+            .list(
+                &LeadFilter::default(),
+                PageRequest::new(Some(500), after).expect("valid page"),
+            )
             .await
             .expect("list");
         references.extend(page.items.iter().map(|l| l.reference().as_str().to_owned()));
@@ -199,7 +203,10 @@ async fn pages_never_skip_or_repeat_while_leads_arrive(storage: TestStorage) {
     loop {
         let page = storage
             .leads
-            .list(PageRequest::new(Some(7), after).expect("valid"))
+            .list(
+                &LeadFilter::default(),
+                PageRequest::new(Some(7), after).expect("valid"),
+            )
             .await
             .expect("list");
         assert!(page.items.len() <= 7);
@@ -478,6 +485,128 @@ async fn managed_credentials_are_found_only_while_valid(storage: TestStorage) {
     );
 }
 
+async fn filters_narrow_the_list_and_page_with_it(storage: TestStorage) {
+    let created = |day: u32| format!("2024-08-{day:02}T10:00:00Z");
+    let leads = [
+        (
+            "f-1",
+            json!({"EntityType": "Listing", "EntityPublicId": "AAA", "CreatedDate": created(1)}),
+        ),
+        (
+            "f-2",
+            json!({"EntityType": "Office", "EntityPublicId": "BBB", "CreatedDate": created(2)}),
+        ),
+        (
+            "f-3",
+            json!({"EntityType": "Listing", "EntityPublicId": "BBB", "CreatedDate": created(3), "EntityReference": "ref-9"}),
+        ),
+        (
+            "f-4",
+            json!({"EntityType": "Development", "EntityPublicId": "AAA", "CreatedDate": created(4)}),
+        ),
+        (
+            "f-5",
+            json!({"EntityType": "Listing", "EntityPublicId": "AAA", "CreatedDate": "not a date"}),
+        ),
+    ];
+    for (n, (reference, changes)) in leads.into_iter().enumerate() {
+        let lead = lead_from(payload(reference, changes), at(n as i64 * 10));
+        storage
+            .leads
+            .insert_batch(vec![lead])
+            .await
+            .expect("insert");
+    }
+    let listed = |filter: LeadFilter| {
+        let leads = storage.leads.clone();
+        async move {
+            let mut references = Vec::new();
+            let mut after = None;
+            loop {
+                let page = leads
+                    .list(&filter, PageRequest::new(Some(1), after).expect("valid"))
+                    .await
+                    .expect("list");
+                references.extend(page.items.iter().map(|l| l.reference().as_str().to_owned()));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return references,
+                }
+            }
+        }
+    };
+    let time = |day: u32| {
+        chrono::DateTime::parse_from_rfc3339(&created(day))
+            .expect("valid")
+            .with_timezone(&Utc)
+    };
+    assert_eq!(
+        listed(LeadFilter::default()).await,
+        ["f-5", "f-4", "f-3", "f-2", "f-1"]
+    );
+    let listing = LeadFilter {
+        entity_type: Some("Listing".into()),
+        ..LeadFilter::default()
+    };
+    assert_eq!(listed(listing).await, ["f-5", "f-3", "f-1"]);
+    let new_type = LeadFilter {
+        entity_type: Some("Development".into()),
+        ..LeadFilter::default()
+    };
+    assert_eq!(listed(new_type).await, ["f-4"]);
+    let entity = LeadFilter {
+        entity_public_id: Some("AAA".into()),
+        ..LeadFilter::default()
+    };
+    assert_eq!(listed(entity).await, ["f-5", "f-4", "f-1"]);
+    let reference = LeadFilter {
+        entity_reference: Some("ref-9".into()),
+        ..LeadFilter::default()
+    };
+    assert_eq!(listed(reference).await, ["f-3"]);
+    let received = LeadFilter {
+        received_from: Some(at(10)),
+        received_to: Some(at(30)),
+        ..LeadFilter::default()
+    };
+    assert_eq!(
+        listed(received).await,
+        ["f-3", "f-2"],
+        "from inclusive, to exclusive"
+    );
+    let created_range = LeadFilter {
+        created_from: Some(time(2)),
+        created_to: Some(time(4)),
+        ..LeadFilter::default()
+    };
+    assert_eq!(
+        listed(created_range).await,
+        ["f-3", "f-2"],
+        "a lead without a created date is outside any range"
+    );
+    let odd = LeadFilter {
+        has_anomalies: Some(true),
+        ..LeadFilter::default()
+    };
+    let clean = LeadFilter {
+        has_anomalies: Some(false),
+        ..LeadFilter::default()
+    };
+    let (odd, clean) = (listed(odd).await, listed(clean).await);
+    assert_eq!(odd.len() + clean.len(), 5);
+    assert!(
+        odd.contains(&"f-4".to_owned()) && odd.contains(&"f-5".to_owned()),
+        "{odd:?}"
+    );
+    let combined = LeadFilter {
+        entity_type: Some("Listing".into()),
+        entity_public_id: Some("AAA".into()),
+        created_from: Some(time(1)),
+        ..LeadFilter::default()
+    };
+    assert_eq!(listed(combined).await, ["f-1"]);
+}
+
 async fn ping_answers(storage: TestStorage) {
     storage.leads.ping().await.expect("the store is ready");
 }
@@ -515,5 +644,6 @@ contract_suite!(
     large_payloads_and_unicode_round_trip_byte_for_byte,
     timestamps_keep_their_precision_and_offset,
     managed_credentials_are_found_only_while_valid,
+    filters_narrow_the_list_and_page_with_it,
     ping_answers,
 );

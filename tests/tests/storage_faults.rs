@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use lead_inbox_application::{InsertOutcome, LeadRepository, PageRequest, copy};
+use lead_inbox_application::{InsertOutcome, LeadFilter, LeadRepository, PageRequest, copy};
 use lead_inbox_domain::{
     NewLead, NewQuarantined, RawPayload, Rejection, RejectionKind, casayes::parse_payload,
 };
@@ -316,7 +316,10 @@ async fn copy_to(backend: Backend, what: &str) {
         let leads = store.leads.clone();
         async move {
             leads
-                .list(PageRequest::new(Some(500), None).expect("valid"))
+                .list(
+                    &LeadFilter::default(),
+                    PageRequest::new(Some(500), None).expect("valid"),
+                )
                 .await
                 .expect("list")
                 .items

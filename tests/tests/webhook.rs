@@ -903,3 +903,64 @@ async fn quarantined_payloads_can_be_replayed_or_deleted() {
     assert!(quarantine(&app).await.is_empty());
     store.close().await;
 }
+
+#[tokio::test]
+async fn leads_can_be_filtered_over_http() {
+    let Some(app) = spawn_app("leads_can_be_filtered_over_http").await else {
+        return;
+    };
+    for (reference, entity_type, public_id) in [
+        ("h-1", "Listing", "AAA"),
+        ("h-2", "Office", "AAA"),
+        ("h-3", "Listing", "BBB"),
+    ] {
+        let body = example_with(
+            reference,
+            json!({"EntityType": entity_type, "EntityPublicId": public_id}),
+        );
+        assert_eq!(deliver_json(&app, &body).await.0, 200);
+    }
+    let references = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|l| l["leadReference"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (status, page) = app.api_get("/api/v1/leads?entityType=listing").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        references(&page),
+        ["h-3", "h-1"],
+        "entity types match in any case"
+    );
+    let (_, page) = app
+        .api_get("/api/v1/leads?entityType=Listing&entityPublicId=AAA")
+        .await;
+    assert_eq!(references(&page), ["h-1"]);
+    let (_, page) = app
+        .api_get(
+            "/api/v1/leads?createdFrom=2024-08-09T15:05:44Z&createdTo=2024-08-09T15:05:45%2B00:00",
+        )
+        .await;
+    assert_eq!(
+        references(&page).len(),
+        3,
+        "the example's CreatedDate is inside"
+    );
+    let (_, page) = app
+        .api_get("/api/v1/leads?receivedFrom=2099-01-01T00:00:00Z")
+        .await;
+    assert!(references(&page).is_empty());
+    let (_, page) = app.api_get("/api/v1/leads?hasAnomalies=false").await;
+    assert!(
+        references(&page).is_empty(),
+        "the example's placeholder email is an anomaly"
+    );
+    let (status, error) = app.api_get("/api/v1/leads?createdFrom=yesterday").await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+}

@@ -8,7 +8,7 @@ use std::{collections::HashSet, fmt, sync::Arc};
 use lead_inbox_domain::{NewLead, NewQuarantined, Quarantined};
 
 use crate::{
-    InsertOutcome, LeadRepository, PageRequest, QuarantineStore, StorageError,
+    InsertOutcome, LeadFilter, LeadRepository, PageRequest, QuarantineStore, StorageError,
     pagination::MAX_PAGE_SIZE,
 };
 
@@ -82,6 +82,7 @@ pub async fn copy_store(
         let page = from
             .leads
             .list(
+                &LeadFilter::default(),
                 PageRequest::new(Some(MAX_PAGE_SIZE), after)
                     .unwrap_or_else(|_| unreachable!("a valid size")),
             )

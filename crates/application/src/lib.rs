@@ -20,7 +20,7 @@ pub use credentials::{
 };
 pub use error::{AccessError, IntakeError, StorageError};
 pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay};
-pub use pagination::{LeadCursor, Page, PageRequest, PageSizeError};
+pub use pagination::{LeadCursor, LeadFilter, Page, PageRequest, PageSizeError};
 pub use ports::{
     ApiKeyVerifier, Clock, InsertOutcome, LeadRepository, QuarantineStore, SystemClock,
     WebhookTokenVerifier,

@@ -108,3 +108,52 @@ mod tests {
         );
     }
 }
+
+/// Which leads a list shows. Every field narrows it; the default shows all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeadFilter {
+    /// The entity type, in its documented spelling or as CasaYes sent an unknown one.
+    pub entity_type: Option<String>,
+    pub entity_public_id: Option<String>,
+    pub entity_reference: Option<String>,
+    /// Received at or after.
+    pub received_from: Option<DateTime<Utc>>,
+    /// Received before.
+    pub received_to: Option<DateTime<Utc>>,
+    /// Created at CasaYes at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created at CasaYes before.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Only leads with (or without) anomalies.
+    pub has_anomalies: Option<bool>,
+}
+
+impl LeadFilter {
+    /// Whether `lead` passes: the rule every adapter implements (the in-memory one with
+    /// this very function).
+    pub fn matches(&self, lead: &lead_inbox_domain::Lead) -> bool {
+        let details = &lead.details;
+        let created = details.created_date.map(|d| d.with_timezone(&Utc));
+        let same = |wanted: &Option<String>, actual: Option<&str>| {
+            wanted.as_deref().is_none_or(|w| actual == Some(w))
+        };
+        same(
+            &self.entity_type,
+            details.entity_type.as_ref().map(|t| t.as_str()),
+        ) && same(&self.entity_public_id, details.entity_public_id.as_deref())
+            && same(&self.entity_reference, details.entity_reference.as_deref())
+            && self
+                .received_from
+                .is_none_or(|from| lead.received_at >= from)
+            && self.received_to.is_none_or(|to| lead.received_at < to)
+            && self
+                .created_from
+                .is_none_or(|from| created.is_some_and(|c| c >= from))
+            && self
+                .created_to
+                .is_none_or(|to| created.is_some_and(|c| c < to))
+            && self
+                .has_anomalies
+                .is_none_or(|has| has != details.anomalies.is_empty())
+    }
+}

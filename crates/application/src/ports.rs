@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use lead_inbox_domain::{Lead, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined};
 use secrecy::SecretString;
 
-use crate::{ApiPrincipal, LeadCursor, Page, PageRequest, StorageError};
+use crate::{ApiPrincipal, LeadCursor, LeadFilter, Page, PageRequest, StorageError};
 
 /// What happened to one lead of an insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +31,9 @@ pub enum InsertOutcome {
 ///   crash of the process or the machine). When it returns `Err`, no lead of the batch
 ///   may be considered stored, and none is acknowledged.
 /// - `get` returns the lead with that reference, or `None`.
-/// - `list` returns leads newest first (by `received_at`, then id, both descending),
-///   after the cursor when one is given. Leads stored while a client pages through
+/// - `list` returns the leads that pass the filter ([`LeadFilter::matches`]) newest
+///   first (by `received_at`, then id, both descending), after the cursor when one is
+///   given. Leads stored while a client pages through
 ///   never make it skip or repeat a lead.
 /// - `count` returns how many leads are stored.
 /// - `ping` returns `Ok` when the store can serve requests now.
@@ -47,6 +48,7 @@ pub trait LeadRepository: Send + Sync {
 
     async fn list(
         &self,
+        filter: &LeadFilter,
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError>;
 

@@ -4,7 +4,9 @@ use std::{fmt, sync::Arc};
 
 use lead_inbox_domain::{Lead, LeadReference, QuarantineId, Quarantined};
 
-use crate::{LeadCursor, LeadRepository, Page, PageRequest, QuarantineStore, StorageError};
+use crate::{
+    LeadCursor, LeadFilter, LeadRepository, Page, PageRequest, QuarantineStore, StorageError,
+};
 
 /// The use cases "read a lead", "list leads", "read the quarantine".
 #[derive(Clone)]
@@ -30,9 +32,10 @@ impl LeadQueries {
 
     pub async fn leads(
         &self,
+        filter: &LeadFilter,
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError> {
-        self.leads.list(page).await
+        self.leads.list(filter, page).await
     }
 
     pub async fn quarantined(&self, id: QuarantineId) -> Result<Option<Quarantined>, StorageError> {

@@ -15,7 +15,7 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use lead_inbox_application::{
-    InsertOutcome, LeadCursor, LeadRepository, Page, PageRequest, StorageError,
+    InsertOutcome, LeadCursor, LeadFilter, LeadRepository, Page, PageRequest, StorageError,
 };
 use lead_inbox_domain::{Lead, LeadReference, NewLead};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -183,9 +183,10 @@ impl LeadRepository for GroupCommitLeadRepository {
 
     async fn list(
         &self,
+        filter: &LeadFilter,
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError> {
-        self.inner.list(page).await
+        self.inner.list(filter, page).await
     }
 
     async fn count(&self) -> Result<u64, StorageError> {
@@ -239,9 +240,10 @@ mod tests {
         }
         async fn list(
             &self,
+            filter: &LeadFilter,
             page: PageRequest<LeadCursor>,
         ) -> Result<Page<Lead, LeadCursor>, StorageError> {
-            self.inner.list(page).await
+            self.inner.list(filter, page).await
         }
         async fn count(&self) -> Result<u64, StorageError> {
             self.inner.count().await

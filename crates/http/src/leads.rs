@@ -1,11 +1,11 @@
 //! `/api/v1`: leads and the quarantine, for CRM integrators.
 
-use chrono::DateTime;
+use chrono::{DateTime, FixedOffset, Utc};
 use lead_inbox_application::{
-    AccessError, ApiPrincipal, InsertOutcome, LeadCursor, PageRequest, Replay, Scope, SecretString,
-    StorageError,
+    AccessError, ApiPrincipal, InsertOutcome, LeadCursor, LeadFilter, PageRequest, Replay, Scope,
+    SecretString, StorageError,
 };
-use lead_inbox_domain::{LeadId, LeadReference, QuarantineId};
+use lead_inbox_domain::{EntityType, LeadId, LeadReference, QuarantineId};
 use poem_openapi::{
     ApiResponse, OpenApi, SecurityScheme,
     auth::Bearer,
@@ -209,15 +209,18 @@ impl LeadsApi {
 impl LeadsApi {
     /// List leads
     ///
-    /// Leads, newest received first. Pages are stable: leads arriving while a client
-    /// pages through never make it skip or repeat one. Pass `nextCursor` back as
-    /// `cursor` until it is absent. Needs the `read` scope.
+    /// Leads, newest received first, optionally filtered (every filter given narrows
+    /// the list). Pages are stable: leads arriving while a client pages through never
+    /// make it skip or repeat one. Pass `nextCursor` back as `cursor`, with the same
+    /// filters, until it is absent. Needs the `read` scope.
     #[oai(
         path = "/leads",
         method = "get",
         operation_id = "listLeads",
         tag = "ApiTags::Leads"
     )]
+    // poem-openapi takes each query parameter as an argument.
+    #[allow(clippy::too_many_arguments)]
     async fn list_leads(
         &self,
         auth: ApiKeyAuth,
@@ -230,12 +233,52 @@ impl LeadsApi {
         /// The `nextCursor` of the previous page.
         #[oai(validator(pattern = "^[0-9]{1,18}_[0-9]{1,18}$"))]
         cursor: Query<Option<String>>,
+        /// Only this entity type (`Listing`, `Office`, `BusinessForm`, `User`,
+        /// `EvaluationForm`, any case; or a value CasaYes added since, as sent).
+        #[oai(name = "entityType")]
+        entity_type: Query<Option<String>>,
+        /// Only leads about this CasaYes entity public id.
+        #[oai(name = "entityPublicId")]
+        entity_public_id: Query<Option<String>>,
+        /// Only leads about this entity external reference.
+        #[oai(name = "entityReference")]
+        entity_reference: Query<Option<String>>,
+        /// Only leads received at or after this instant (RFC 3339).
+        #[oai(name = "receivedFrom")]
+        received_from: Query<Option<DateTime<FixedOffset>>>,
+        /// Only leads received before this instant (RFC 3339).
+        #[oai(name = "receivedTo")]
+        received_to: Query<Option<DateTime<FixedOffset>>>,
+        /// Only leads created at CasaYes at or after this instant (RFC 3339).
+        #[oai(name = "createdFrom")]
+        created_from: Query<Option<DateTime<FixedOffset>>>,
+        /// Only leads created at CasaYes before this instant (RFC 3339).
+        #[oai(name = "createdTo")]
+        created_to: Query<Option<DateTime<FixedOffset>>>,
+        /// Only leads with (`true`) or without (`false`) anomalies.
+        #[oai(name = "hasAnomalies")]
+        has_anomalies: Query<Option<bool>>,
     ) -> ApiResult<LeadPageResponse> {
         let (state, _) = self.authorize(auth, Scope::Read).await?;
         let queries = &state.queries;
         let after = cursor.0.as_deref().map(parse_lead_cursor).transpose()?;
+        let utc = |at: Option<DateTime<FixedOffset>>| at.map(|at| at.with_timezone(&Utc));
+        let filter = LeadFilter {
+            entity_type: entity_type
+                .0
+                .as_deref()
+                .and_then(EntityType::parse)
+                .map(|t| t.as_str().to_owned()),
+            entity_public_id: entity_public_id.0,
+            entity_reference: entity_reference.0,
+            received_from: utc(received_from.0),
+            received_to: utc(received_to.0),
+            created_from: utc(created_from.0),
+            created_to: utc(created_to.0),
+            has_anomalies: has_anomalies.0,
+        };
         let page = queries
-            .leads(page_request(Some(limit.0), after)?)
+            .leads(&filter, page_request(Some(limit.0), after)?)
             .await
             .map_err(|error| self.storage_failure(error))?;
         Ok(LeadPageResponse::Ok(Json(LeadPage {

@@ -8,6 +8,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_leads_and_quarantine;
 mod m20261128_000002_create_credentials;
+mod m20261128_000003_index_lead_filters;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_leads_and_quarantine::Migration),
             Box::new(m20261128_000002_create_credentials::Migration),
+            Box::new(m20261128_000003_index_lead_filters::Migration),
         ]
     }
 }

@@ -12,8 +12,8 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    CredentialKind, CredentialRecord, CredentialStore, InsertOutcome, LeadCursor, LeadRepository,
-    NewCredential, Page, PageRequest, QuarantineStore, SecretHash, StorageError,
+    CredentialKind, CredentialRecord, CredentialStore, InsertOutcome, LeadCursor, LeadFilter,
+    LeadRepository, NewCredential, Page, PageRequest, QuarantineStore, SecretHash, StorageError,
 };
 use lead_inbox_domain::{
     Lead, LeadId, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined,
@@ -82,6 +82,7 @@ impl LeadRepository for InMemoryLeadRepository {
 
     async fn list(
         &self,
+        filter: &LeadFilter,
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError> {
         let state = lock(&self.state);
@@ -92,6 +93,7 @@ impl LeadRepository for InMemoryLeadRepository {
             .filter(|lead| {
                 page.after()
                     .is_none_or(|after| key(lead) < (after.received_at, after.id))
+                    && filter.matches(lead)
             })
             .collect();
         newest_first.sort_by_key(|lead| std::cmp::Reverse(key(lead)));

@@ -4,7 +4,8 @@ use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 use lead_inbox_application::{
-    InsertOutcome, LeadCursor, LeadRepository, Page, PageRequest, QuarantineStore, StorageError,
+    InsertOutcome, LeadCursor, LeadFilter, LeadRepository, Page, PageRequest, QuarantineStore,
+    StorageError,
 };
 use lead_inbox_domain::{Lead, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined};
 use sea_orm::{
@@ -72,6 +73,39 @@ async fn insert_one(
     })
 }
 
+/// [`LeadFilter`] as SQL; the same rule as [`LeadFilter::matches`].
+fn filter_condition(filter: &LeadFilter) -> Condition {
+    let mut condition = Condition::all();
+    let micros = |at: &chrono::DateTime<chrono::Utc>| to_micros(at);
+    if let Some(entity_type) = &filter.entity_type {
+        condition = condition.add(lead::Column::EntityType.eq(entity_type.as_str()));
+    }
+    if let Some(id) = &filter.entity_public_id {
+        condition = condition.add(lead::Column::EntityPublicId.eq(id.as_str()));
+    }
+    if let Some(reference) = &filter.entity_reference {
+        condition = condition.add(lead::Column::EntityReference.eq(reference.as_str()));
+    }
+    if let Some(from) = &filter.received_from {
+        condition = condition.add(lead::Column::ReceivedAtUs.gte(micros(from)));
+    }
+    if let Some(to) = &filter.received_to {
+        condition = condition.add(lead::Column::ReceivedAtUs.lt(micros(to)));
+    }
+    if let Some(from) = &filter.created_from {
+        condition = condition.add(lead::Column::CreatedAtUs.gte(micros(from)));
+    }
+    if let Some(to) = &filter.created_to {
+        condition = condition.add(lead::Column::CreatedAtUs.lt(micros(to)));
+    }
+    match filter.has_anomalies {
+        Some(true) => condition = condition.add(lead::Column::AnomalyCount.gt(0)),
+        Some(false) => condition = condition.add(lead::Column::AnomalyCount.eq(0)),
+        None => {}
+    }
+    condition
+}
+
 #[async_trait]
 impl LeadRepository for SeaOrmLeadRepository {
     async fn insert_batch(&self, leads: Vec<NewLead>) -> Result<Vec<InsertOutcome>, StorageError> {
@@ -100,9 +134,11 @@ impl LeadRepository for SeaOrmLeadRepository {
 
     async fn list(
         &self,
+        filter: &LeadFilter,
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError> {
         let mut query = lead::Entity::find()
+            .filter(filter_condition(filter))
             .order_by_desc(lead::Column::ReceivedAtUs)
             .order_by_desc(lead::Column::Id)
             .limit(u64::from(page.limit()) + 1);

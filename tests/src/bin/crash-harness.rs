@@ -28,7 +28,7 @@ use std::{
 };
 
 use clap::{Parser, ValueEnum};
-use lead_inbox_application::{LeadRepository, PageRequest};
+use lead_inbox_application::{LeadFilter, LeadRepository, PageRequest};
 use lead_inbox_domain::casayes::SPEC_EXAMPLE;
 use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
 use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
@@ -185,7 +185,10 @@ async fn all_stored(database_url: &str) -> Vec<String> {
     let mut after = None;
     loop {
         let page = leads
-            .list(PageRequest::new(Some(500), after).expect("valid"))
+            .list(
+                &LeadFilter::default(),
+                PageRequest::new(Some(500), after).expect("valid"),
+            )
             .await
             .expect("list");
         references.extend(
