@@ -5,7 +5,7 @@ use lead_inbox_application::{
     AccessError, ApiPrincipal, InsertOutcome, LeadCursor, LeadFilter, PageRequest, Replay, Scope,
     SecretString, StorageError,
 };
-use lead_inbox_domain::{EntityType, LeadId, LeadReference, QuarantineId};
+use lead_inbox_domain::{EntityType, Lead, LeadId, LeadReference, QuarantineId};
 use poem_openapi::{
     ApiResponse, OpenApi, SecurityScheme,
     auth::Bearer,
@@ -178,6 +178,19 @@ impl LeadsApi {
         }
     }
 
+    /// The lead with this (URL-decoded) reference, or `404`.
+    async fn find_lead(&self, state: &HttpState, reference: &str) -> ApiResult<Lead> {
+        let not_found =
+            || ApiFailure::NotFound(ApiError::json("not_found", "no lead has this reference"));
+        let reference = LeadReference::parse(reference).map_err(|_| not_found())?;
+        state
+            .queries
+            .lead(&reference)
+            .await
+            .map_err(|error| self.storage_failure(error))?
+            .ok_or_else(not_found)
+    }
+
     /// The use cases, once the caller's key is checked for `scope`.
     async fn authorize(
         &self,
@@ -305,15 +318,7 @@ impl LeadsApi {
         lead_reference: Path<String>,
     ) -> ApiResult<LeadResponse> {
         let (state, _) = self.authorize(auth, Scope::Read).await?;
-        let queries = &state.queries;
-        let not_found =
-            || ApiFailure::NotFound(ApiError::json("not_found", "no lead has this reference"));
-        let reference = LeadReference::parse(&lead_reference.0).map_err(|_| not_found())?;
-        let lead = queries
-            .lead(&reference)
-            .await
-            .map_err(|error| self.storage_failure(error))?
-            .ok_or_else(not_found)?;
+        let lead = self.find_lead(state, &lead_reference.0).await?;
         Ok(LeadResponse::Ok(Json(LeadView::from(lead))))
     }
 
@@ -377,12 +382,7 @@ impl LeadsApi {
             .quarantined(QuarantineId(id.0))
             .await
             .map_err(|error| self.storage_failure(error))?
-            .ok_or_else(|| {
-                ApiFailure::NotFound(ApiError::json(
-                    "not_found",
-                    "no quarantined payload has this id",
-                ))
-            })?;
+            .ok_or_else(quarantine_not_found)?;
         Ok(QuarantinedResponse::Ok(Json(QuarantinedView::from(entry))))
     }
 
@@ -404,15 +404,7 @@ impl LeadsApi {
         lead_reference: Path<String>,
     ) -> ApiResult<RawResponse> {
         let (state, _) = self.authorize(auth, Scope::Read).await?;
-        let not_found =
-            || ApiFailure::NotFound(ApiError::json("not_found", "no lead has this reference"));
-        let reference = LeadReference::parse(&lead_reference.0).map_err(|_| not_found())?;
-        let lead = state
-            .queries
-            .lead(&reference)
-            .await
-            .map_err(|error| self.storage_failure(error))?
-            .ok_or_else(not_found)?;
+        let lead = self.find_lead(state, &lead_reference.0).await?;
         Ok(RawResponse::Ok(Binary(lead.raw.into_bytes())))
     }
 
@@ -439,12 +431,7 @@ impl LeadsApi {
             .replay(QuarantineId(id.0))
             .await
             .map_err(|error| self.storage_failure(error))?
-            .ok_or_else(|| {
-                ApiFailure::NotFound(ApiError::json(
-                    "not_found",
-                    "no quarantined payload has this id",
-                ))
-            })?;
+            .ok_or_else(quarantine_not_found)?;
         match replay {
             Replay::Stored(received) => {
                 tracing::info!(quarantine_id = id.0, by = %principal.name, "quarantined payload replayed into a lead");
@@ -487,12 +474,16 @@ impl LeadsApi {
             tracing::info!(quarantine_id = id.0, by = %principal.name, "quarantined payload deleted");
             Ok(DiscardResponse::Removed)
         } else {
-            Err(ApiFailure::NotFound(ApiError::json(
-                "not_found",
-                "no quarantined payload has this id",
-            )))
+            Err(quarantine_not_found())
         }
     }
+}
+
+fn quarantine_not_found() -> ApiFailure {
+    ApiFailure::NotFound(ApiError::json(
+        "not_found",
+        "no quarantined payload has this id",
+    ))
 }
 
 fn default_limit() -> u32 {
