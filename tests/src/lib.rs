@@ -12,7 +12,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use lead_inbox_application::{CredentialStore, LeadRepository, QuarantineStore};
+use lead_inbox_application::{CredentialStore, ErasureLog, LeadRepository, QuarantineStore};
 use lead_inbox_server::{Application, Config};
 use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
 use sea_orm::{ConnectionTrait, Database};
@@ -183,6 +183,7 @@ pub struct TestStorage {
     pub leads: Arc<dyn LeadRepository>,
     pub quarantine: Arc<dyn QuarantineStore>,
     pub credentials: Arc<dyn CredentialStore>,
+    pub erasures: Arc<dyn ErasureLog>,
     pub database: TestDatabase,
 }
 
@@ -193,6 +194,7 @@ pub async fn test_storage(backend: Backend, what: &str) -> Option<TestStorage> {
             leads: Arc::new(lead_inbox_storage_memory::InMemoryLeadRepository::new()),
             quarantine: Arc::new(lead_inbox_storage_memory::InMemoryQuarantineStore::new()),
             credentials: Arc::new(lead_inbox_storage_memory::InMemoryCredentialStore::new()),
+            erasures: Arc::new(lead_inbox_storage_memory::InMemoryErasureLog::new()),
             database,
         });
     }
@@ -201,6 +203,7 @@ pub async fn test_storage(backend: Backend, what: &str) -> Option<TestStorage> {
         leads: Arc::new(store.leads()),
         quarantine: Arc::new(store.quarantine()),
         credentials: Arc::new(store.credentials()),
+        erasures: Arc::new(store.erasures()),
         database,
     })
 }
@@ -240,9 +243,15 @@ impl TestApp {
 
     /// GETs an `/api/v1` path with the test API key; returns the status and JSON body.
     pub async fn api_get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.api_call(reqwest::Method::GET, path).await
+    }
+
+    /// Calls an `/api/v1` path with the test API key; returns the status and JSON body
+    /// (`null` when there is none).
+    pub async fn api_call(&self, method: reqwest::Method, path: &str) -> (u16, serde_json::Value) {
         let response = self
             .client
-            .get(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(API_KEY)
             .send()
             .await

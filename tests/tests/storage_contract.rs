@@ -5,11 +5,11 @@ use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use lead_inbox_application::{
-    CredentialKind, InsertOutcome, LeadCursor, LeadFilter, NewCredential, PageRequest, Scope,
-    SecretHash,
+    CredentialKind, ErasureRecord, InsertOutcome, LeadCursor, LeadFilter, NewCredential,
+    PageRequest, Scope, SecretHash,
 };
 use lead_inbox_domain::{
-    NewLead, NewQuarantined, QuarantineId, RawPayload, Rejection, RejectionKind,
+    NewLead, NewQuarantined, QuarantineId, RawPayload, Rejection, RejectionKind, Subject,
     casayes::parse_payload,
 };
 use lead_inbox_tests::{Backend, TestStorage, example_with, test_storage};
@@ -607,6 +607,183 @@ async fn filters_narrow_the_list_and_page_with_it(storage: TestStorage) {
     assert_eq!(listed(combined).await, ["f-1"]);
 }
 
+/// A lead of the spec example's shape sent by someone with this email and phone.
+fn lead_of(reference: &str, email: &str, phone: &str, received_at: DateTime<Utc>) -> NewLead {
+    lead_from(
+        payload(
+            reference,
+            json!({"SenderEmail": email, "SenderPhone": phone}),
+        ),
+        received_at,
+    )
+}
+
+async fn erasure_removes_a_subjects_leads_and_keeps_them_out(storage: TestStorage) {
+    let leads = &storage.leads;
+    leads
+        .insert_batch(vec![
+            lead_of("e-joao-1", "joao@example.pt", "919111222", at(1)),
+            lead_of("e-joao-2", " JOAO@Example.PT", "+351 966 000 111", at(2)),
+            lead_of("e-ana", "ana@example.pt", "00351 919 111 222", at(3)),
+            lead_of("e-odd", "Odd@Local", "", at(4)),
+            lead_of("e-other", "rui@example.pt", "912000000", at(5)),
+        ])
+        .await
+        .expect("insert");
+    let references = |leads: Vec<lead_inbox_domain::Lead>| -> Vec<String> {
+        leads
+            .iter()
+            .map(|l| l.reference().as_str().to_owned())
+            .collect()
+    };
+    let joao = Subject::email("Joao@example.pt").expect("email");
+    assert_eq!(
+        references(leads.of_subject(&joao).await.expect("find")),
+        ["e-joao-1", "e-joao-2"],
+        "any case, oldest first"
+    );
+    let phone = Subject::phone("919 111 222").expect("phone");
+    assert_eq!(
+        references(leads.of_subject(&phone).await.expect("find")),
+        ["e-joao-1", "e-ana"],
+        "any written form of the number"
+    );
+    // An email that is not a plausible address is found by its text.
+    let odd = Subject::email("odd@local").expect("email");
+    assert_eq!(
+        references(leads.of_subject(&odd).await.expect("find")),
+        ["e-odd"]
+    );
+
+    assert_eq!(leads.erase_subject(&joao).await.expect("erase"), 2);
+    assert!(leads.of_subject(&joao).await.expect("find").is_empty());
+    assert_eq!(
+        all_references(&storage).await,
+        ["e-other", "e-odd", "e-ana"],
+        "nobody else's leads go"
+    );
+    // A redelivery of an erased lead stays out; a new lead of someone else goes in.
+    let outcomes = leads
+        .insert_batch(vec![
+            lead_of("e-joao-1", "joao@example.pt", "919111222", at(6)),
+            lead("e-new", at(7)),
+        ])
+        .await
+        .expect("insert");
+    assert_eq!(outcomes, [InsertOutcome::Erased, InsertOutcome::Created]);
+    assert!(
+        leads
+            .get(&lead_inbox_domain::LeadReference::parse("e-joao-1").expect("reference"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert_eq!(leads.erase_subject(&joao).await.expect("again"), 0);
+    assert_eq!(leads.erase_subject(&odd).await.expect("erase"), 1);
+    assert_eq!(leads.count().await.expect("count"), 3);
+}
+
+async fn retention_purges_the_oldest_in_batches(storage: TestStorage) {
+    let batch: Vec<NewLead> = (1..=5)
+        .map(|n| lead(&format!("r-{n}"), at(n * 1_000_000)))
+        .collect();
+    storage.leads.insert_batch(batch).await.expect("insert");
+    let cutoff = at(4_000_000);
+    let purge = || storage.leads.purge_received_before(cutoff, 2);
+    assert_eq!(purge().await.expect("purge"), 2);
+    assert_eq!(purge().await.expect("purge"), 1);
+    assert_eq!(purge().await.expect("purge"), 0);
+    assert_eq!(all_references(&storage).await, ["r-5", "r-4"]);
+
+    for n in 1..=3 {
+        storage
+            .quarantine
+            .store(NewQuarantined {
+                rejection: Rejection::new(RejectionKind::NotJson, "not JSON"),
+                raw: RawPayload::new(format!("junk {n}").into_bytes()),
+                received_at: at(n * 1_000_000),
+            })
+            .await
+            .expect("store");
+    }
+    let quarantine = &storage.quarantine;
+    assert_eq!(
+        quarantine
+            .purge_received_before(at(3_000_000), 10)
+            .await
+            .expect("purge"),
+        2
+    );
+    let left = quarantine
+        .list(PageRequest::new(None, None).expect("page"))
+        .await
+        .expect("list");
+    assert_eq!(
+        left.items
+            .iter()
+            .map(|e| e.raw.as_bytes().to_vec())
+            .collect::<Vec<_>>(),
+        [b"junk 3".to_vec()]
+    );
+    // Ids are never reused after a delete.
+    let id = quarantine
+        .store(NewQuarantined {
+            rejection: Rejection::new(RejectionKind::NotJson, "not JSON"),
+            raw: RawPayload::new(b"junk 4".to_vec()),
+            received_at: at(4_000_000),
+        })
+        .await
+        .expect("store");
+    assert!(id > left.items[0].id, "{id:?}");
+}
+
+async fn the_erasure_log_keeps_one_key_and_its_entries(storage: TestStorage) {
+    let log = &storage.erasures;
+    let first = log.audit_key(vec![1; 32]).await.expect("key");
+    assert_eq!(first, vec![1; 32]);
+    assert_eq!(
+        log.audit_key(vec![2; 32]).await.expect("key"),
+        first,
+        "the key stored first stays"
+    );
+    let entry = |n: u64| ErasureRecord {
+        id: 0,
+        erased_at: at(n as i64),
+        subject_kind: "email".into(),
+        subject_hash: format!("{n:064x}"),
+        leads: n,
+        quarantined: 1,
+        requested_by: "dpo".into(),
+    };
+    let one = log.record(entry(1)).await.expect("record");
+    let two = log.record(entry(2)).await.expect("record");
+    assert!(two.id > one.id);
+    let page = log
+        .list(PageRequest::new(Some(1), None).expect("page"))
+        .await
+        .expect("list");
+    assert_eq!(
+        page.items,
+        [ErasureRecord {
+            id: two.id,
+            ..entry(2)
+        }]
+    );
+    let rest = log
+        .list(PageRequest::new(Some(1), page.next).expect("page"))
+        .await
+        .expect("list");
+    assert_eq!(
+        rest.items,
+        [ErasureRecord {
+            id: one.id,
+            ..entry(1)
+        }]
+    );
+    assert_eq!(rest.next, None);
+    log.scrub().await.expect("scrub");
+}
+
 async fn ping_answers(storage: TestStorage) {
     storage.leads.ping().await.expect("the store is ready");
 }
@@ -645,5 +822,8 @@ contract_suite!(
     timestamps_keep_their_precision_and_offset,
     managed_credentials_are_found_only_while_valid,
     filters_narrow_the_list_and_page_with_it,
+    erasure_removes_a_subjects_leads_and_keeps_them_out,
+    retention_purges_the_oldest_in_batches,
+    the_erasure_log_keeps_one_key_and_its_entries,
     ping_answers,
 );

@@ -32,6 +32,8 @@ pub struct CopyReport {
     pub leads_total: u64,
     pub leads_copied: u64,
     pub leads_already_there: u64,
+    /// Leads the target had erased (it keeps their tombstones): not copied.
+    pub leads_erased_at_target: u64,
     pub quarantined_copied: u64,
     pub quarantined_already_there: u64,
 }
@@ -100,6 +102,7 @@ pub async fn copy_store(
             match outcome {
                 InsertOutcome::Created => report.leads_copied += 1,
                 InsertOutcome::Duplicate => report.leads_already_there += 1,
+                InsertOutcome::Erased => report.leads_erased_at_target += 1,
             }
         }
         progress(&report);

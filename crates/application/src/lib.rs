@@ -11,6 +11,7 @@ pub mod error;
 pub mod intake;
 pub mod pagination;
 pub mod ports;
+pub mod privacy;
 pub mod queries;
 
 pub use access::{ApiAccess, ApiPrincipal, Scope};
@@ -22,8 +23,9 @@ pub use error::{AccessError, IntakeError, StorageError};
 pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay};
 pub use pagination::{LeadCursor, LeadFilter, Page, PageRequest, PageSizeError};
 pub use ports::{
-    ApiKeyVerifier, Clock, InsertOutcome, LeadRepository, QuarantineStore, SystemClock,
-    WebhookTokenVerifier,
+    ApiKeyVerifier, Clock, ErasureLog, ErasureRecord, InsertOutcome, LeadRepository,
+    QuarantineStore, SystemClock, WebhookTokenVerifier,
 };
+pub use privacy::{Purged, RetentionPolicy, SubjectData, SubjectRights};
 pub use queries::LeadQueries;
 pub use secrecy::{ExposeSecret, SecretString};

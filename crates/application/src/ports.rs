@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use lead_inbox_domain::{Lead, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined};
+use lead_inbox_domain::{
+    Lead, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined, Subject,
+};
 use secrecy::SecretString;
 
 use crate::{ApiPrincipal, LeadCursor, LeadFilter, Page, PageRequest, StorageError};
@@ -16,6 +18,9 @@ pub enum InsertOutcome {
     Created,
     /// A lead with this reference was stored already; nothing changed.
     Duplicate,
+    /// A lead with this reference was erased at its subject's request (GDPR Art. 17);
+    /// it is not stored again.
+    Erased,
 }
 
 /// Where leads are kept.
@@ -27,7 +32,8 @@ pub enum InsertOutcome {
 ///   earlier in the same batch (the first occurrence wins; a duplicate changes
 ///   nothing). This holds under any number of concurrent calls, on any number of
 ///   processes sharing the store: of all deliveries of one reference, exactly one is
-///   `Created`. When it returns `Ok`, every `Created` lead is durable (it survives a
+///   `Created`. A lead whose reference has a tombstone (it was erased) is `Erased` and
+///   not stored. When it returns `Ok`, every `Created` lead is durable (it survives a
 ///   crash of the process or the machine). When it returns `Err`, no lead of the batch
 ///   may be considered stored, and none is acknowledged.
 /// - `get` returns the lead with that reference, or `None`.
@@ -36,6 +42,13 @@ pub enum InsertOutcome {
 ///   given. Leads stored while a client pages through
 ///   never make it skip or repeat a lead.
 /// - `count` returns how many leads are stored.
+/// - `of_subject` returns every lead [`Subject::owns`], oldest first.
+/// - `erase_subject` deletes every lead of the subject (with its raw payload and
+///   everything attached to it) and leaves a tombstone
+///   ([`LeadReference::tombstone`]) for each, in one transaction; it returns how many
+///   leads it deleted.
+/// - `purge_received_before` deletes at most `limit` leads received before `cutoff`
+///   (oldest first, no tombstone) and returns how many; callers repeat until `0`.
 /// - `ping` returns `Ok` when the store can serve requests now.
 ///
 /// Any failure of the store is a [`StorageError`]; `Unavailable` when retrying later
@@ -54,6 +67,16 @@ pub trait LeadRepository: Send + Sync {
 
     async fn count(&self) -> Result<u64, StorageError>;
 
+    async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError>;
+
+    async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError>;
+
+    async fn purge_received_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError>;
+
     async fn ping(&self) -> Result<(), StorageError>;
 }
 
@@ -63,7 +86,9 @@ pub trait LeadRepository: Send + Sync {
 /// Contract: `store` keeps the payload durably before it returns `Ok` with its new id
 /// (ids increase in the order entries are stored); `get` returns the entry or `None`;
 /// `list` returns entries newest first (id descending), after the cursor when one is
-/// given; `delete` removes the entry and returns whether it existed.
+/// given; `delete` removes the entry and returns whether it existed;
+/// `purge_received_before` deletes at most `limit` entries received before `cutoff`
+/// and returns how many.
 #[async_trait]
 pub trait QuarantineStore: Send + Sync {
     async fn store(&self, entry: NewQuarantined) -> Result<QuarantineId, StorageError>;
@@ -76,6 +101,49 @@ pub trait QuarantineStore: Send + Sync {
     ) -> Result<Page<Quarantined, QuarantineId>, StorageError>;
 
     async fn delete(&self, id: QuarantineId) -> Result<bool, StorageError>;
+
+    async fn purge_received_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError>;
+}
+
+/// One erasure, as the audit log keeps it: no personal data, only when, how much, and
+/// a keyed hash (HMAC-SHA256) of the subject, with which the operator can later show
+/// that a given person's data was erased, and which nobody without the key can link
+/// to anyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureRecord {
+    pub id: i64,
+    pub erased_at: DateTime<Utc>,
+    /// `email` or `phone`.
+    pub subject_kind: String,
+    /// Hex HMAC-SHA256 of the normalised subject.
+    pub subject_hash: String,
+    pub leads: u64,
+    pub quarantined: u64,
+    /// Who asked: an API key's name, or `cli`.
+    pub requested_by: String,
+}
+
+/// The erasure audit log, its key, and the physical side of erasure.
+///
+/// Contract: `audit_key` returns the key stored before, or stores `candidate` and
+/// returns it when there is none (so every process sharing the store uses one key);
+/// `record` keeps an entry durably and returns it with its id; `list` returns entries
+/// newest first; `scrub` makes deleted rows unreadable in the database's files (SQLite:
+/// `secure_delete` has zeroed them, the WAL is checkpointed and truncated; PostgreSQL:
+/// the tables are rewritten; MySQL: the tables are rebuilt).
+#[async_trait]
+pub trait ErasureLog: Send + Sync {
+    async fn audit_key(&self, candidate: Vec<u8>) -> Result<Vec<u8>, StorageError>;
+
+    async fn record(&self, entry: ErasureRecord) -> Result<ErasureRecord, StorageError>;
+
+    async fn list(&self, page: PageRequest<i64>) -> Result<Page<ErasureRecord, i64>, StorageError>;
+
+    async fn scrub(&self) -> Result<(), StorageError>;
 }
 
 /// The time. A port so that tests can fix it.

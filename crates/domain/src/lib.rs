@@ -18,6 +18,7 @@ pub mod lead;
 pub mod quarantine;
 pub mod reference;
 pub mod sender;
+pub mod subject;
 pub mod time;
 pub mod timeline;
 
@@ -27,5 +28,6 @@ pub use lead::{Lead, LeadDetails, LeadId, NewLead, Profile, RawPayload, Redacted
 pub use quarantine::{NewQuarantined, QuarantineId, Quarantined, Rejection, RejectionKind};
 pub use reference::{LeadReference, LeadReferenceError, ReferenceParts};
 pub use sender::{SenderEmail, SenderPhone};
+pub use subject::{Subject, SubjectError};
 pub use time::{ParsedTimestamp, TimestampError, format_timestamp, format_utc, parse_timestamp};
 pub use timeline::MoveTimeline;

@@ -11,13 +11,18 @@
 //! [`StorageError::Unavailable`] at once (the webhook answers `503` with
 //! `Retry-After`) instead of memory growing without bound.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use lead_inbox_application::{
     InsertOutcome, LeadCursor, LeadFilter, LeadRepository, Page, PageRequest, StorageError,
 };
-use lead_inbox_domain::{Lead, LeadReference, NewLead};
+use lead_inbox_domain::{Lead, LeadReference, NewLead, Subject};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// How batches are formed.
@@ -45,6 +50,20 @@ impl Default for GroupCommitOptions {
     }
 }
 
+/// One committed (or failed) batch, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchReport {
+    /// Leads in the batch.
+    pub leads: usize,
+    /// How long the inner `insert_batch` (the transaction and its flush) took.
+    pub commit: Duration,
+    /// Whether it committed.
+    pub committed: bool,
+}
+
+/// Told about every batch, after it committed or failed.
+pub type BatchObserver = Arc<dyn Fn(BatchReport) + Send + Sync>;
+
 type Reply = oneshot::Sender<Result<Vec<InsertOutcome>, StorageError>>;
 
 struct Job {
@@ -69,10 +88,24 @@ impl GroupCommitLeadRepository {
     /// Starts the writers on the current tokio runtime. They stop when this value (and
     /// every clone of its queue) is dropped, after answering what was queued.
     pub fn new(inner: Arc<dyn LeadRepository>, options: GroupCommitOptions) -> Self {
+        Self::observed(inner, options, None)
+    }
+
+    /// As [`Self::new`], telling `observer` about every batch.
+    pub fn observed(
+        inner: Arc<dyn LeadRepository>,
+        options: GroupCommitOptions,
+        observer: Option<BatchObserver>,
+    ) -> Self {
         let (queue, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..options.writers.max(1) {
-            tokio::spawn(write_batches(inner.clone(), receiver.clone(), options));
+            tokio::spawn(write_batches(
+                inner.clone(),
+                receiver.clone(),
+                options,
+                observer.clone(),
+            ));
         }
         GroupCommitLeadRepository { inner, queue }
     }
@@ -119,6 +152,7 @@ async fn write_batches(
     inner: Arc<dyn LeadRepository>,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     options: GroupCommitOptions,
+    observer: Option<BatchObserver>,
 ) {
     while let Some(jobs) = next_batch(&receiver, options).await {
         let sizes: Vec<usize> = jobs.iter().map(|job| job.leads.len()).collect();
@@ -129,7 +163,16 @@ async fn write_batches(
             replies.push(job.reply);
         }
         let total = leads.len();
-        match inner.insert_batch(leads).await {
+        let started = Instant::now();
+        let result = inner.insert_batch(leads).await;
+        if let Some(observer) = &observer {
+            observer(BatchReport {
+                leads: total,
+                commit: started.elapsed(),
+                committed: result.is_ok(),
+            });
+        }
+        match result {
             Ok(outcomes) if outcomes.len() == total => {
                 let mut outcomes = outcomes.into_iter();
                 for (reply, size) in replies.into_iter().zip(sizes) {
@@ -193,6 +236,24 @@ impl LeadRepository for GroupCommitLeadRepository {
         self.inner.count().await
     }
 
+    async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
+        self.inner.of_subject(subject).await
+    }
+
+    /// Straight to the inner repository: the tombstones it writes are read by every
+    /// later batch's transaction.
+    async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError> {
+        self.inner.erase_subject(subject).await
+    }
+
+    async fn purge_received_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError> {
+        self.inner.purge_received_before(cutoff, limit).await
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.ping().await
     }
@@ -248,6 +309,19 @@ mod tests {
         async fn count(&self) -> Result<u64, StorageError> {
             self.inner.count().await
         }
+        async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
+            self.inner.of_subject(subject).await
+        }
+        async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError> {
+            self.inner.erase_subject(subject).await
+        }
+        async fn purge_received_before(
+            &self,
+            cutoff: DateTime<Utc>,
+            limit: u32,
+        ) -> Result<u64, StorageError> {
+            self.inner.purge_received_before(cutoff, limit).await
+        }
         async fn ping(&self) -> Result<(), StorageError> {
             Ok(())
         }
@@ -265,9 +339,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_deliveries_share_commits_and_keep_their_own_outcomes() {
         let counting = Arc::new(Counting::default());
-        let repository = Arc::new(GroupCommitLeadRepository::new(
+        let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = reports.clone();
+        let repository = Arc::new(GroupCommitLeadRepository::observed(
             counting.clone(),
             GroupCommitOptions::default(),
+            Some(Arc::new(move |report: BatchReport| {
+                seen.lock().expect("reports").push(report)
+            })),
         ));
         let tasks: Vec<_> = (0..200)
             .map(|n| {
@@ -303,6 +382,14 @@ mod tests {
         assert!(
             counting.largest.load(Ordering::SeqCst) <= 64,
             "batches are bounded"
+        );
+        let reports = reports.lock().expect("reports");
+        assert_eq!(reports.len(), batches, "one report per batch");
+        assert_eq!(reports.iter().map(|r| r.leads).sum::<usize>(), 200);
+        assert!(
+            reports
+                .iter()
+                .all(|r| r.committed && r.commit >= Duration::from_millis(5))
         );
     }
 

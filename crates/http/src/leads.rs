@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use lead_inbox_application::{
-    AccessError, ApiPrincipal, InsertOutcome, LeadCursor, LeadFilter, PageRequest, Replay, Scope,
-    SecretString, StorageError,
+    AccessError, ApiPrincipal, LeadCursor, LeadFilter, PageRequest, Replay, Scope, SecretString,
+    StorageError,
 };
 use lead_inbox_domain::{EntityType, Lead, LeadId, LeadReference, QuarantineId};
 use poem_openapi::{
@@ -17,7 +17,7 @@ use crate::{
     ApiTags, HttpConfig, HttpState,
     error::ApiError,
     views::{LeadPage, LeadView, QuarantinePage, QuarantinedView},
-    webhook::{DeliveryAccepted, DeliveryStatus},
+    webhook::DeliveryAccepted,
 };
 
 /// An API key, sent as `Authorization: Bearer <api key>`.
@@ -109,9 +109,9 @@ pub enum DiscardResponse {
     Removed,
 }
 
-type ApiResult<T> = Result<T, ApiFailure>;
+pub(crate) type ApiResult<T> = Result<T, ApiFailure>;
 
-fn bad_request(message: impl Into<String>) -> ApiFailure {
+pub(crate) fn bad_request(message: impl Into<String>) -> ApiFailure {
     ApiFailure::BadRequest(ApiError::json("invalid_request", message))
 }
 
@@ -136,14 +136,21 @@ fn parse_lead_cursor(cursor: &str) -> Result<LeadCursor, ApiFailure> {
     })
 }
 
-fn parse_quarantine_cursor(cursor: &str) -> Result<QuarantineId, ApiFailure> {
+/// A cursor that is the last id seen (the quarantine, the erasure log).
+pub(crate) fn parse_id_cursor(cursor: &str) -> Result<i64, ApiFailure> {
     cursor
         .parse()
-        .map(QuarantineId)
         .map_err(|_| bad_request("cursor is not valid: pass back a nextCursor unchanged"))
 }
 
-fn page_request<C>(limit: Option<u32>, after: Option<C>) -> Result<PageRequest<C>, ApiFailure> {
+fn parse_quarantine_cursor(cursor: &str) -> Result<QuarantineId, ApiFailure> {
+    parse_id_cursor(cursor).map(QuarantineId)
+}
+
+pub(crate) fn page_request<C>(
+    limit: Option<u32>,
+    after: Option<C>,
+) -> Result<PageRequest<C>, ApiFailure> {
     PageRequest::new(limit, after).map_err(|error| bad_request(error.to_string()))
 }
 
@@ -168,7 +175,7 @@ impl LeadsApi {
         }
     }
 
-    fn storage_failure(&self, error: StorageError) -> ApiFailure {
+    pub(crate) fn storage_failure(&self, error: StorageError) -> ApiFailure {
         tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "a query failed");
         match error {
             StorageError::Unavailable(_) => {
@@ -192,7 +199,7 @@ impl LeadsApi {
     }
 
     /// The use cases, once the caller's key is checked for `scope`.
-    async fn authorize(
+    pub(crate) async fn authorize(
         &self,
         key: ApiKeyAuth,
         scope: Scope,
@@ -437,10 +444,7 @@ impl LeadsApi {
                 tracing::info!(quarantine_id = id.0, by = %principal.name, "quarantined payload replayed into a lead");
                 Ok(ReplayResponse::Stored(Json(DeliveryAccepted {
                     lead_reference: received.reference.as_str().to_owned(),
-                    status: match received.outcome {
-                        InsertOutcome::Created => DeliveryStatus::Created,
-                        InsertOutcome::Duplicate => DeliveryStatus::Duplicate,
-                    },
+                    status: received.outcome.into(),
                 })))
             }
             Replay::StillRefused(rejection) => Ok(ReplayResponse::StillRefused(ApiError::json(
@@ -486,7 +490,7 @@ fn quarantine_not_found() -> ApiFailure {
     ))
 }
 
-fn default_limit() -> u32 {
+pub(crate) fn default_limit() -> u32 {
     lead_inbox_application::pagination::DEFAULT_PAGE_SIZE
 }
 

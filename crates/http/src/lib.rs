@@ -14,12 +14,14 @@ pub mod limits;
 mod logging;
 pub mod metrics;
 pub mod serve;
+mod subjects;
+pub use subjects::subject_export_json;
 mod views;
 mod webhook;
 
 use std::{sync::Arc, time::Duration};
 
-use lead_inbox_application::{ApiAccess, LeadIntake, LeadQueries};
+use lead_inbox_application::{ApiAccess, LeadIntake, LeadQueries, SubjectRights};
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -29,6 +31,7 @@ pub struct HttpState {
     pub intake: LeadIntake,
     pub queries: LeadQueries,
     pub access: ApiAccess,
+    pub rights: SubjectRights,
     pub metrics: Arc<metrics::Metrics>,
 }
 
@@ -63,29 +66,39 @@ enum ApiTags {
     Leads,
     /// Payloads that could not be leads, kept for inspection and replay.
     Quarantine,
+    /// The rights of the people leads are about (GDPR): export and erase their data,
+    /// and the erasure audit log.
+    Privacy,
     /// Liveness and readiness probes.
     Health,
 }
 
 pub const API_TITLE: &str = "Lead Inbox";
 
-type Apis = (webhook::WebhookApi, leads::LeadsApi, health::HealthApi);
+type Apis = (
+    webhook::WebhookApi,
+    leads::LeadsApi,
+    subjects::SubjectsApi,
+    health::HealthApi,
+);
 
 fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
-    let (webhook, leads, health) = match state {
+    let (webhook, leads, subjects, health) = match state {
         Some((state, config)) => (
             webhook::WebhookApi::new(state.intake.clone(), state.metrics.clone(), config.clone()),
             leads::LeadsApi::new(state.clone(), config.clone()),
+            subjects::SubjectsApi::new(leads::LeadsApi::new(state.clone(), config.clone())),
             health::HealthApi::new(Some(state.queries)),
         ),
         None => (
             webhook::WebhookApi::detached(),
             leads::LeadsApi::detached(),
+            subjects::SubjectsApi::new(leads::LeadsApi::detached()),
             health::HealthApi::new(None),
         ),
     };
     OpenApiService::new(
-        (webhook, leads, health),
+        (webhook, leads, subjects, health),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),
     )

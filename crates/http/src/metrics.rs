@@ -4,20 +4,29 @@
 //! |---|---|---|
 //! | `lead_inbox_http_requests_total` | `route`, `method`, `status` | requests answered |
 //! | `lead_inbox_http_request_duration_seconds` | `route`, `method` | latency histogram |
-//! | `lead_inbox_leads_total` | `outcome` (`created`, `duplicate`, `quarantined`) | webhook deliveries by what became of them |
+//! | `lead_inbox_leads_total` | `outcome` (`created`, `duplicate`, `erased`, `quarantined`) | webhook deliveries by what became of them |
 //! | `lead_inbox_auth_failures_total` | `kind` (`webhook`, `api`) | `401` answers |
 //! | `lead_inbox_rate_limited_total` | | `429` answers |
 //! | `lead_inbox_db_pool_connections` | `state` (`idle`, `in_use`) | the database pool, sampled when scraped |
+//! | `lead_inbox_commit_batch_leads` | | histogram: leads per group-commit batch |
+//! | `lead_inbox_commit_duration_seconds` | | histogram: how long a batch's transaction took |
+//! | `lead_inbox_commit_failures_total` | | batches that failed (none of their leads acknowledged) |
+//! | `lead_inbox_erasures_total` | | subjects erased (GDPR Art. 17) |
+//! | `lead_inbox_purged_total` | `kind` (`lead`, `quarantined`) | rows deleted by retention |
 //!
 //! `route` is the OpenAPI path template (`/api/v1/leads/{leadReference}`), never the
 //! concrete path, so no lead reference becomes a label; unknown paths are `unmatched`.
 
-use std::{fmt, sync::Arc, time::Instant};
+use std::{
+    fmt,
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
 
 use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -36,7 +45,12 @@ pub struct Metrics {
     auth_failures: IntCounterVec,
     rate_limited: IntCounter,
     pool: IntGaugeVec,
-    pool_sampler: Option<PoolSampler>,
+    pool_sampler: OnceLock<PoolSampler>,
+    batch_leads: Histogram,
+    commit_seconds: Histogram,
+    commit_failures: IntCounter,
+    erasures: IntCounter,
+    purged: IntCounterVec,
 }
 
 impl fmt::Debug for Metrics {
@@ -50,18 +64,22 @@ impl fmt::Debug for Metrics {
 pub enum LeadOutcome {
     Created,
     Duplicate,
+    Erased,
     Quarantined,
 }
 
+fn metric<T>(made: prometheus::Result<T>) -> T {
+    made.unwrap_or_else(|_| unreachable!("valid metric"))
+}
+
 impl Metrics {
-    pub fn new(pool_sampler: Option<PoolSampler>) -> Arc<Self> {
+    pub fn new() -> Arc<Self> {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
+        let requests = metric(IntCounterVec::new(
             Opts::new("lead_inbox_http_requests_total", "HTTP requests answered"),
             &["route", "method", "status"],
-        )
-        .unwrap_or_else(|_| unreachable!("valid metric"));
-        let durations = HistogramVec::new(
+        ));
+        let durations = metric(HistogramVec::new(
             HistogramOpts::new(
                 "lead_inbox_http_request_duration_seconds",
                 "HTTP request latency",
@@ -71,32 +89,57 @@ impl Metrics {
                 10.0,
             ]),
             &["route", "method"],
-        )
-        .unwrap_or_else(|_| unreachable!("valid metric"));
-        let leads = IntCounterVec::new(
+        ));
+        let leads = metric(IntCounterVec::new(
             Opts::new("lead_inbox_leads_total", "Webhook deliveries by outcome"),
             &["outcome"],
-        )
-        .unwrap_or_else(|_| unreachable!("valid metric"));
-        let auth_failures = IntCounterVec::new(
+        ));
+        let auth_failures = metric(IntCounterVec::new(
             Opts::new(
                 "lead_inbox_auth_failures_total",
                 "Requests refused with 401",
             ),
             &["kind"],
-        )
-        .unwrap_or_else(|_| unreachable!("valid metric"));
-        let rate_limited =
-            IntCounter::new("lead_inbox_rate_limited_total", "Requests refused with 429")
-                .unwrap_or_else(|_| unreachable!("valid metric"));
-        let pool = IntGaugeVec::new(
+        ));
+        let rate_limited = metric(IntCounter::new(
+            "lead_inbox_rate_limited_total",
+            "Requests refused with 429",
+        ));
+        let pool = metric(IntGaugeVec::new(
             Opts::new(
                 "lead_inbox_db_pool_connections",
                 "Database pool connections",
             ),
             &["state"],
-        )
-        .unwrap_or_else(|_| unreachable!("valid metric"));
+        ));
+        let batch_leads = metric(Histogram::with_opts(
+            HistogramOpts::new(
+                "lead_inbox_commit_batch_leads",
+                "Leads per group-commit batch",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+        ));
+        let commit_seconds = metric(Histogram::with_opts(
+            HistogramOpts::new(
+                "lead_inbox_commit_duration_seconds",
+                "How long a group-commit batch's transaction took",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        ));
+        let commit_failures = metric(IntCounter::new(
+            "lead_inbox_commit_failures_total",
+            "Group-commit batches that failed",
+        ));
+        let erasures = metric(IntCounter::new(
+            "lead_inbox_erasures_total",
+            "Data subjects erased",
+        ));
+        let purged = metric(IntCounterVec::new(
+            Opts::new("lead_inbox_purged_total", "Rows deleted by retention"),
+            &["kind"],
+        ));
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(durations.clone()),
@@ -104,6 +147,11 @@ impl Metrics {
             Box::new(auth_failures.clone()),
             Box::new(rate_limited.clone()),
             Box::new(pool.clone()),
+            Box::new(batch_leads.clone()),
+            Box::new(commit_seconds.clone()),
+            Box::new(commit_failures.clone()),
+            Box::new(erasures.clone()),
+            Box::new(purged.clone()),
         ] {
             registry
                 .register(collector)
@@ -117,14 +165,47 @@ impl Metrics {
             auth_failures,
             rate_limited,
             pool,
-            pool_sampler,
+            pool_sampler: OnceLock::new(),
+            batch_leads,
+            commit_seconds,
+            commit_failures,
+            erasures,
+            purged,
         })
+    }
+
+    /// Where the pool gauge reads from (set once the store is open).
+    pub fn sample_pool_with(&self, sampler: PoolSampler) {
+        let _ = self.pool_sampler.set(sampler);
+    }
+
+    /// A group-commit batch committed (or failed) after `seconds`.
+    pub fn batch(&self, leads: usize, seconds: f64, committed: bool) {
+        self.batch_leads.observe(leads as f64);
+        self.commit_seconds.observe(seconds);
+        if !committed {
+            self.commit_failures.inc();
+        }
+    }
+
+    /// A subject was erased.
+    pub fn erased(&self) {
+        self.erasures.inc();
+    }
+
+    /// Retention deleted rows.
+    pub fn purged(&self, leads: u64, quarantined: u64) {
+        self.purged.with_label_values(&["lead"]).inc_by(leads);
+        self.purged
+            .with_label_values(&["quarantined"])
+            .inc_by(quarantined);
     }
 
     pub fn lead(&self, outcome: LeadOutcome) {
         let label = match outcome {
             LeadOutcome::Created => "created",
             LeadOutcome::Duplicate => "duplicate",
+            LeadOutcome::Erased => "erased",
             LeadOutcome::Quarantined => "quarantined",
         };
         self.leads.with_label_values(&[label]).inc();
@@ -152,7 +233,7 @@ impl Metrics {
 
     /// The text exposition of every metric, sampling the pool first.
     pub fn render(&self) -> String {
-        if let Some((open, idle)) = self.pool_sampler.as_ref().and_then(|sample| sample()) {
+        if let Some((open, idle)) = self.pool_sampler.get().and_then(|sample| sample()) {
             self.pool.with_label_values(&["idle"]).set(i64::from(idle));
             self.pool
                 .with_label_values(&["in_use"])

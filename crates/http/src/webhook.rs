@@ -32,6 +32,19 @@ pub enum DeliveryStatus {
     Created,
     /// A lead with this reference was stored already; nothing changed.
     Duplicate,
+    /// A lead with this reference was erased at the request of the person it is about
+    /// (GDPR Art. 17); it is not stored again. Do not send it again.
+    Erased,
+}
+
+impl From<InsertOutcome> for DeliveryStatus {
+    fn from(outcome: InsertOutcome) -> Self {
+        match outcome {
+            InsertOutcome::Created => DeliveryStatus::Created,
+            InsertOutcome::Duplicate => DeliveryStatus::Duplicate,
+            InsertOutcome::Erased => DeliveryStatus::Erased,
+        }
+    }
 }
 
 /// The answer to an accepted delivery.
@@ -55,7 +68,9 @@ impl poem_openapi::types::Example for DeliveryAccepted {
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "delivery_bad_request")]
 pub enum DeliveryResponse {
-    /// The lead is durably stored: now (`created`) or by an earlier delivery (`duplicate`).
+    /// The lead is durably stored: now (`created`) or by an earlier delivery
+    /// (`duplicate`); or it was erased at its subject's request and is not stored again
+    /// (`erased`). Either way CasaYes need not send it again.
     #[oai(status = 200)]
     Accepted(Json<DeliveryAccepted>),
     /// The body cannot be a lead: not JSON, not an object, or no usable `LeadReference`.
@@ -167,17 +182,14 @@ impl WebhookApi {
         };
         match intake.receive(delivery, body).await {
             Ok(received) => {
-                let status = match received.outcome {
-                    InsertOutcome::Created => DeliveryStatus::Created,
-                    InsertOutcome::Duplicate => DeliveryStatus::Duplicate,
-                };
                 self.count(match received.outcome {
                     InsertOutcome::Created => LeadOutcome::Created,
                     InsertOutcome::Duplicate => LeadOutcome::Duplicate,
+                    InsertOutcome::Erased => LeadOutcome::Erased,
                 });
                 DeliveryResponse::Accepted(Json(DeliveryAccepted {
                     lead_reference: received.reference.as_str().to_owned(),
-                    status,
+                    status: received.outcome.into(),
                 }))
             }
             Err(error) => self.refusal(error),

@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_leads_and_quarantine;
 mod m20261128_000002_create_credentials;
 mod m20261128_000003_index_lead_filters;
+mod m20261128_000004_privacy;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_leads_and_quarantine::Migration),
             Box::new(m20261128_000002_create_credentials::Migration),
             Box::new(m20261128_000003_index_lead_filters::Migration),
+            Box::new(m20261128_000004_privacy::Migration),
         ]
     }
 }

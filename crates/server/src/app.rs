@@ -10,11 +10,13 @@ use std::{
 };
 
 use lead_inbox_application::{
-    ApiAccess, Clock, CredentialKind, CredentialStore, LeadIntake, LeadQueries, LeadRepository,
-    QuarantineStore, SystemClock,
+    ApiAccess, Clock, CredentialKind, CredentialStore, ErasureLog, LeadIntake, LeadQueries,
+    LeadRepository, QuarantineStore, RetentionPolicy, SecretString, SubjectRights, SystemClock,
 };
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
-use lead_inbox_group_commit::{GroupCommitLeadRepository, GroupCommitOptions};
+use lead_inbox_group_commit::{
+    BatchObserver, BatchReport, GroupCommitLeadRepository, GroupCommitOptions,
+};
 use lead_inbox_http::{
     HttpConfig, HttpState,
     limits::LimitConfig,
@@ -22,7 +24,7 @@ use lead_inbox_http::{
     serve::{ServeOptions, serve},
 };
 use lead_inbox_storage_memory::{
-    InMemoryCredentialStore, InMemoryLeadRepository, InMemoryQuarantineStore,
+    InMemoryCredentialStore, InMemoryErasureLog, InMemoryLeadRepository, InMemoryQuarantineStore,
 };
 use lead_inbox_storage_seaorm::{ConnectError, DatabaseBackend, SeaOrmStore, StoreOptions};
 use poem::{EndpointExt, endpoint::BoxEndpoint};
@@ -50,6 +52,8 @@ pub enum StartError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    BenchmarkCeiling(#[from] crate::ceiling::CeilingRefused),
     #[error("cannot open the database {url}")]
     Storage {
         url: String,
@@ -63,6 +67,7 @@ pub struct Storage {
     pub leads: Arc<dyn LeadRepository>,
     pub quarantine: Arc<dyn QuarantineStore>,
     pub credentials: Arc<dyn CredentialStore>,
+    pub erasures: Arc<dyn ErasureLog>,
     store: Option<SeaOrmStore>,
 }
 
@@ -71,13 +76,33 @@ impl Storage {
     /// cannot be reached is retried with backoff for
     /// `database_connect_timeout_seconds`, saying what it waits for.
     pub async fn open(url: &str, config: &Config) -> Result<Storage, StartError> {
+        Self::open_observed(url, config, None).await
+    }
+
+    /// As [`Self::open`], telling `observer` about every group-commit batch.
+    pub async fn open_observed(
+        url: &str,
+        config: &Config,
+        observer: Option<BatchObserver>,
+    ) -> Result<Storage, StartError> {
         let url = url.trim();
+        if url == crate::ceiling::CEILING_URL {
+            let flag = std::env::var(crate::ceiling::CEILING_FLAG).ok();
+            let (leads, quarantine) = crate::ceiling::open(flag.as_deref())?;
+            let memory = Box::pin(Self::open_observed(MEMORY_URL, config, None)).await?;
+            return Ok(Storage {
+                leads,
+                quarantine,
+                ..memory
+            });
+        }
         if url == MEMORY_URL {
             tracing::warn!("using the in-memory store: leads are lost when the process stops");
             return Ok(Storage {
                 leads: Arc::new(InMemoryLeadRepository::new()),
                 quarantine: Arc::new(InMemoryQuarantineStore::new()),
                 credentials: Arc::new(InMemoryCredentialStore::new()),
+                erasures: Arc::new(InMemoryErasureLog::new()),
                 store: None,
             });
         }
@@ -117,7 +142,7 @@ impl Storage {
         } else {
             (config.database_max_connections as usize / 2).max(1)
         };
-        let leads = GroupCommitLeadRepository::new(
+        let leads = GroupCommitLeadRepository::observed(
             Arc::new(store.leads()),
             GroupCommitOptions {
                 max_batch: config.group_commit_max_batch,
@@ -125,11 +150,13 @@ impl Storage {
                 queue_capacity: config.write_queue_capacity,
                 writers,
             },
+            observer,
         );
         Ok(Storage {
             leads: Arc::new(leads),
             quarantine: Arc::new(store.quarantine()),
             credentials: Arc::new(store.credentials()),
+            erasures: Arc::new(store.erasures()),
             store: Some(store),
         })
     }
@@ -140,6 +167,17 @@ impl Storage {
             leads: self.leads.clone(),
             quarantine: self.quarantine.clone(),
         }
+    }
+
+    /// The data subjects' rights and retention, on this storage.
+    pub fn rights(&self, config: &Config, clock: Arc<dyn Clock>) -> SubjectRights {
+        SubjectRights::new(
+            self.leads.clone(),
+            self.quarantine.clone(),
+            self.erasures.clone(),
+            clock,
+            config.erasure_audit_key.clone().map(SecretString::from),
+        )
     }
 
     /// Samples the database pool for the metrics.
@@ -183,7 +221,15 @@ impl Application {
                 "no API key is configured (LEAD_INBOX_API_KEYS): /api/v1 accepts only keys created with `lead-inbox api-keys create`"
             );
         }
-        let storage = Storage::open(&config.database_url, &config).await?;
+        let metrics = Metrics::new();
+        let observed = metrics.clone();
+        let observer: BatchObserver = Arc::new(move |batch: BatchReport| {
+            observed.batch(batch.leads, batch.commit.as_secs_f64(), batch.committed)
+        });
+        let storage = Storage::open_observed(&config.database_url, &config, Some(observer)).await?;
+        if let Some(sampler) = storage.pool_sampler() {
+            metrics.sample_pool_with(sampler);
+        }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         if config.webhook_tokens.is_empty() {
             let managed = storage
@@ -206,7 +252,15 @@ impl Application {
             Some(storage.credentials.clone()),
             clock.clone(),
         ));
-        let metrics = Metrics::new(storage.pool_sampler());
+        let rights = storage.rights(&config, clock.clone());
+        let retention = config.retention();
+        if !retention.is_off() {
+            tokio::spawn(purge_periodically(
+                rights.clone(),
+                retention,
+                metrics.clone(),
+            ));
+        }
         let state = HttpState {
             intake: LeadIntake::new(
                 storage.leads.clone(),
@@ -216,6 +270,7 @@ impl Application {
             ),
             queries: LeadQueries::new(storage.leads.clone(), storage.quarantine.clone()),
             access: ApiAccess::new(keys),
+            rights,
             metrics: metrics.clone(),
         };
         let http = HttpConfig {
@@ -337,6 +392,34 @@ impl Application {
     /// Serves until SIGTERM or ctrl-c.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         self.run_until(shutdown_signal()).await
+    }
+}
+
+/// How often the retention pass runs while serving.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Runs the retention pass at start and then every [`PURGE_INTERVAL`]; a failed pass
+/// is logged and tried again at the next tick.
+async fn purge_periodically(rights: SubjectRights, policy: RetentionPolicy, metrics: Arc<Metrics>) {
+    let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match rights.purge(policy, |_| {}).await {
+            Ok(purged) => {
+                metrics.purged(purged.leads, purged.quarantined);
+                if purged.leads + purged.quarantined > 0 {
+                    tracing::info!(
+                        leads = purged.leads,
+                        quarantined = purged.quarantined,
+                        "retention purged old data"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "the retention pass failed; it runs again in an hour");
+            }
+        }
     }
 }
 

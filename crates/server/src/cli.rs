@@ -4,10 +4,11 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lead_inbox_application::{
-    CredentialKind, CredentialRecord, NewCredential, Scope, copy::copy_store, scopes_to_text,
+    CredentialKind, CredentialRecord, NewCredential, RetentionPolicy, Scope, SystemClock,
+    copy::copy_store, scopes_to_text,
 };
 use lead_inbox_auth_static::{generate_secret, hash_secret};
-use lead_inbox_domain::{casayes::SPEC_EXAMPLE, format_utc};
+use lead_inbox_domain::{Subject, casayes::SPEC_EXAMPLE, format_utc};
 use secrecy::ExposeSecret;
 
 use crate::{Application, Config, Storage};
@@ -75,6 +76,42 @@ pub enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Erase everything held about a person (GDPR Art. 17): their leads with the raw
+    /// payloads and the quarantined payloads that mention them, physically (the
+    /// database files are scrubbed). A PII-free audit entry is kept, and a hash of each
+    /// erased lead's reference, so that a redelivery is answered `erased` and not stored.
+    /// Give exactly one of --email and --phone.
+    ///
+    /// Example: lead-inbox erase --email joao.silva@example.pt
+    Erase {
+        #[command(flatten)]
+        subject: SubjectArgs,
+    },
+    /// Write everything held about a person (GDPR Art. 15 and 20) as JSON: the same
+    /// document as `GET /api/v1/subjects/export`.
+    ///
+    /// Example: lead-inbox export-subject --phone 919111222 --output joao.json
+    ExportSubject {
+        #[command(flatten)]
+        subject: SubjectArgs,
+        /// Where to write the JSON; standard output when absent.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Delete leads and quarantined payloads older than the retention settings
+    /// (LEAD_INBOX_RETENTION_DAYS, LEAD_INBOX_QUARANTINE_RETENTION_DAYS), or than the
+    /// days given here, in batches of 1000, showing progress. The service does the same
+    /// hourly when retention is configured.
+    ///
+    /// Example: lead-inbox purge --days 730 --quarantine-days 90
+    Purge {
+        /// Delete leads received more than this many days ago.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        days: Option<u32>,
+        /// Delete quarantined payloads received more than this many days ago.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        quarantine_days: Option<u32>,
+    },
     /// Post the CasaYes documentation's example lead to a running Lead Inbox and print
     /// the answer: the integrator's smoke test.
     ///
@@ -90,6 +127,32 @@ pub enum Command {
         #[arg(long)]
         reference: Option<String>,
     },
+}
+
+/// A person, by email or phone.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct SubjectArgs {
+    /// The person's email (any case).
+    #[arg(long)]
+    email: Option<String>,
+    /// The person's phone, in any form (`919111222`, `+351 919 111 222`).
+    #[arg(long)]
+    phone: Option<String>,
+}
+
+impl SubjectArgs {
+    fn subject(&self) -> Result<Subject, ExitCode> {
+        let parsed = match (&self.email, &self.phone) {
+            (Some(email), _) => Subject::email(email),
+            (None, Some(phone)) => Subject::phone(phone),
+            (None, None) => unreachable!("clap requires one of them"),
+        };
+        parsed.map_err(|error| {
+            eprintln!("lead-inbox: {error}");
+            ExitCode::from(2)
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,6 +255,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             reference,
         } => send_example(&url, &token, reference).await,
         Command::Copy { from, to } => copy(cli.config, &from, &to).await,
+        Command::Erase { subject } => erase(cli.config, &subject).await,
+        Command::ExportSubject { subject, output } => {
+            export_subject(cli.config, &subject, output).await
+        }
+        Command::Purge {
+            days,
+            quarantine_days,
+        } => purge(cli.config, days, quarantine_days).await,
         Command::Tokens(command) => {
             credentials(cli.config, CredentialKind::WebhookToken, command.into()).await
         }
@@ -243,21 +314,166 @@ async fn serve(config: Option<PathBuf>) -> ExitCode {
     }
 }
 
-async fn migrate(config: Option<PathBuf>) -> ExitCode {
-    let config = match load(config) {
-        Ok(config) => config,
+/// Loads the configuration and opens its store: what every maintenance command starts
+/// with. The error is printed; the exit code is returned.
+async fn open_storage(config: Option<PathBuf>) -> Result<(Config, Storage), ExitCode> {
+    let config = load(config)?;
+    match Storage::open(&config.database_url, &config).await {
+        Ok(storage) => Ok((config, storage)),
+        Err(error) => {
+            eprintln!("lead-inbox: {}", report(&error));
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// A spinner on standard error that says what it is doing.
+fn spinner(message: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+async fn erase(config: Option<PathBuf>, subject: &SubjectArgs) -> ExitCode {
+    let subject = match subject.subject() {
+        Ok(subject) => subject,
         Err(code) => return code,
     };
-    match Storage::open(&config.database_url, &config).await {
-        Ok(storage) => {
+    let (config, storage) = match open_storage(config).await {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let bar = spinner("erasing and scrubbing the database files");
+    let result = storage
+        .rights(&config, std::sync::Arc::new(SystemClock))
+        .erase(&subject, "cli")
+        .await;
+    bar.finish_and_clear();
+    storage.close().await;
+    match result {
+        Ok(record) => {
+            println!(
+                "erased {} leads and {} quarantined payloads of that {}; audit entry {} (subject hash {})",
+                record.leads,
+                record.quarantined,
+                record.subject_kind,
+                record.id,
+                record.subject_hash
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("lead-inbox: the erasure failed: {}", report(&error));
+            eprintln!("run the same command again: it finishes what is left");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn export_subject(
+    config: Option<PathBuf>,
+    subject: &SubjectArgs,
+    output: Option<PathBuf>,
+) -> ExitCode {
+    let subject = match subject.subject() {
+        Ok(subject) => subject,
+        Err(code) => return code,
+    };
+    let (config, storage) = match open_storage(config).await {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let bar = spinner("collecting the data");
+    let result = storage
+        .rights(&config, std::sync::Arc::new(SystemClock))
+        .export(&subject)
+        .await;
+    bar.finish_and_clear();
+    storage.close().await;
+    let data = match result {
+        Ok(data) => data,
+        Err(error) => {
+            eprintln!("lead-inbox: the export failed: {}", report(&error));
+            return ExitCode::FAILURE;
+        }
+    };
+    let (leads, quarantined) = (data.leads.len(), data.quarantined.len());
+    let document = lead_inbox_http::subject_export_json(&subject, data);
+    match output {
+        Some(path) => {
+            if let Err(error) = std::fs::write(&path, document + "\n") {
+                eprintln!("lead-inbox: cannot write {}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+            eprintln!(
+                "wrote {leads} leads and {quarantined} quarantined payloads to {}",
+                path.display()
+            );
+        }
+        None => println!("{document}"),
+    }
+    ExitCode::SUCCESS
+}
+
+async fn purge(
+    config: Option<PathBuf>,
+    days: Option<u32>,
+    quarantine_days: Option<u32>,
+) -> ExitCode {
+    let (config, storage) = match open_storage(config).await {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let configured = config.retention();
+    let policy = RetentionPolicy {
+        leads_days: days.or(configured.leads_days),
+        quarantine_days: quarantine_days.or(configured.quarantine_days),
+    };
+    if policy.is_off() {
+        storage.close().await;
+        eprintln!(
+            "lead-inbox: nothing to purge by: set LEAD_INBOX_RETENTION_DAYS or \
+             LEAD_INBOX_QUARANTINE_RETENTION_DAYS, or pass --days or --quarantine-days"
+        );
+        return ExitCode::from(2);
+    }
+    let bar = spinner("purging");
+    let result = storage
+        .rights(&config, std::sync::Arc::new(SystemClock))
+        .purge(policy, |so_far| {
+            bar.set_message(format!(
+                "purged {} leads and {} quarantined payloads so far",
+                so_far.leads, so_far.quarantined
+            ))
+        })
+        .await;
+    bar.finish_and_clear();
+    storage.close().await;
+    match result {
+        Ok(purged) => {
+            println!(
+                "purged {} leads and {} quarantined payloads",
+                purged.leads, purged.quarantined
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("lead-inbox: the purge stopped: {}", report(&error));
+            eprintln!("what was purged stays purged; run the same command again to finish");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: Option<PathBuf>) -> ExitCode {
+    match open_storage(config).await {
+        Ok((_, storage)) => {
             storage.close().await;
             println!("migrations are up to date");
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            eprintln!("lead-inbox: {}", report(&error));
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
     }
 }
 
@@ -311,16 +527,9 @@ async fn credentials(
     kind: CredentialKind,
     action: CredentialAction,
 ) -> ExitCode {
-    let config = match load(config) {
-        Ok(config) => config,
+    let storage = match open_storage(config).await {
+        Ok((_, storage)) => storage,
         Err(code) => return code,
-    };
-    let storage = match Storage::open(&config.database_url, &config).await {
-        Ok(storage) => storage,
-        Err(error) => {
-            eprintln!("lead-inbox: {}", report(&error));
-            return ExitCode::FAILURE;
-        }
     };
     let store = storage.credentials.clone();
     let now = chrono::Utc::now();
@@ -440,7 +649,9 @@ async fn copy(config: Option<PathBuf>, from: &str, to: &str) -> ExitCode {
     );
     let result = copy_store(&source.as_copy_side(), &target.as_copy_side(), &|report| {
         bar.set_length(report.leads_total);
-        bar.set_position(report.leads_copied + report.leads_already_there);
+        bar.set_position(
+            report.leads_copied + report.leads_already_there + report.leads_erased_at_target,
+        );
     })
     .await;
     bar.finish_and_clear();
@@ -449,10 +660,11 @@ async fn copy(config: Option<PathBuf>, from: &str, to: &str) -> ExitCode {
     match result {
         Ok(report) => {
             println!(
-                "copied {} leads ({} new, {} already there) and {} quarantined payloads ({} new, {} already there)",
-                report.leads_copied + report.leads_already_there,
+                "copied {} leads ({} new, {} already there, {} erased at the target) and {} quarantined payloads ({} new, {} already there)",
+                report.leads_copied + report.leads_already_there + report.leads_erased_at_target,
                 report.leads_copied,
                 report.leads_already_there,
+                report.leads_erased_at_target,
                 report.quarantined_copied + report.quarantined_already_there,
                 report.quarantined_copied,
                 report.quarantined_already_there,

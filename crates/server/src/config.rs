@@ -20,7 +20,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Every configuration key; `LEAD_INBOX_<KEY>` sets it. Other `LEAD_INBOX_*` variables
 /// are not configuration (a warning names them, in case of a typo).
-const KEYS: [&str; 22] = [
+const KEYS: [&str; 25] = [
     "bind",
     "database_url",
     "webhook_tokens",
@@ -43,14 +43,22 @@ const KEYS: [&str; 22] = [
     "group_commit_max_batch",
     "group_commit_max_wait_micros",
     "write_queue_capacity",
+    "retention_days",
+    "quarantine_retention_days",
+    "erasure_audit_key",
 ];
 
 /// `LEAD_INBOX_*` variables that are read elsewhere, not configuration keys.
-const OTHER_VARIABLES: [&str; 3] = ["config", "log", "log_format"];
+const OTHER_VARIABLES: [&str; 4] = ["config", "log", "log_format", "benchmark_ceiling"];
 
 /// Keys holding secrets. They are read from the environment as raw strings (figment
 /// would read `0123` as the number 123) and never printed.
-const SECRET_KEYS: [&str; 3] = ["webhook_tokens", "api_keys", "metrics_key"];
+const SECRET_KEYS: [&str; 4] = [
+    "webhook_tokens",
+    "api_keys",
+    "metrics_key",
+    "erasure_audit_key",
+];
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +137,18 @@ pub struct Config {
     /// it the webhook answers `503` with `Retry-After`.
     #[serde(default = "default_write_queue")]
     pub write_queue_capacity: usize,
+    /// `LEAD_INBOX_RETENTION_DAYS`: delete leads (with their raw payloads) received more
+    /// than this many days ago, hourly in the background and with `lead-inbox purge`.
+    /// Unset: leads are kept until erased.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// `LEAD_INBOX_QUARANTINE_RETENTION_DAYS`: the same for quarantined payloads.
+    #[serde(default)]
+    pub quarantine_retention_days: Option<u32>,
+    /// `LEAD_INBOX_ERASURE_AUDIT_KEY`: the key of the erasure audit log's subject
+    /// hashes. Unset: a random key is made once and kept in the database.
+    #[serde(default)]
+    pub erasure_audit_key: Option<String>,
 }
 
 fn default_max_batch() -> usize {
@@ -218,6 +238,9 @@ impl Default for Config {
             group_commit_max_batch: default_max_batch(),
             group_commit_max_wait_micros: default_max_wait(),
             write_queue_capacity: default_write_queue(),
+            retention_days: None,
+            quarantine_retention_days: None,
+            erasure_audit_key: None,
         }
     }
 }
@@ -265,6 +288,12 @@ impl fmt::Debug for Config {
                 &self.group_commit_max_wait_micros,
             )
             .field("write_queue_capacity", &self.write_queue_capacity)
+            .field("retention_days", &self.retention_days)
+            .field("quarantine_retention_days", &self.quarantine_retention_days)
+            .field(
+                "erasure_audit_key",
+                &self.erasure_audit_key.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -386,6 +415,14 @@ fn secret_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SecretS
 }
 
 impl Config {
+    /// What the retention settings keep.
+    pub fn retention(&self) -> lead_inbox_application::RetentionPolicy {
+        lead_inbox_application::RetentionPolicy {
+            leads_days: self.retention_days,
+            quarantine_days: self.quarantine_retention_days,
+        }
+    }
+
     /// Loads the configuration: defaults, then `file` (or `LEAD_INBOX_CONFIG`) when
     /// given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -452,6 +489,14 @@ impl Config {
             (
                 self.write_queue_capacity as u64,
                 "write_queue_capacity (LEAD_INBOX_WRITE_QUEUE_CAPACITY)",
+            ),
+            (
+                self.retention_days.map_or(1, u64::from),
+                "retention_days (LEAD_INBOX_RETENTION_DAYS)",
+            ),
+            (
+                self.quarantine_retention_days.map_or(1, u64::from),
+                "quarantine_retention_days (LEAD_INBOX_QUARANTINE_RETENTION_DAYS)",
             ),
         ] {
             if value == 0 {

@@ -391,13 +391,13 @@ fn copy_moves_leads_between_stores_and_is_idempotent() {
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(
         text(&first.stdout)
-            .contains("copied 3 leads (3 new, 0 already there) and 0 quarantined payloads"),
+            .contains("copied 3 leads (3 new, 0 already there, 0 erased at the target) and 0 quarantined payloads"),
         "{}",
         text(&first.stdout)
     );
     let second = copy(dir.path());
     assert!(
-        text(&second.stdout).contains("copied 3 leads (0 new, 3 already there)"),
+        text(&second.stdout).contains("copied 3 leads (0 new, 3 already there, 0 erased"),
         "{}",
         text(&second.stdout)
     );
@@ -457,6 +457,25 @@ fn managed_api_keys_have_scopes() {
         404,
         "admin may; there is none"
     );
+    for (method, path) in [
+        (reqwest::Method::DELETE, "/api/v1/subjects?email=a%40b.pt"),
+        (
+            reqwest::Method::GET,
+            "/api/v1/subjects/export?email=a%40b.pt",
+        ),
+        (reqwest::Method::GET, "/api/v1/erasures"),
+    ] {
+        assert_eq!(
+            status(method.clone(), path, &reader),
+            403,
+            "read cannot {method} {path}"
+        );
+        assert_eq!(
+            status(method.clone(), path, &admin),
+            200,
+            "admin may {method} {path}"
+        );
+    }
     let listed = text(
         &lead_inbox(dir.path())
             .args(["api-keys", "list"])
@@ -497,4 +516,78 @@ fn managed_api_keys_have_scopes() {
         text(&as_token.stdout).contains("401"),
         "an API key is not a webhook token"
     );
+}
+
+#[test]
+fn erase_export_and_purge_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path());
+    let send = |reference: &str| {
+        let output = lead_inbox(dir.path())
+            .args(["send-example", "--url", &server.url(), "--token", TOKEN])
+            .args(["--reference", reference])
+            .output()
+            .expect("runs");
+        text(&output.stdout)
+    };
+    assert!(send("cli-erase-1").contains("created"));
+    assert!(send("cli-erase-2").contains("created"));
+    // The spec example's sender: phone 919111222 (its email is a placeholder).
+    let phone = "+351 919 111 222";
+
+    let export = dir.path().join("export.json");
+    let output = lead_inbox(dir.path())
+        .args(["export-subject", "--phone", phone, "--output"])
+        .arg(&export)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&export).expect("written")).expect("JSON");
+    let references: Vec<&str> = document["leads"]
+        .as_array()
+        .expect("leads")
+        .iter()
+        .filter_map(|lead| lead["leadReference"].as_str())
+        .collect();
+    assert_eq!(references, ["cli-erase-1", "cli-erase-2"]);
+
+    let both = lead_inbox(dir.path())
+        .args(["erase", "--email", "a@b.pt", "--phone", phone])
+        .output()
+        .expect("runs");
+    assert_eq!(both.status.code(), Some(2), "one subject at a time");
+    let erased = lead_inbox(dir.path())
+        .args(["erase", "--phone", phone])
+        .output()
+        .expect("runs");
+    assert!(erased.status.success(), "{}", text(&erased.stderr));
+    let said = text(&erased.stdout);
+    assert!(
+        said.contains("erased 2 leads and 0 quarantined payloads"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("919111222"),
+        "no personal data in the output: {said}"
+    );
+    assert!(
+        send("cli-erase-1").contains("erased"),
+        "a redelivery stays out"
+    );
+
+    let unset = lead_inbox(dir.path()).arg("purge").output().expect("runs");
+    assert_eq!(unset.status.code(), Some(2));
+    assert!(text(&unset.stderr).contains("LEAD_INBOX_RETENTION_DAYS"));
+    let purged = lead_inbox(dir.path())
+        .args(["purge", "--days", "1", "--quarantine-days", "1"])
+        .output()
+        .expect("runs");
+    assert!(purged.status.success(), "{}", text(&purged.stderr));
+    assert_eq!(
+        text(&purged.stdout).trim(),
+        "purged 0 leads and 0 quarantined payloads",
+        "nothing is a day old yet"
+    );
+    drop(server);
 }

@@ -5,18 +5,19 @@
 //! (`LEAD_INBOX_DATABASE_URL=memory://`), never for real leads.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{Mutex, MutexGuard},
 };
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    CredentialKind, CredentialRecord, CredentialStore, InsertOutcome, LeadCursor, LeadFilter,
-    LeadRepository, NewCredential, Page, PageRequest, QuarantineStore, SecretHash, StorageError,
+    CredentialKind, CredentialRecord, CredentialStore, ErasureLog, ErasureRecord, InsertOutcome,
+    LeadCursor, LeadFilter, LeadRepository, NewCredential, Page, PageRequest, QuarantineStore,
+    SecretHash, StorageError,
 };
 use lead_inbox_domain::{
-    Lead, LeadId, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined,
+    Lead, LeadId, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined, Subject,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -29,8 +30,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[derive(Debug, Default)]
 struct Leads {
-    rows: Vec<Lead>,
-    by_reference: HashMap<LeadReference, usize>,
+    rows: BTreeMap<LeadId, Lead>,
+    by_reference: HashMap<LeadReference, LeadId>,
+    /// Tombstones of erased leads.
+    erased: HashSet<String>,
+    last_id: i64,
 }
 
 /// Leads in memory.
@@ -55,17 +59,23 @@ impl LeadRepository for InMemoryLeadRepository {
                 if state.by_reference.contains_key(&lead.details.reference) {
                     return InsertOutcome::Duplicate;
                 }
-                let index = state.rows.len();
-                let id = LeadId(index as i64 + 1);
+                if state.erased.contains(&lead.details.reference.tombstone()) {
+                    return InsertOutcome::Erased;
+                }
+                state.last_id += 1;
+                let id = LeadId(state.last_id);
                 state
                     .by_reference
-                    .insert(lead.details.reference.clone(), index);
-                state.rows.push(Lead {
+                    .insert(lead.details.reference.clone(), id);
+                state.rows.insert(
                     id,
-                    details: lead.details,
-                    raw: lead.raw,
-                    received_at: lead.received_at,
-                });
+                    Lead {
+                        id,
+                        details: lead.details,
+                        raw: lead.raw,
+                        received_at: lead.received_at,
+                    },
+                );
                 InsertOutcome::Created
             })
             .collect();
@@ -77,7 +87,8 @@ impl LeadRepository for InMemoryLeadRepository {
         Ok(state
             .by_reference
             .get(reference)
-            .map(|&index| state.rows[index].clone()))
+            .and_then(|id| state.rows.get(id))
+            .cloned())
     }
 
     async fn list(
@@ -89,7 +100,7 @@ impl LeadRepository for InMemoryLeadRepository {
         let key = |lead: &Lead| (lead.received_at, lead.id);
         let mut newest_first: Vec<&Lead> = state
             .rows
-            .iter()
+            .values()
             .filter(|lead| {
                 page.after()
                     .is_none_or(|after| key(lead) < (after.received_at, after.id))
@@ -114,6 +125,54 @@ impl LeadRepository for InMemoryLeadRepository {
         Ok(lock(&self.state).rows.len() as u64)
     }
 
+    async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
+        Ok(lock(&self.state)
+            .rows
+            .values()
+            .filter(|lead| subject.owns(&lead.details))
+            .cloned()
+            .collect())
+    }
+
+    async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError> {
+        let mut state = lock(&self.state);
+        let ids: Vec<LeadId> = state
+            .rows
+            .values()
+            .filter(|lead| subject.owns(&lead.details))
+            .map(|lead| lead.id)
+            .collect();
+        for id in &ids {
+            if let Some(lead) = state.rows.remove(id) {
+                state.by_reference.remove(lead.reference());
+                state.erased.insert(lead.reference().tombstone());
+            }
+        }
+        Ok(ids.len() as u64)
+    }
+
+    async fn purge_received_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError> {
+        let mut state = lock(&self.state);
+        let mut old: Vec<(DateTime<Utc>, LeadId)> = state
+            .rows
+            .values()
+            .filter(|lead| lead.received_at < cutoff)
+            .map(|lead| (lead.received_at, lead.id))
+            .collect();
+        old.sort();
+        old.truncate(limit as usize);
+        for (_, id) in &old {
+            if let Some(lead) = state.rows.remove(id) {
+                state.by_reference.remove(lead.reference());
+            }
+        }
+        Ok(old.len() as u64)
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         Ok(())
     }
@@ -122,7 +181,7 @@ impl LeadRepository for InMemoryLeadRepository {
 /// Quarantined payloads in memory.
 #[derive(Debug, Default)]
 pub struct InMemoryQuarantineStore {
-    entries: Mutex<Vec<Quarantined>>,
+    state: Mutex<(i64, BTreeMap<QuarantineId, Quarantined>)>,
 }
 
 impl InMemoryQuarantineStore {
@@ -134,31 +193,33 @@ impl InMemoryQuarantineStore {
 #[async_trait]
 impl QuarantineStore for InMemoryQuarantineStore {
     async fn store(&self, entry: NewQuarantined) -> Result<QuarantineId, StorageError> {
-        let mut entries = lock(&self.entries);
-        let id = QuarantineId(entries.len() as i64 + 1);
-        entries.push(Quarantined {
+        let mut state = lock(&self.state);
+        state.0 += 1;
+        let id = QuarantineId(state.0);
+        state.1.insert(
             id,
-            rejection: entry.rejection,
-            raw: entry.raw,
-            received_at: entry.received_at,
-        });
+            Quarantined {
+                id,
+                rejection: entry.rejection,
+                raw: entry.raw,
+                received_at: entry.received_at,
+            },
+        );
         Ok(id)
     }
 
     async fn get(&self, id: QuarantineId) -> Result<Option<Quarantined>, StorageError> {
-        Ok(lock(&self.entries)
-            .iter()
-            .find(|entry| entry.id == id)
-            .cloned())
+        Ok(lock(&self.state).1.get(&id).cloned())
     }
 
     async fn list(
         &self,
         page: PageRequest<QuarantineId>,
     ) -> Result<Page<Quarantined, QuarantineId>, StorageError> {
-        let entries = lock(&self.entries);
-        let items = entries
-            .iter()
+        let state = lock(&self.state);
+        let items = state
+            .1
+            .values()
             .rev()
             .filter(|entry| page.after().is_none_or(|after| entry.id < *after))
             .take(page.limit() as usize + 1)
@@ -172,10 +233,74 @@ impl QuarantineStore for InMemoryQuarantineStore {
     }
 
     async fn delete(&self, id: QuarantineId) -> Result<bool, StorageError> {
-        let mut entries = lock(&self.entries);
-        let before = entries.len();
-        entries.retain(|entry| entry.id != id);
-        Ok(entries.len() < before)
+        Ok(lock(&self.state).1.remove(&id).is_some())
+    }
+
+    async fn purge_received_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError> {
+        let mut state = lock(&self.state);
+        let old: Vec<QuarantineId> = state
+            .1
+            .values()
+            .filter(|entry| entry.received_at < cutoff)
+            .map(|entry| entry.id)
+            .take(limit as usize)
+            .collect();
+        for id in &old {
+            state.1.remove(id);
+        }
+        Ok(old.len() as u64)
+    }
+}
+
+/// The erasure audit log in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryErasureLog {
+    state: Mutex<(Option<Vec<u8>>, Vec<ErasureRecord>)>,
+}
+
+impl InMemoryErasureLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl ErasureLog for InMemoryErasureLog {
+    async fn audit_key(&self, candidate: Vec<u8>) -> Result<Vec<u8>, StorageError> {
+        Ok(lock(&self.state).0.get_or_insert(candidate).clone())
+    }
+
+    async fn record(&self, mut entry: ErasureRecord) -> Result<ErasureRecord, StorageError> {
+        let mut state = lock(&self.state);
+        entry.id = state.1.len() as i64 + 1;
+        state.1.push(entry.clone());
+        Ok(entry)
+    }
+
+    async fn list(&self, page: PageRequest<i64>) -> Result<Page<ErasureRecord, i64>, StorageError> {
+        let state = lock(&self.state);
+        let items = state
+            .1
+            .iter()
+            .rev()
+            .filter(|entry| page.after().is_none_or(|after| entry.id < *after))
+            .take(page.limit() as usize + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(
+            items,
+            page.limit(),
+            |entry: &ErasureRecord| entry.id,
+        ))
+    }
+
+    /// Nothing to do: a removed value is gone from memory once dropped.
+    async fn scrub(&self) -> Result<(), StorageError> {
+        Ok(())
     }
 }
 

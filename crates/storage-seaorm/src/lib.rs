@@ -10,6 +10,7 @@
 mod credentials;
 mod entity;
 mod mapping;
+mod privacy;
 mod repository;
 
 use std::{fmt, path::Path, sync::Arc, time::Duration};
@@ -25,6 +26,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 pub use credentials::SeaOrmCredentialStore;
+pub use privacy::SeaOrmErasureLog;
 pub use repository::{SeaOrmLeadRepository, SeaOrmQuarantineStore};
 
 /// Pool and safety settings.
@@ -146,6 +148,9 @@ impl SeaOrmStore {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
+                    // Deleted rows are overwritten with zeros, so that an erased
+                    // person's data does not linger in free pages.
+                    .pragma("secure_delete", "ON")
             });
         let db = Database::connect(connect)
             .await
@@ -207,6 +212,10 @@ impl SeaOrmStore {
             }
             _ => None,
         }
+    }
+
+    pub fn erasures(&self) -> SeaOrmErasureLog {
+        SeaOrmErasureLog::new(self.inner.clone())
     }
 
     pub fn credentials(&self) -> SeaOrmCredentialStore {

@@ -3,20 +3,23 @@
 use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use lead_inbox_application::{
     InsertOutcome, LeadCursor, LeadFilter, LeadRepository, Page, PageRequest, QuarantineStore,
     StorageError,
 };
-use lead_inbox_domain::{Lead, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined};
+use lead_inbox_domain::{
+    Lead, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined, Subject,
+};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
-    TryInsertResult,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
+    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    TransactionTrait, TryInsertResult,
 };
 
 use crate::{
     Inner,
-    entity::{lead, quarantine},
+    entity::{erased_lead, lead, quarantine},
     mapping::{lead_from_row, lead_to_row, quarantined_from_row, quarantined_to_row, to_micros},
     storage_error,
 };
@@ -114,9 +117,18 @@ impl LeadRepository for SeaOrmLeadRepository {
         }
         let _writer = self.inner.write_turn().await;
         let txn = self.inner.db.begin().await.map_err(storage_error)?;
+        let tombstones: Vec<String> = leads
+            .iter()
+            .map(|lead| lead.details.reference.tombstone())
+            .collect();
+        let erased = existing_tombstones(&txn, tombstones.clone()).await?;
         let mut outcomes = Vec::with_capacity(leads.len());
-        for lead in leads {
-            outcomes.push(insert_one(&txn, lead).await?);
+        for (lead, tombstone) in leads.into_iter().zip(&tombstones) {
+            outcomes.push(if erased.contains(tombstone) {
+                InsertOutcome::Erased
+            } else {
+                insert_one(&txn, lead).await?
+            });
         }
         txn.commit().await.map_err(storage_error)?;
         Ok(outcomes)
@@ -172,9 +184,128 @@ impl LeadRepository for SeaOrmLeadRepository {
             .map_err(storage_error)
     }
 
+    async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
+        subject_leads(&self.inner.db, subject).await
+    }
+
+    async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError> {
+        let _writer = self.inner.write_turn().await;
+        let txn = self.inner.db.begin().await.map_err(storage_error)?;
+        let leads = subject_leads(&txn, subject).await?;
+        if leads.is_empty() {
+            return Ok(0);
+        }
+        let tombstones: Vec<String> = leads
+            .iter()
+            .map(|lead| lead.reference().tombstone())
+            .collect();
+        let present = existing_tombstones(&txn, tombstones.clone()).await?;
+        let erased_at_us = to_micros(&Utc::now());
+        let missing: Vec<erased_lead::ActiveModel> = tombstones
+            .into_iter()
+            .filter(|tombstone| !present.contains(tombstone))
+            .map(|tombstone| erased_lead::ActiveModel {
+                tombstone: Set(tombstone),
+                erased_at_us: Set(erased_at_us),
+            })
+            .collect();
+        if !missing.is_empty() {
+            erased_lead::Entity::insert_many(missing)
+                .exec_without_returning(&txn)
+                .await
+                .map_err(storage_error)?;
+        }
+        let deleted = lead::Entity::delete_many()
+            .filter(lead::Column::Id.is_in(leads.iter().map(|lead| lead.id.0)))
+            .exec(&txn)
+            .await
+            .map_err(storage_error)?;
+        txn.commit().await.map_err(storage_error)?;
+        Ok(deleted.rows_affected)
+    }
+
+    async fn purge_received_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError> {
+        let _writer = self.inner.write_turn().await;
+        let ids: Vec<i64> = lead::Entity::find()
+            .select_only()
+            .column(lead::Column::Id)
+            .filter(lead::Column::ReceivedAtUs.lt(to_micros(&cutoff)))
+            .order_by_asc(lead::Column::ReceivedAtUs)
+            .limit(u64::from(limit))
+            .into_tuple()
+            .all(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let deleted = lead::Entity::delete_many()
+            .filter(lead::Column::Id.is_in(ids))
+            .exec(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        Ok(deleted.rows_affected)
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.db.ping().await.map_err(storage_error)
     }
+}
+
+/// Which of `tombstones` are stored.
+async fn existing_tombstones(
+    db: &impl ConnectionTrait,
+    tombstones: Vec<String>,
+) -> Result<std::collections::HashSet<String>, StorageError> {
+    let found: Vec<String> = erased_lead::Entity::find()
+        .select_only()
+        .column(erased_lead::Column::Tombstone)
+        .filter(erased_lead::Column::Tombstone.is_in(tombstones))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(storage_error)?;
+    Ok(found.into_iter().collect())
+}
+
+/// The leads [`Subject::owns`], oldest first. The indexed normalised column finds the
+/// usual ones; rows whose email or phone could not be normalised are candidates too,
+/// and the domain's rule decides.
+async fn subject_leads(
+    db: &impl ConnectionTrait,
+    subject: &Subject,
+) -> Result<Vec<Lead>, StorageError> {
+    let (normalised, given) = match subject {
+        Subject::Email(_) => (
+            lead::Column::SenderEmailNormalised,
+            lead::Column::SenderEmail,
+        ),
+        Subject::Phone(_) => (lead::Column::SenderPhoneE164, lead::Column::SenderPhone),
+    };
+    let rows = lead::Entity::find()
+        .filter(
+            Condition::any().add(normalised.eq(subject.key())).add(
+                Condition::all()
+                    .add(normalised.is_null())
+                    .add(given.is_not_null()),
+            ),
+        )
+        .order_by_asc(lead::Column::Id)
+        .all(db)
+        .await
+        .map_err(storage_error)?;
+    let mut leads = Vec::new();
+    for row in rows {
+        let lead = lead_from_row(row)?;
+        if subject.owns(&lead.details) {
+            leads.push(lead);
+        }
+    }
+    Ok(leads)
 }
 
 /// [`QuarantineStore`] on sea-orm.
@@ -245,5 +376,32 @@ impl QuarantineStore for SeaOrmQuarantineStore {
             .await
             .map_err(storage_error)?;
         Ok(result.rows_affected > 0)
+    }
+
+    async fn purge_received_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError> {
+        let _writer = self.inner.write_turn().await;
+        let ids: Vec<i64> = quarantine::Entity::find()
+            .select_only()
+            .column(quarantine::Column::Id)
+            .filter(quarantine::Column::ReceivedAtUs.lt(to_micros(&cutoff)))
+            .order_by_asc(quarantine::Column::ReceivedAtUs)
+            .limit(u64::from(limit))
+            .into_tuple()
+            .all(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let deleted = quarantine::Entity::delete_many()
+            .filter(quarantine::Column::Id.is_in(ids))
+            .exec(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        Ok(deleted.rows_affected)
     }
 }

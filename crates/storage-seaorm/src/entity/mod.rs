@@ -1,5 +1,8 @@
 //! sea-orm entities. Private to this crate: rows become domain types in `mapping`.
 
 pub mod credential;
+pub mod erased_lead;
+pub mod erasure;
 pub mod lead;
 pub mod quarantine;
+pub mod setting;

@@ -1,0 +1,245 @@
+//! End-to-end: the data subject's rights (export, erasure) and what erasure leaves in
+//! the database files. Runs on SQLite by default; `LEAD_INBOX_TEST_BACKEND=postgres`
+//! (or `mysql`) runs it on a server. The byte-level check reads the SQLite files, or
+//! PostgreSQL's data directory (the test must run on the database's machine).
+
+use std::path::{Path, PathBuf};
+
+use lead_inbox_tests::{TestApp, WEBHOOK_TOKEN, example_with, spawn_app};
+use reqwest::Method;
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{Value, json};
+
+const EMAIL: &str = "Joao.Silva@Example.PT";
+const PHONE: &str = "919 555 777";
+/// What must not be left anywhere once the person is erased (compared without case).
+const TRACES: [&str; 3] = ["joao.silva@example.pt", "919 555 777", "919555777"];
+
+async fn deliver(app: &TestApp, body: Value) -> (u16, Value) {
+    let response = app.deliver(Some(WEBHOOK_TOKEN), body.to_string()).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON answer"))
+}
+
+fn references(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|lead| {
+            lead["leadReference"]
+                .as_str()
+                .expect("reference")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Every file of the database `url` names: the SQLite file with its WAL and shared
+/// memory, or the files of the PostgreSQL database (after a checkpoint, so that what
+/// is in shared buffers is on disk). `None` for MySQL (not checked at this level).
+async fn database_files(url: &str) -> Option<Vec<PathBuf>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        return Some(
+            ["", "-wal", "-shm"]
+                .iter()
+                .map(|suffix| PathBuf::from(format!("{path}{suffix}")))
+                .filter(|file| file.exists())
+                .collect(),
+        );
+    }
+    if !url.starts_with("postgres") {
+        return None;
+    }
+    let db = Database::connect(url).await.expect("connect");
+    let text = |sql: &str| {
+        let db = &db;
+        let sql = sql.to_owned();
+        async move {
+            let row = db
+                .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .expect("query")
+                .expect("a row");
+            row.try_get_by_index::<String>(0).expect("text")
+        }
+    };
+    db.execute_unprepared("CHECKPOINT")
+        .await
+        .expect("CHECKPOINT");
+    let data = text("SHOW data_directory").await;
+    let oid = text("SELECT oid::text FROM pg_database WHERE datname = current_database()").await;
+    db.close().await.ok();
+    let mut files = Vec::new();
+    let mut folders = vec![Path::new(&data).join("base").join(oid)];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("the data directory is readable") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    Some(files)
+}
+
+/// Which of [`TRACES`] appear in `files`, ignoring ASCII case.
+fn traces_in(files: &[PathBuf]) -> Vec<&'static str> {
+    let bytes: Vec<u8> = files
+        .iter()
+        .flat_map(|file| std::fs::read(file).unwrap_or_default())
+        .map(|byte| byte.to_ascii_lowercase())
+        .collect();
+    TRACES
+        .into_iter()
+        .filter(|trace| {
+            bytes
+                .windows(trace.len())
+                .any(|window| window == trace.as_bytes())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_is_exported_then_erased_everywhere_for_good() {
+    let Some(app) = spawn_app("a_person_is_exported_then_erased_everywhere_for_good").await else {
+        return;
+    };
+    let person = json!({"SenderEmail": EMAIL, "SenderPhone": PHONE, "SenderName": "João Silva"});
+    for reference in ["p-joao-1", "p-joao-2"] {
+        let (status, body) = deliver(&app, example_with(reference, person.clone())).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("created")),
+            "{body}"
+        );
+    }
+    let other = json!({"SenderEmail": "ana@example.pt", "SenderPhone": "912000111"});
+    assert_eq!(deliver(&app, example_with("p-ana", other)).await.0, 200);
+    // No reference: quarantined, and it mentions the person.
+    let (status, _) = deliver(
+        &app,
+        json!({"SenderEmail": "joao.silva@example.pt", "Message": "call me"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    let (status, export) = app
+        .api_get("/api/v1/subjects/export?email=JOAO.SILVA%40example.pt")
+        .await;
+    assert_eq!(status, 200, "{export}");
+    assert_eq!(export["subjectKind"], "email");
+    assert_eq!(export["subject"], "joao.silva@example.pt");
+    assert_eq!(references(&export["leads"]), ["p-joao-1", "p-joao-2"]);
+    assert_eq!(export["leads"][0]["sender"]["email"], EMAIL);
+    assert_eq!(export["leads"][0]["original"]["SenderPhone"], PHONE);
+    let quarantined = export["quarantined"].as_array().expect("quarantined");
+    assert_eq!(quarantined.len(), 1);
+    assert!(
+        quarantined[0]["rawText"]
+            .as_str()
+            .is_some_and(|raw| raw.contains("call me"))
+    );
+    for bad in [
+        "/api/v1/subjects/export",
+        "/api/v1/subjects/export?email=a%40b.pt&phone=919555777",
+        "/api/v1/subjects/export?phone=12",
+    ] {
+        let (status, body) = app.api_get(bad).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{bad}"
+        );
+    }
+
+    let files = database_files(&app.database.url).await;
+    if let Some(files) = &files {
+        assert_eq!(
+            traces_in(files),
+            TRACES,
+            "before erasure the person is in the files (the check can fail)"
+        );
+    }
+
+    // By phone first: both leads go; the quarantined payload names only the email.
+    let (status, by_phone) = app
+        .api_call(Method::DELETE, "/api/v1/subjects?phone=%2B351919555777")
+        .await;
+    assert_eq!(status, 200, "{by_phone}");
+    assert_eq!(
+        (by_phone["leads"].as_u64(), by_phone["quarantined"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let (status, by_email) = app
+        .api_call(
+            Method::DELETE,
+            "/api/v1/subjects?email=joao.silva%40example.pt",
+        )
+        .await;
+    assert_eq!(status, 200, "{by_email}");
+    assert_eq!(
+        (by_email["leads"].as_u64(), by_email["quarantined"].as_u64()),
+        (Some(0), Some(1))
+    );
+
+    let (_, export) = app.api_get("/api/v1/subjects/export?phone=919555777").await;
+    assert_eq!(export["leads"], json!([]));
+    let (status, _) = app.api_get("/api/v1/leads/p-joao-1").await;
+    assert_eq!(status, 404);
+    let (_, list) = app.api_get("/api/v1/leads").await;
+    assert_eq!(
+        references(&list["items"]),
+        ["p-ana"],
+        "nobody else's data goes"
+    );
+    let (_, quarantine) = app.api_get("/api/v1/quarantine").await;
+    assert_eq!(quarantine["items"], json!([]));
+
+    // CasaYes redelivers: acknowledged, not stored again.
+    let (status, body) = deliver(&app, example_with("p-joao-1", person.clone())).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("erased")),
+        "{body}"
+    );
+    let (status, _) = app.api_get("/api/v1/leads/p-joao-1").await;
+    assert_eq!(status, 404, "a redelivery does not bring it back");
+
+    // The audit log: newest first, no personal data, hashes that tell subjects apart.
+    let (status, log) = app.api_get("/api/v1/erasures").await;
+    assert_eq!(status, 200, "{log}");
+    let entries = log["items"].as_array().expect("items");
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["id"], by_email["id"]);
+    assert_eq!(entries[0]["subjectKind"], "email");
+    assert_eq!(entries[1]["subjectKind"], "phone");
+    for entry in entries {
+        let hash = entry["subjectHash"].as_str().expect("hash");
+        assert!(
+            hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+            "{hash}"
+        );
+    }
+    assert_ne!(entries[0]["subjectHash"], entries[1]["subjectHash"]);
+    let printed = log.to_string().to_lowercase();
+    assert!(
+        TRACES.iter().all(|trace| !printed.contains(trace)),
+        "{printed}"
+    );
+
+    let url = app.database.url.clone();
+    let database = app.stop_keeping_database().await;
+    if let Some(files) = database_files(&url).await {
+        assert!(!files.is_empty());
+        assert_eq!(
+            traces_in(&files),
+            Vec::<&str>::new(),
+            "the person's email and phone are nowhere in {files:?}"
+        );
+    }
+    drop(database);
+}
