@@ -679,6 +679,44 @@ async fn erasure_removes_a_subjects_leads_and_keeps_them_out(storage: TestStorag
             .is_none()
     );
     assert_eq!(leads.erase_subject(&joao).await.expect("again"), 0);
+    // The tombstones can be read out (for `copy`) and added elsewhere, once each.
+    let tombstones = leads.tombstones(None, 500).await.expect("tombstones");
+    let mut expected = vec![
+        lead_inbox_domain::LeadReference::parse("e-joao-1")
+            .expect("reference")
+            .tombstone(),
+        lead_inbox_domain::LeadReference::parse("e-joao-2")
+            .expect("reference")
+            .tombstone(),
+    ];
+    expected.sort();
+    assert_eq!(tombstones, expected);
+    assert_eq!(
+        leads
+            .tombstones(Some(expected[0].clone()), 500)
+            .await
+            .expect("after"),
+        expected[1..]
+    );
+    assert_eq!(
+        leads.add_tombstones(expected.clone()).await.expect("add"),
+        0
+    );
+    let elsewhere = lead_inbox_domain::LeadReference::parse("e-gone").expect("reference");
+    assert_eq!(
+        leads
+            .add_tombstones(vec![elsewhere.tombstone()])
+            .await
+            .expect("add"),
+        1
+    );
+    assert_eq!(
+        leads
+            .insert_batch(vec![lead("e-gone", at(8))])
+            .await
+            .expect("insert"),
+        [InsertOutcome::Erased]
+    );
     assert_eq!(leads.erase_subject(&odd).await.expect("erase"), 1);
     assert_eq!(leads.count().await.expect("count"), 3);
 }

@@ -288,9 +288,31 @@ async fn copy_to(backend: Backend, what: &str) {
             .await
             .expect("store");
     }
+    // A lead erased at the source: its tombstone travels, so it stays out of the target.
+    let erased = lead_inbox_domain::LeadReference::parse("copy-erased").expect("reference");
+    source
+        .leads
+        .add_tombstones(vec![erased.tombstone()])
+        .await
+        .expect("tombstone");
     let first = copy::copy_store(&source.as_copy_side(), &target.as_copy_side(), &|_| {})
         .await
         .expect("copy");
+    assert_eq!(first.tombstones_copied, 1);
+    let raw = serde_json::to_vec(&example("copy-erased")).expect("JSON");
+    let redelivered = NewLead {
+        details: parse_payload(&raw).expect("lead"),
+        raw: RawPayload::new(raw),
+        received_at: chrono::Utc::now(),
+    };
+    assert_eq!(
+        target
+            .leads
+            .insert_batch(vec![redelivered])
+            .await
+            .expect("insert"),
+        [InsertOutcome::Erased]
+    );
     assert_eq!(
         (
             first.leads_total,
@@ -307,6 +329,7 @@ async fn copy_to(backend: Backend, what: &str) {
         .await
         .expect("copy");
     assert_eq!((again.leads_copied, again.leads_already_there), (0, 1_205));
+    assert_eq!(again.tombstones_copied, 0);
     assert_eq!(
         (again.quarantined_copied, again.quarantined_already_there),
         (0, 3)

@@ -34,6 +34,8 @@ pub struct CopyReport {
     pub leads_already_there: u64,
     /// Leads the target had erased (it keeps their tombstones): not copied.
     pub leads_erased_at_target: u64,
+    /// Tombstones of erased leads the target did not have yet.
+    pub tombstones_copied: u64,
     pub quarantined_copied: u64,
     pub quarantined_already_there: u64,
 }
@@ -79,6 +81,19 @@ pub async fn copy_store(
         ..CopyReport::default()
     };
     progress(&report);
+    // Tombstones first, so that no lead erased at the source lands in the target.
+    let mut after_tombstone = None;
+    loop {
+        let tombstones = from
+            .leads
+            .tombstones(after_tombstone.take(), MAX_PAGE_SIZE)
+            .await?;
+        let Some(last) = tombstones.last().cloned() else {
+            break;
+        };
+        report.tombstones_copied += to.leads.add_tombstones(tombstones).await?;
+        after_tombstone = Some(last);
+    }
     let mut after = None;
     loop {
         let page = from

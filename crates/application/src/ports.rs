@@ -47,6 +47,9 @@ pub enum InsertOutcome {
 ///   everything attached to it) and leaves a tombstone
 ///   ([`LeadReference::tombstone`]) for each, in one transaction; it returns how many
 ///   leads it deleted.
+/// - `tombstones` returns up to `limit` stored tombstones greater than `after`, in
+///   ascending order; `add_tombstones` stores those of the given tombstones not stored
+///   yet and returns how many it stored (for `copy`).
 /// - `purge_received_before` deletes at most `limit` leads received before `cutoff`
 ///   (oldest first, no tombstone) and returns how many; callers repeat until `0`.
 /// - `ping` returns `Ok` when the store can serve requests now.
@@ -70,6 +73,14 @@ pub trait LeadRepository: Send + Sync {
     async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError>;
 
     async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError>;
+
+    async fn tombstones(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError>;
+
+    async fn add_tombstones(&self, tombstones: Vec<String>) -> Result<u64, StorageError>;
 
     async fn purge_received_before(
         &self,

@@ -246,6 +246,18 @@ impl LeadRepository for GroupCommitLeadRepository {
         self.inner.erase_subject(subject).await
     }
 
+    async fn tombstones(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError> {
+        self.inner.tombstones(after, limit).await
+    }
+
+    async fn add_tombstones(&self, tombstones: Vec<String>) -> Result<u64, StorageError> {
+        self.inner.add_tombstones(tombstones).await
+    }
+
     async fn purge_received_before(
         &self,
         cutoff: DateTime<Utc>,
@@ -314,6 +326,16 @@ mod tests {
         }
         async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError> {
             self.inner.erase_subject(subject).await
+        }
+        async fn tombstones(
+            &self,
+            after: Option<String>,
+            limit: u32,
+        ) -> Result<Vec<String>, StorageError> {
+            self.inner.tombstones(after, limit).await
+        }
+        async fn add_tombstones(&self, tombstones: Vec<String>) -> Result<u64, StorageError> {
+            self.inner.add_tombstones(tombstones).await
         }
         async fn purge_received_before(
             &self,

@@ -100,6 +100,18 @@ impl LeadRepository for DiscardingLeadRepository {
         Ok(0)
     }
 
+    async fn tombstones(
+        &self,
+        _after: Option<String>,
+        _limit: u32,
+    ) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+
+    async fn add_tombstones(&self, tombstones: Vec<String>) -> Result<u64, StorageError> {
+        Ok(tombstones.len() as u64)
+    }
+
     async fn purge_received_before(
         &self,
         _cutoff: DateTime<Utc>,

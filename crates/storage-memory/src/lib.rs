@@ -5,7 +5,7 @@
 //! (`LEAD_INBOX_DATABASE_URL=memory://`), never for real leads.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Mutex, MutexGuard},
 };
 
@@ -33,7 +33,7 @@ struct Leads {
     rows: BTreeMap<LeadId, Lead>,
     by_reference: HashMap<LeadReference, LeadId>,
     /// Tombstones of erased leads.
-    erased: HashSet<String>,
+    erased: BTreeSet<String>,
     last_id: i64,
 }
 
@@ -149,6 +149,29 @@ impl LeadRepository for InMemoryLeadRepository {
             }
         }
         Ok(ids.len() as u64)
+    }
+
+    async fn tombstones(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError> {
+        let state = lock(&self.state);
+        Ok(state
+            .erased
+            .iter()
+            .filter(|tombstone| after.as_ref().is_none_or(|after| *tombstone > after))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn add_tombstones(&self, tombstones: Vec<String>) -> Result<u64, StorageError> {
+        let mut state = lock(&self.state);
+        Ok(tombstones
+            .into_iter()
+            .filter(|tombstone| state.erased.insert(tombstone.clone()))
+            .count() as u64)
     }
 
     async fn purge_received_before(

@@ -199,22 +199,7 @@ impl LeadRepository for SeaOrmLeadRepository {
             .iter()
             .map(|lead| lead.reference().tombstone())
             .collect();
-        let present = existing_tombstones(&txn, tombstones.clone()).await?;
-        let erased_at_us = to_micros(&Utc::now());
-        let missing: Vec<erased_lead::ActiveModel> = tombstones
-            .into_iter()
-            .filter(|tombstone| !present.contains(tombstone))
-            .map(|tombstone| erased_lead::ActiveModel {
-                tombstone: Set(tombstone),
-                erased_at_us: Set(erased_at_us),
-            })
-            .collect();
-        if !missing.is_empty() {
-            erased_lead::Entity::insert_many(missing)
-                .exec_without_returning(&txn)
-                .await
-                .map_err(storage_error)?;
-        }
+        insert_tombstones(&txn, tombstones).await?;
         let deleted = lead::Entity::delete_many()
             .filter(lead::Column::Id.is_in(leads.iter().map(|lead| lead.id.0)))
             .exec(&txn)
@@ -222,6 +207,34 @@ impl LeadRepository for SeaOrmLeadRepository {
             .map_err(storage_error)?;
         txn.commit().await.map_err(storage_error)?;
         Ok(deleted.rows_affected)
+    }
+
+    async fn tombstones(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut query = erased_lead::Entity::find()
+            .select_only()
+            .column(erased_lead::Column::Tombstone)
+            .order_by_asc(erased_lead::Column::Tombstone)
+            .limit(u64::from(limit));
+        if let Some(after) = after {
+            query = query.filter(erased_lead::Column::Tombstone.gt(after));
+        }
+        query
+            .into_tuple()
+            .all(&self.inner.db)
+            .await
+            .map_err(storage_error)
+    }
+
+    async fn add_tombstones(&self, tombstones: Vec<String>) -> Result<u64, StorageError> {
+        let _writer = self.inner.write_turn().await;
+        let txn = self.inner.db.begin().await.map_err(storage_error)?;
+        let added = insert_tombstones(&txn, tombstones).await?;
+        txn.commit().await.map_err(storage_error)?;
+        Ok(added)
     }
 
     async fn purge_received_before(
@@ -254,6 +267,34 @@ impl LeadRepository for SeaOrmLeadRepository {
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.db.ping().await.map_err(storage_error)
     }
+}
+
+/// Stores those of `tombstones` not stored yet; returns how many.
+async fn insert_tombstones(
+    db: &impl ConnectionTrait,
+    tombstones: Vec<String>,
+) -> Result<u64, StorageError> {
+    let present = existing_tombstones(db, tombstones.clone()).await?;
+    let erased_at_us = to_micros(&Utc::now());
+    let mut missing: Vec<String> = tombstones
+        .into_iter()
+        .filter(|tombstone| !present.contains(tombstone))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    let count = missing.len() as u64;
+    if !missing.is_empty() {
+        erased_lead::Entity::insert_many(missing.into_iter().map(|tombstone| {
+            erased_lead::ActiveModel {
+                tombstone: Set(tombstone),
+                erased_at_us: Set(erased_at_us),
+            }
+        }))
+        .exec_without_returning(db)
+        .await
+        .map_err(storage_error)?;
+    }
+    Ok(count)
 }
 
 /// Which of `tombstones` are stored.
