@@ -117,6 +117,16 @@ async fn a_person_is_exported_then_erased_everywhere_for_good() {
             "{body}"
         );
     }
+    // A note that repeats the phone: it goes with the lead.
+    let noted = app
+        .client
+        .patch(app.url("/api/v1/leads/p-joao-1"))
+        .bearer_auth(lead_inbox_tests::API_KEY)
+        .json(&json!({"note": "ligar para 919 555 777", "status": "contacted", "version": 1}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(noted.status().as_u16(), 200);
     let other = json!({"SenderEmail": "ana@example.pt", "SenderPhone": "912000111"});
     assert_eq!(deliver(&app, example_with("p-ana", other)).await.0, 200);
     // No reference: quarantined, and it mentions the person.

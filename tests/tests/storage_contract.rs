@@ -5,12 +5,12 @@ use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use lead_inbox_application::{
-    CredentialKind, ErasureRecord, InsertOutcome, LeadCursor, LeadFilter, NewCredential,
+    CredentialKind, ErasureRecord, InsertOutcome, LeadCursor, LeadFilter, LeadSort, NewCredential,
     PageRequest, Scope, SecretHash,
 };
 use lead_inbox_domain::{
-    NewLead, NewQuarantined, QuarantineId, RawPayload, Rejection, RejectionKind, Subject,
-    casayes::parse_payload,
+    LeadReference, LeadStatus, LeadWork, NewLead, NewQuarantined, QuarantineId, RawPayload,
+    Rejection, RejectionKind, Subject, WorkChange, casayes::parse_payload, search::fold,
 };
 use lead_inbox_tests::{Backend, TestStorage, example_with, test_storage};
 use serde_json::{Value, json};
@@ -822,6 +822,201 @@ async fn the_erasure_log_keeps_one_key_and_its_entries(storage: TestStorage) {
     log.scrub().await.expect("scrub");
 }
 
+async fn work_is_saved_compare_and_swap_with_history_and_notes(storage: TestStorage) {
+    let leads = &storage.leads;
+    leads
+        .insert_batch(vec![
+            lead_of("w-1", "joao@example.pt", "919111222", at(1)),
+            lead_of("w-2", "ana@example.pt", "912000000", at(2)),
+        ])
+        .await
+        .expect("insert");
+    let reference = LeadReference::parse("w-1").expect("reference");
+    let lead = leads.get(&reference).await.expect("get").expect("stored");
+    assert_eq!(lead.work, LeadWork::received());
+    let when = at(10);
+    let applied = lead
+        .work
+        .apply(
+            WorkChange {
+                status: Some(LeadStatus::Contacted),
+                assignee: Some(Some("agent-7".into())),
+                tags: Some(vec!["VIP".into(), "lisboa".into()]),
+                note: Some("Ligar à tarde".into()),
+            },
+            when,
+        )
+        .expect("valid");
+    assert!(
+        leads
+            .save_work(lead.id, 1, &applied, "crm", "agent-7")
+            .await
+            .expect("save")
+    );
+    assert!(
+        !leads
+            .save_work(lead.id, 1, &applied, "crm", "agent-7")
+            .await
+            .expect("save"),
+        "a second write from version 1 is stale"
+    );
+    let stored = leads.get(&reference).await.expect("get").expect("stored");
+    assert_eq!(stored.work, applied.work);
+    assert_eq!(stored.work.version, 2);
+    assert_eq!(stored.work.first_response_at, Some(when));
+
+    let history = leads.history(lead.id).await.expect("history");
+    let summary: Vec<(String, Option<String>, Option<String>, String)> = history
+        .iter()
+        .map(|e| {
+            (
+                e.field.clone(),
+                e.before.clone(),
+                e.after.clone(),
+                e.actor.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "status".into(),
+                Some("new".into()),
+                Some("contacted".into()),
+                "crm".into()
+            ),
+            (
+                "assignee".into(),
+                None,
+                Some("agent-7".into()),
+                "crm".into()
+            ),
+            ("tags".into(), None, Some("lisboa,vip".into()), "crm".into()),
+            (
+                "note".into(),
+                None,
+                Some("Ligar à tarde".into()),
+                "crm".into()
+            ),
+        ]
+    );
+    assert!(history.iter().all(|e| e.at == when && !e.reopened));
+    let notes = leads.notes(lead.id).await.expect("notes");
+    assert_eq!(
+        notes
+            .iter()
+            .map(|n| (n.author.as_str(), n.text.as_str(), n.at))
+            .collect::<Vec<_>>(),
+        [("agent-7", "Ligar à tarde", when)]
+    );
+
+    let listed = |filter: LeadFilter| {
+        let leads = leads.clone();
+        async move {
+            leads
+                .list(&filter, PageRequest::new(None, None).expect("page"))
+                .await
+                .expect("list")
+                .items
+                .iter()
+                .map(|l| l.reference().as_str().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let only = |f: fn(&mut LeadFilter)| {
+        let mut filter = LeadFilter::default();
+        f(&mut filter);
+        filter
+    };
+    assert_eq!(
+        listed(only(|f| f.status = Some(LeadStatus::Contacted))).await,
+        ["w-1"]
+    );
+    assert_eq!(
+        listed(only(|f| f.status = Some(LeadStatus::New))).await,
+        ["w-2"]
+    );
+    assert_eq!(
+        listed(only(|f| f.assignee = Some("agent-7".into()))).await,
+        ["w-1"]
+    );
+    assert_eq!(listed(only(|f| f.tag = Some("vip".into()))).await, ["w-1"]);
+    assert!(
+        listed(only(|f| f.tag = Some("porto".into())))
+            .await
+            .is_empty()
+    );
+    // Free text: case and accents do not matter, in the name, email, phone or message.
+    assert_eq!(
+        listed(only(|f| f.search = Some(fold("JOAO@")))).await,
+        ["w-1"]
+    );
+    assert_eq!(
+        listed(only(|f| f.search = Some(fold("912000")))).await,
+        ["w-2"]
+    );
+    assert_eq!(
+        listed(only(|f| f.search = Some(fold("smith")))).await,
+        ["w-2", "w-1"]
+    );
+    assert!(
+        listed(only(|f| f.search = Some(fold("100%_"))))
+            .await
+            .is_empty()
+    );
+    let contact = lead.details.contact_id().expect("a contact");
+    let mut by_contact = LeadFilter::default();
+    by_contact.contact_id = Some(contact);
+    assert_eq!(listed(by_contact).await, ["w-1"]);
+
+    // Erasure takes the notes and history with the lead.
+    let subject = Subject::email("joao@example.pt").expect("email");
+    assert_eq!(leads.erase_subject(&subject).await.expect("erase"), 1);
+    assert!(leads.history(lead.id).await.expect("history").is_empty());
+    assert!(leads.notes(lead.id).await.expect("notes").is_empty());
+}
+
+async fn leads_sort_by_created_date_and_page_in_that_order(storage: TestStorage) {
+    // Received in one order, created in another; one has no CreatedDate.
+    let created = |reference: &str, created: &str, received: i64| {
+        lead_from(
+            payload(reference, json!({"CreatedDate": created})),
+            at(received),
+        )
+    };
+    storage
+        .leads
+        .insert_batch(vec![
+            created("s-a", "2024-01-03T00:00:00Z", 1),
+            created("s-b", "2024-01-01T00:00:00Z", 2),
+            created("s-c", "2024-01-02T00:00:00Z", 3),
+            lead_from(payload("s-d", json!({"CreatedDate": null})), at(4)),
+        ])
+        .await
+        .expect("insert");
+    let mut order = Vec::new();
+    let mut after = None;
+    let filter = LeadFilter {
+        sort: LeadSort::Created,
+        ..LeadFilter::default()
+    };
+    loop {
+        let page = storage
+            .leads
+            .list(&filter, PageRequest::new(Some(1), after).expect("page"))
+            .await
+            .expect("list");
+        order.extend(page.items.iter().map(|l| l.reference().as_str().to_owned()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    // s-d has no CreatedDate: it sorts by its receipt (2024-11-19), the newest.
+    assert_eq!(order, ["s-d", "s-a", "s-c", "s-b"]);
+}
+
 async fn ping_answers(storage: TestStorage) {
     storage.leads.ping().await.expect("the store is ready");
 }
@@ -863,5 +1058,7 @@ contract_suite!(
     erasure_removes_a_subjects_leads_and_keeps_them_out,
     retention_purges_the_oldest_in_batches,
     the_erasure_log_keeps_one_key_and_its_entries,
+    work_is_saved_compare_and_swap_with_history_and_notes,
+    leads_sort_by_created_date_and_page_in_that_order,
     ping_answers,
 );

@@ -13,6 +13,7 @@ pub mod pagination;
 pub mod ports;
 pub mod privacy;
 pub mod queries;
+pub mod work;
 
 pub use access::{ApiAccess, ApiPrincipal, Scope};
 pub use credentials::{
@@ -21,7 +22,7 @@ pub use credentials::{
 };
 pub use error::{AccessError, IntakeError, StorageError};
 pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay};
-pub use pagination::{LeadCursor, LeadFilter, Page, PageRequest, PageSizeError};
+pub use pagination::{LeadCursor, LeadFilter, LeadSort, Page, PageRequest, PageSizeError};
 pub use ports::{
     ApiKeyVerifier, Clock, ErasureLog, ErasureRecord, InsertOutcome, LeadRepository,
     QuarantineStore, SystemClock, WebhookTokenVerifier,
@@ -29,3 +30,4 @@ pub use ports::{
 pub use privacy::{Purged, RetentionPolicy, SubjectData, SubjectRights};
 pub use queries::LeadQueries;
 pub use secrecy::{ExposeSecret, SecretString};
+pub use work::{LeadWorkflow, WorkOutcome, WorkRequest};

@@ -62,12 +62,45 @@ impl<T, C> Page<T, C> {
     }
 }
 
-/// Where a page of leads, listed newest first, stops: leads are ordered by
-/// `received_at` then `id`, both descending.
+/// Where a page of leads, listed newest first, stops: leads are ordered by the sort
+/// key (`at`: the receipt time, or the creation time for [`LeadSort::Created`]) then
+/// `id`, both descending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeadCursor {
-    pub received_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
     pub id: LeadId,
+}
+
+/// The order of a lead list, newest first by one of two instants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LeadSort {
+    /// When Lead Inbox received the lead (the default).
+    #[default]
+    Received,
+    /// When CasaYes created it; a lead without a `CreatedDate` sorts by its receipt.
+    Created,
+}
+
+impl LeadSort {
+    /// The instant `lead` sorts by.
+    pub fn key(self, lead: &lead_inbox_domain::Lead) -> DateTime<Utc> {
+        match self {
+            LeadSort::Received => lead.received_at,
+            LeadSort::Created => lead
+                .details
+                .created_date
+                .map(|d| d.with_timezone(&Utc))
+                .unwrap_or(lead.received_at),
+        }
+    }
+
+    /// The cursor after `lead` in this order.
+    pub fn cursor(self, lead: &lead_inbox_domain::Lead) -> LeadCursor {
+        LeadCursor {
+            at: self.key(lead),
+            id: lead.id,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +159,17 @@ pub struct LeadFilter {
     pub created_to: Option<DateTime<Utc>>,
     /// Only leads with (or without) anomalies.
     pub has_anomalies: Option<bool>,
+    pub status: Option<lead_inbox_domain::LeadStatus>,
+    /// Only leads assigned to this agent id.
+    pub assignee: Option<String>,
+    /// Only leads with this tag (normalised: trimmed, lower-cased).
+    pub tag: Option<String>,
+    /// Only leads of this contact.
+    pub contact_id: Option<String>,
+    /// Free text, folded ([`lead_inbox_domain::search::fold`]): only leads whose sender
+    /// name, email, phone or message contain it, whatever the case and accents.
+    pub search: Option<String>,
+    pub sort: LeadSort,
 }
 
 impl LeadFilter {
@@ -155,5 +199,16 @@ impl LeadFilter {
             && self
                 .has_anomalies
                 .is_none_or(|has| has != details.anomalies.is_empty())
+            && self.status.is_none_or(|status| lead.work.status == status)
+            && same(&self.assignee, lead.work.assignee.as_deref())
+            && self
+                .tag
+                .as_ref()
+                .is_none_or(|tag| lead.work.tags.contains(tag))
+            && same(&self.contact_id, details.contact_id().as_deref())
+            && self
+                .search
+                .as_ref()
+                .is_none_or(|term| details.search_text().contains(term.as_str()))
     }
 }

@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_domain::{
-    Lead, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined, Subject,
+    Applied, HistoryEntry, Lead, LeadId, LeadReference, NewLead, NewQuarantined, Note,
+    QuarantineId, Quarantined, Subject,
 };
 use secrecy::SecretString;
 
@@ -38,8 +39,8 @@ pub enum InsertOutcome {
 ///   may be considered stored, and none is acknowledged.
 /// - `get` returns the lead with that reference, or `None`.
 /// - `list` returns the leads that pass the filter ([`LeadFilter::matches`]) newest
-///   first (by `received_at`, then id, both descending), after the cursor when one is
-///   given. Leads stored while a client pages through
+///   first (by the filter's sort key, [`crate::LeadSort::key`], then id, both
+///   descending), after the cursor when one is given. Leads stored while a client pages through
 ///   never make it skip or repeat a lead.
 /// - `count` returns how many leads are stored.
 /// - `of_subject` returns every lead [`Subject::owns`], oldest first.
@@ -47,6 +48,11 @@ pub enum InsertOutcome {
 ///   everything attached to it) and leaves a tombstone
 ///   ([`LeadReference::tombstone`]) for each, in one transaction; it returns how many
 ///   leads it deleted.
+/// - `save_work` writes `applied` to lead `id` only if its version is still
+///   `expected_version` (compare and swap), with one history entry per change (by
+///   `actor`, at `applied.work.updated_at`) and the note, if any (by `author`), in one
+///   transaction; `Ok(false)` when the version moved on (nothing written).
+/// - `history` and `notes` return a lead's entries, oldest first.
 /// - `tombstones` returns up to `limit` stored tombstones greater than `after`, in
 ///   ascending order; `add_tombstones` stores those of the given tombstones not stored
 ///   yet and returns how many it stored (for `copy`).
@@ -69,6 +75,19 @@ pub trait LeadRepository: Send + Sync {
     ) -> Result<Page<Lead, LeadCursor>, StorageError>;
 
     async fn count(&self) -> Result<u64, StorageError>;
+
+    async fn save_work(
+        &self,
+        id: LeadId,
+        expected_version: i64,
+        applied: &Applied,
+        actor: &str,
+        author: &str,
+    ) -> Result<bool, StorageError>;
+
+    async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError>;
+
+    async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError>;
 
     async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError>;
 

@@ -125,13 +125,14 @@ pub struct NewLead {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LeadId(pub i64);
 
-/// A stored lead.
+/// A stored lead: what CasaYes sent, and how it is being worked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lead {
     pub id: LeadId,
     pub details: LeadDetails,
     pub raw: RawPayload,
     pub received_at: DateTime<Utc>,
+    pub work: crate::LeadWork,
 }
 
 impl Lead {

@@ -17,10 +17,12 @@ pub mod entity;
 pub mod lead;
 pub mod quarantine;
 pub mod reference;
+pub mod search;
 pub mod sender;
 pub mod subject;
 pub mod time;
 pub mod timeline;
+pub mod work;
 
 pub use anomaly::{Anomaly, AnomalyKind, LeadField};
 pub use entity::EntityType;
@@ -31,3 +33,7 @@ pub use sender::{SenderEmail, SenderPhone};
 pub use subject::{Subject, SubjectError};
 pub use time::{ParsedTimestamp, TimestampError, format_timestamp, format_utc, parse_timestamp};
 pub use timeline::MoveTimeline;
+pub use work::{
+    Applied, FieldChange, HistoryEntry, LeadStatus, LeadWork, Note, Transition, TransitionError,
+    WorkChange, WorkError,
+};

@@ -22,7 +22,9 @@ use chrono::{DateTime, Utc};
 use lead_inbox_application::{
     InsertOutcome, LeadCursor, LeadFilter, LeadRepository, Page, PageRequest, StorageError,
 };
-use lead_inbox_domain::{Lead, LeadReference, NewLead, Subject};
+use lead_inbox_domain::{
+    Applied, HistoryEntry, Lead, LeadId, LeadReference, NewLead, Note, Subject,
+};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// How batches are formed.
@@ -236,6 +238,27 @@ impl LeadRepository for GroupCommitLeadRepository {
         self.inner.count().await
     }
 
+    async fn save_work(
+        &self,
+        id: LeadId,
+        expected_version: i64,
+        applied: &Applied,
+        actor: &str,
+        author: &str,
+    ) -> Result<bool, StorageError> {
+        self.inner
+            .save_work(id, expected_version, applied, actor, author)
+            .await
+    }
+
+    async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
+        self.inner.history(id).await
+    }
+
+    async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError> {
+        self.inner.notes(id).await
+    }
+
     async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
         self.inner.of_subject(subject).await
     }
@@ -320,6 +343,26 @@ mod tests {
         }
         async fn count(&self) -> Result<u64, StorageError> {
             self.inner.count().await
+        }
+        async fn save_work(
+            &self,
+            id: LeadId,
+            expected_version: i64,
+            applied: &Applied,
+            actor: &str,
+            author: &str,
+        ) -> Result<bool, StorageError> {
+            self.inner
+                .save_work(id, expected_version, applied, actor, author)
+                .await
+        }
+
+        async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
+            self.inner.history(id).await
+        }
+
+        async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError> {
+            self.inner.notes(id).await
         }
         async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
             self.inner.of_subject(subject).await

@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use lead_inbox_application::{
-    AccessError, ApiPrincipal, LeadCursor, LeadFilter, PageRequest, Replay, Scope, SecretString,
-    StorageError,
+    AccessError, ApiPrincipal, LeadCursor, LeadFilter, LeadSort, PageRequest, Replay, Scope,
+    SecretString, StorageError,
 };
-use lead_inbox_domain::{EntityType, Lead, LeadId, LeadReference, QuarantineId};
+use lead_inbox_domain::{
+    EntityType, Lead, LeadId, LeadReference, LeadStatus, QuarantineId, search::fold,
+};
 use poem_openapi::{
     ApiResponse, OpenApi, SecurityScheme,
     auth::Bearer,
@@ -16,7 +18,7 @@ use poem_openapi::{
 use crate::{
     ApiTags, HttpConfig, HttpState,
     error::ApiError,
-    views::{LeadPage, LeadView, QuarantinePage, QuarantinedView},
+    views::{LeadPage, LeadStatusView, LeadView, QuarantinePage, QuarantinedView},
     webhook::DeliveryAccepted,
 };
 
@@ -64,9 +66,25 @@ pub enum LeadPageResponse {
 
 #[derive(ApiResponse)]
 pub enum LeadResponse {
-    /// The lead.
+    /// The lead. `ETag` is its version, for `If-Match` on a change.
     #[oai(status = 200)]
-    Ok(Json<LeadView>),
+    Ok(Json<LeadView>, #[oai(header = "ETag")] String),
+}
+
+/// The `ETag` of a lead at `version`: a strong validator.
+pub(crate) fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// The order of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum SortView {
+    /// Newest received first (the default).
+    #[default]
+    Received,
+    /// Newest created at CasaYes first (a lead without `CreatedDate` by its receipt).
+    Created,
 }
 
 #[derive(ApiResponse)]
@@ -121,7 +139,7 @@ pub(crate) fn bad_request(message: impl Into<String>) -> ApiFailure {
 // build an invalid one. A quarantine cursor is the last id seen.
 
 fn lead_cursor(cursor: &LeadCursor) -> String {
-    format!("{}_{}", cursor.received_at.timestamp_micros(), cursor.id.0)
+    format!("{}_{}", cursor.at.timestamp_micros(), cursor.id.0)
 }
 
 fn parse_lead_cursor(cursor: &str) -> Result<LeadCursor, ApiFailure> {
@@ -129,11 +147,8 @@ fn parse_lead_cursor(cursor: &str) -> Result<LeadCursor, ApiFailure> {
     let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
     let micros: i64 = micros.parse().map_err(|_| invalid())?;
     let id: i64 = id.parse().map_err(|_| invalid())?;
-    let received_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
-    Ok(LeadCursor {
-        received_at,
-        id: LeadId(id),
-    })
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+    Ok(LeadCursor { at, id: LeadId(id) })
 }
 
 /// A cursor that is the last id seen (the quarantine, the erasure log).
@@ -187,15 +202,13 @@ impl LeadsApi {
 
     /// The lead with this (URL-decoded) reference, or `404`.
     async fn find_lead(&self, state: &HttpState, reference: &str) -> ApiResult<Lead> {
-        let not_found =
-            || ApiFailure::NotFound(ApiError::json("not_found", "no lead has this reference"));
-        let reference = LeadReference::parse(reference).map_err(|_| not_found())?;
+        let reference = LeadReference::parse(reference).map_err(|_| lead_not_found())?;
         state
             .queries
             .lead(&reference)
             .await
             .map_err(|error| self.storage_failure(error))?
-            .ok_or_else(not_found)
+            .ok_or_else(lead_not_found)
     }
 
     /// The use cases, once the caller's key is checked for `scope`.
@@ -278,6 +291,23 @@ impl LeadsApi {
         /// Only leads with (`true`) or without (`false`) anomalies.
         #[oai(name = "hasAnomalies")]
         has_anomalies: Query<Option<bool>>,
+        /// Only leads with this status.
+        status: Query<Option<LeadStatusView>>,
+        /// Only leads assigned to this agent id.
+        assignee: Query<Option<String>>,
+        /// Only leads with this tag (any case).
+        tag: Query<Option<String>>,
+        /// Only leads of this contact (see `/api/v1/contacts`).
+        #[oai(name = "contactId")]
+        contact_id: Query<Option<String>>,
+        /// Free text: only leads whose sender name, email, phone or message contain it,
+        /// ignoring case and accents (`joao` finds `João`).
+        #[oai(validator(max_length = 200))]
+        q: Query<Option<String>>,
+        /// `received` (default) or `created`: newest first by that instant. Keep the
+        /// same `sort` while paging.
+        #[oai(default)]
+        sort: Query<SortView>,
     ) -> ApiResult<LeadPageResponse> {
         let (state, _) = self.authorize(auth, Scope::Read).await?;
         let queries = &state.queries;
@@ -296,6 +326,15 @@ impl LeadsApi {
             created_from: utc(created_from.0),
             created_to: utc(created_to.0),
             has_anomalies: has_anomalies.0,
+            status: status.0.map(LeadStatus::from),
+            assignee: assignee.0,
+            tag: tag.0.map(|tag| tag.trim().to_lowercase()),
+            contact_id: contact_id.0,
+            search: q.0.map(|q| fold(&q)).filter(|q| !q.is_empty()),
+            sort: match sort.0 {
+                SortView::Received => LeadSort::Received,
+                SortView::Created => LeadSort::Created,
+            },
         };
         let page = queries
             .leads(&filter, page_request(Some(limit.0), after)?)
@@ -326,7 +365,8 @@ impl LeadsApi {
     ) -> ApiResult<LeadResponse> {
         let (state, _) = self.authorize(auth, Scope::Read).await?;
         let lead = self.find_lead(state, &lead_reference.0).await?;
-        Ok(LeadResponse::Ok(Json(LeadView::from(lead))))
+        let tag = etag(lead.work.version);
+        Ok(LeadResponse::Ok(Json(LeadView::from(lead)), tag))
     }
 
     /// List quarantined payloads
@@ -483,6 +523,10 @@ impl LeadsApi {
     }
 }
 
+pub(crate) fn lead_not_found() -> ApiFailure {
+    ApiFailure::NotFound(ApiError::json("not_found", "no lead has this reference"))
+}
+
 fn quarantine_not_found() -> ApiFailure {
     ApiFailure::NotFound(ApiError::json(
         "not_found",
@@ -501,7 +545,7 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_tampering() {
         let cursor = LeadCursor {
-            received_at: DateTime::from_timestamp_micros(1_723_215_944_613_151).expect("valid"),
+            at: DateTime::from_timestamp_micros(1_723_215_944_613_151).expect("valid"),
             id: LeadId(42),
         };
         let encoded = lead_cursor(&cursor);

@@ -18,10 +18,11 @@ mod subjects;
 pub use subjects::subject_export_json;
 mod views;
 mod webhook;
+mod work;
 
 use std::{sync::Arc, time::Duration};
 
-use lead_inbox_application::{ApiAccess, LeadIntake, LeadQueries, SubjectRights};
+use lead_inbox_application::{ApiAccess, LeadIntake, LeadQueries, LeadWorkflow, SubjectRights};
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -30,6 +31,7 @@ use poem_openapi::{OpenApiService, Tags};
 pub struct HttpState {
     pub intake: LeadIntake,
     pub queries: LeadQueries,
+    pub workflow: LeadWorkflow,
     pub access: ApiAccess,
     pub rights: SubjectRights,
     pub metrics: Arc<metrics::Metrics>,
@@ -78,27 +80,37 @@ pub const API_TITLE: &str = "Lead Inbox";
 type Apis = (
     webhook::WebhookApi,
     leads::LeadsApi,
+    work::WorkApi,
     subjects::SubjectsApi,
     health::HealthApi,
 );
 
 fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
-    let (webhook, leads, subjects, health) = match state {
-        Some((state, config)) => (
-            webhook::WebhookApi::new(state.intake.clone(), state.metrics.clone(), config.clone()),
-            leads::LeadsApi::new(state.clone(), config.clone()),
-            subjects::SubjectsApi::new(leads::LeadsApi::new(state.clone(), config.clone())),
-            health::HealthApi::new(Some(state.queries)),
-        ),
+    let (webhook, leads, work, subjects, health) = match state {
+        Some((state, config)) => {
+            let api = || leads::LeadsApi::new(state.clone(), config.clone());
+            (
+                webhook::WebhookApi::new(
+                    state.intake.clone(),
+                    state.metrics.clone(),
+                    config.clone(),
+                ),
+                api(),
+                work::WorkApi::new(api()),
+                subjects::SubjectsApi::new(api()),
+                health::HealthApi::new(Some(state.queries)),
+            )
+        }
         None => (
             webhook::WebhookApi::detached(),
             leads::LeadsApi::detached(),
+            work::WorkApi::new(leads::LeadsApi::detached()),
             subjects::SubjectsApi::new(leads::LeadsApi::detached()),
             health::HealthApi::new(None),
         ),
     };
     OpenApiService::new(
-        (webhook, leads, subjects, health),
+        (webhook, leads, work, subjects, health),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),
     )

@@ -11,6 +11,7 @@
 //! | `lead_inbox_commit_batch_leads` | | histogram: leads per group-commit batch |
 //! | `lead_inbox_commit_duration_seconds` | | histogram: how long a batch's transaction took |
 //! | `lead_inbox_commit_failures_total` | | batches that failed (none of their leads acknowledged) |
+//! | `lead_inbox_lead_changes_total` | | leads changed through the API (status, assignee, tags, notes) |
 //! | `lead_inbox_erasures_total` | | subjects erased (GDPR Art. 17) |
 //! | `lead_inbox_purged_total` | `kind` (`lead`, `quarantined`) | rows deleted by retention |
 //!
@@ -51,6 +52,7 @@ pub struct Metrics {
     commit_failures: IntCounter,
     erasures: IntCounter,
     purged: IntCounterVec,
+    changes: IntCounter,
 }
 
 impl fmt::Debug for Metrics {
@@ -136,6 +138,10 @@ impl Metrics {
             "lead_inbox_erasures_total",
             "Data subjects erased",
         ));
+        let changes = metric(IntCounter::new(
+            "lead_inbox_lead_changes_total",
+            "Leads changed through the API",
+        ));
         let purged = metric(IntCounterVec::new(
             Opts::new("lead_inbox_purged_total", "Rows deleted by retention"),
             &["kind"],
@@ -152,6 +158,7 @@ impl Metrics {
             Box::new(commit_failures.clone()),
             Box::new(erasures.clone()),
             Box::new(purged.clone()),
+            Box::new(changes.clone()),
         ] {
             registry
                 .register(collector)
@@ -171,7 +178,13 @@ impl Metrics {
             commit_failures,
             erasures,
             purged,
+            changes,
         })
+    }
+
+    /// A lead was changed through the API.
+    pub fn lead_changed(&self) {
+        self.changes.inc();
     }
 
     /// Where the pool gauge reads from (set once the store is open).

@@ -1,10 +1,11 @@
 //! What the CRM API returns: camelCase wire types built from domain types.
 
+use lead_inbox_domain::LeadStatus;
 use lead_inbox_domain::{
     Anomaly, Lead, MoveTimeline, Quarantined, SenderEmail, SenderPhone, format_timestamp,
     format_utc,
 };
-use poem_openapi::{Object, types::Example};
+use poem_openapi::{Enum, Object, types::Example};
 
 /// A lead, as parsed from what CasaYes sent, with the oddities found and the
 /// original payload.
@@ -29,6 +30,69 @@ pub struct LeadView {
     pub received_at: String,
     /// The payload exactly as CasaYes sent it (as JSON).
     pub original: serde_json::Value,
+    /// Where the lead is in the pipeline.
+    pub status: LeadStatusView,
+    /// The agent id it is assigned to.
+    pub assignee: Option<String>,
+    /// Its tags, sorted (trimmed and lower-cased).
+    pub tags: Vec<String>,
+    /// Counts the changes: send it back as `version` (or in `If-Match`) when changing
+    /// the lead. Also in the `ETag` header.
+    pub version: i64,
+    /// When it was last changed through this API (RFC 3339, UTC).
+    pub updated_at: Option<String>,
+    /// When its status first changed from `new` (RFC 3339, UTC): speed to lead.
+    pub first_response_at: Option<String>,
+    /// The contact (person) it belongs to, by normalised email, else E.164 phone.
+    pub contact_id: Option<String>,
+}
+
+/// Where a lead is in the pipeline: `new → contacted → qualified → viewing_scheduled →
+/// offer → won | lost`, or set aside as `spam` or `duplicate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum LeadStatusView {
+    New,
+    Contacted,
+    Qualified,
+    ViewingScheduled,
+    Offer,
+    Won,
+    Lost,
+    Spam,
+    Duplicate,
+}
+
+impl From<LeadStatus> for LeadStatusView {
+    fn from(status: LeadStatus) -> Self {
+        match status {
+            LeadStatus::New => LeadStatusView::New,
+            LeadStatus::Contacted => LeadStatusView::Contacted,
+            LeadStatus::Qualified => LeadStatusView::Qualified,
+            LeadStatus::ViewingScheduled => LeadStatusView::ViewingScheduled,
+            LeadStatus::Offer => LeadStatusView::Offer,
+            LeadStatus::Won => LeadStatusView::Won,
+            LeadStatus::Lost => LeadStatusView::Lost,
+            LeadStatus::Spam => LeadStatusView::Spam,
+            LeadStatus::Duplicate => LeadStatusView::Duplicate,
+        }
+    }
+}
+
+impl From<LeadStatusView> for LeadStatus {
+    fn from(status: LeadStatusView) -> Self {
+        match status {
+            LeadStatusView::New => LeadStatus::New,
+            LeadStatusView::Contacted => LeadStatus::Contacted,
+            LeadStatusView::Qualified => LeadStatus::Qualified,
+            LeadStatusView::ViewingScheduled => LeadStatus::ViewingScheduled,
+            LeadStatusView::Offer => LeadStatus::Offer,
+            LeadStatusView::Won => LeadStatus::Won,
+            LeadStatusView::Lost => LeadStatus::Lost,
+            LeadStatusView::Spam => LeadStatus::Spam,
+            LeadStatusView::Duplicate => LeadStatus::Duplicate,
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -101,6 +165,8 @@ impl From<MoveTimeline> for MoveTimelineView {
 
 impl From<Lead> for LeadView {
     fn from(lead: Lead) -> Self {
+        let contact_id = lead.details.contact_id();
+        let work = lead.work;
         let details = lead.details;
         let original =
             serde_json::from_slice(lead.raw.as_bytes()).unwrap_or(serde_json::Value::Null);
@@ -139,6 +205,13 @@ impl From<Lead> for LeadView {
             anomalies: details.anomalies.iter().map(AnomalyView::from).collect(),
             received_at: format_utc(&lead.received_at),
             original,
+            status: work.status.into(),
+            assignee: work.assignee,
+            tags: work.tags.into_iter().collect(),
+            version: work.version,
+            updated_at: work.updated_at.as_ref().map(format_utc),
+            first_response_at: work.first_response_at.as_ref().map(format_utc),
+            contact_id,
         }
     }
 }
@@ -177,6 +250,13 @@ impl Example for LeadView {
                 "EntityType": "Listing",
                 "Source": "CasaYes"
             }),
+            status: LeadStatusView::Contacted,
+            assignee: Some("agent-7".into()),
+            tags: vec!["t2".into(), "vip".into()],
+            version: 2,
+            updated_at: Some("2024-08-09T15:20:10.000000Z".into()),
+            first_response_at: Some("2024-08-09T15:20:10.000000Z".into()),
+            contact_id: Some("3c1e1b0b1f4a4c8e9a7d5b2e6f0a1c3d".into()),
         }
     }
 }

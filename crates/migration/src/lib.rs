@@ -10,6 +10,7 @@ mod m20261128_000001_create_leads_and_quarantine;
 mod m20261128_000002_create_credentials;
 mod m20261128_000003_index_lead_filters;
 mod m20261128_000004_privacy;
+mod m20261128_000005_work_and_search;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_create_credentials::Migration),
             Box::new(m20261128_000003_index_lead_filters::Migration),
             Box::new(m20261128_000004_privacy::Migration),
+            Box::new(m20261128_000005_work_and_search::Migration),
         ]
     }
 }

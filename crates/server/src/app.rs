@@ -11,7 +11,8 @@ use std::{
 
 use lead_inbox_application::{
     ApiAccess, Clock, CredentialKind, CredentialStore, ErasureLog, LeadIntake, LeadQueries,
-    LeadRepository, QuarantineStore, RetentionPolicy, SecretString, SubjectRights, SystemClock,
+    LeadRepository, LeadWorkflow, QuarantineStore, RetentionPolicy, SecretString, SubjectRights,
+    SystemClock,
 };
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
 use lead_inbox_group_commit::{
@@ -266,9 +267,10 @@ impl Application {
                 storage.leads.clone(),
                 storage.quarantine.clone(),
                 tokens,
-                clock,
+                clock.clone(),
             ),
             queries: LeadQueries::new(storage.leads.clone(), storage.quarantine.clone()),
+            workflow: LeadWorkflow::new(storage.leads.clone(), clock),
             access: ApiAccess::new(keys),
             rights,
             metrics: metrics.clone(),

@@ -23,7 +23,8 @@ use lead_inbox_application::{
     StorageError,
 };
 use lead_inbox_domain::{
-    Lead, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined, Subject,
+    Applied, HistoryEntry, Lead, LeadId, LeadReference, NewLead, NewQuarantined, Note,
+    QuarantineId, Quarantined, Subject,
 };
 
 /// The URL that selects the discarding store.
@@ -90,6 +91,25 @@ impl LeadRepository for DiscardingLeadRepository {
 
     async fn count(&self) -> Result<u64, StorageError> {
         Ok(0)
+    }
+
+    async fn save_work(
+        &self,
+        _id: LeadId,
+        _expected_version: i64,
+        _applied: &Applied,
+        _actor: &str,
+        _author: &str,
+    ) -> Result<bool, StorageError> {
+        Ok(false)
+    }
+
+    async fn history(&self, _id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
+        Ok(Vec::new())
+    }
+
+    async fn notes(&self, _id: LeadId) -> Result<Vec<Note>, StorageError> {
+        Ok(Vec::new())
     }
 
     async fn of_subject(&self, _subject: &Subject) -> Result<Vec<Lead>, StorageError> {

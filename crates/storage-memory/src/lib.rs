@@ -17,7 +17,8 @@ use lead_inbox_application::{
     SecretHash, StorageError,
 };
 use lead_inbox_domain::{
-    Lead, LeadId, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined, Subject,
+    Applied, HistoryEntry, Lead, LeadId, LeadReference, LeadWork, NewLead, NewQuarantined, Note,
+    QuarantineId, Quarantined, Subject,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -35,6 +36,22 @@ struct Leads {
     /// Tombstones of erased leads.
     erased: BTreeSet<String>,
     last_id: i64,
+    notes: BTreeMap<LeadId, Vec<Note>>,
+    history: BTreeMap<LeadId, Vec<HistoryEntry>>,
+    /// The last note and history entry ids handed out.
+    last_note: i64,
+    last_entry: i64,
+}
+
+impl Leads {
+    /// Removes a lead with everything attached to it.
+    fn remove(&mut self, id: LeadId) -> Option<Lead> {
+        let lead = self.rows.remove(&id)?;
+        self.by_reference.remove(lead.reference());
+        self.notes.remove(&id);
+        self.history.remove(&id);
+        Some(lead)
+    }
 }
 
 /// Leads in memory.
@@ -74,6 +91,7 @@ impl LeadRepository for InMemoryLeadRepository {
                         details: lead.details,
                         raw: lead.raw,
                         received_at: lead.received_at,
+                        work: LeadWork::received(),
                     },
                 );
                 InsertOutcome::Created
@@ -97,13 +115,13 @@ impl LeadRepository for InMemoryLeadRepository {
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError> {
         let state = lock(&self.state);
-        let key = |lead: &Lead| (lead.received_at, lead.id);
+        let key = |lead: &Lead| (filter.sort.key(lead), lead.id);
         let mut newest_first: Vec<&Lead> = state
             .rows
             .values()
             .filter(|lead| {
                 page.after()
-                    .is_none_or(|after| key(lead) < (after.received_at, after.id))
+                    .is_none_or(|after| key(lead) < (after.at, after.id))
                     && filter.matches(lead)
             })
             .collect();
@@ -114,15 +132,71 @@ impl LeadRepository for InMemoryLeadRepository {
             .cloned()
             .collect();
         Ok(Page::from_overfetch(items, page.limit(), |lead: &Lead| {
-            LeadCursor {
-                received_at: lead.received_at,
-                id: lead.id,
-            }
+            filter.sort.cursor(lead)
         }))
     }
 
     async fn count(&self) -> Result<u64, StorageError> {
         Ok(lock(&self.state).rows.len() as u64)
+    }
+
+    async fn save_work(
+        &self,
+        id: LeadId,
+        expected_version: i64,
+        applied: &Applied,
+        actor: &str,
+        author: &str,
+    ) -> Result<bool, StorageError> {
+        let mut state = lock(&self.state);
+        let Some(lead) = state.rows.get_mut(&id) else {
+            return Ok(false);
+        };
+        if lead.work.version != expected_version {
+            return Ok(false);
+        }
+        lead.work = applied.work.clone();
+        let at = applied.work.updated_at.unwrap_or_else(Utc::now);
+        for change in &applied.changes {
+            state.last_entry += 1;
+            let entry = HistoryEntry {
+                id: state.last_entry,
+                at,
+                actor: actor.to_owned(),
+                field: change.field.to_owned(),
+                before: change.before.clone(),
+                after: change.after.clone(),
+                reopened: change.reopened,
+            };
+            state.history.entry(id).or_default().push(entry);
+        }
+        if let Some(text) = &applied.note {
+            state.last_note += 1;
+            let note = Note {
+                id: state.last_note,
+                author: author.to_owned(),
+                text: text.clone(),
+                at,
+            };
+            state.notes.entry(id).or_default().push(note);
+        }
+        Ok(true)
+    }
+
+    async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
+        Ok(lock(&self.state)
+            .history
+            .get(&id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError> {
+        Ok(lock(&self.state)
+            .notes
+            .get(&id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
@@ -143,8 +217,7 @@ impl LeadRepository for InMemoryLeadRepository {
             .map(|lead| lead.id)
             .collect();
         for id in &ids {
-            if let Some(lead) = state.rows.remove(id) {
-                state.by_reference.remove(lead.reference());
+            if let Some(lead) = state.remove(*id) {
                 state.erased.insert(lead.reference().tombstone());
             }
         }
@@ -189,9 +262,7 @@ impl LeadRepository for InMemoryLeadRepository {
         old.sort();
         old.truncate(limit as usize);
         for (_, id) in &old {
-            if let Some(lead) = state.rows.remove(id) {
-                state.by_reference.remove(lead.reference());
-            }
+            state.remove(*id);
         }
         Ok(old.len() as u64)
     }

@@ -8,6 +8,7 @@ use lead_inbox_domain::{
     MoveTimeline, NewLead, NewQuarantined, Profile, QuarantineId, Quarantined, RawPayload,
     Redacted, Rejection, RejectionKind, Sender, SenderEmail, SenderPhone, format_timestamp,
     parse_timestamp,
+    work::{LeadStatus, LeadWork, tags_from_text},
 };
 use sea_orm::ActiveValue::{NotSet, Set};
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,12 @@ pub(crate) fn lead_to_row(lead: NewLead) -> lead::ActiveModel {
         .collect();
     let anomalies_json = serde_json::to_string(&anomalies)
         .unwrap_or_else(|_| unreachable!("strings always serialise"));
+    let search_text = details.search_text();
+    let contact_id = details.contact_id();
+    let sort_created_us = details
+        .created_date
+        .map(|d| d.with_timezone(&Utc).timestamp_micros())
+        .unwrap_or_else(|| to_micros(&received_at));
     let Sender { name, email, phone } = details.sender;
     let profile = details.profile;
     lead::ActiveModel {
@@ -106,6 +113,15 @@ pub(crate) fn lead_to_row(lead: NewLead) -> lead::ActiveModel {
         anomalies: Set(anomalies_json),
         raw_payload: Set(raw.into_bytes()),
         received_at_us: Set(to_micros(&received_at)),
+        status: Set(LeadStatus::New.code().to_owned()),
+        assignee: Set(None),
+        tags: Set(None),
+        version: Set(1),
+        first_response_at_us: Set(None),
+        updated_at_us: Set(None),
+        sort_created_us: Set(Some(sort_created_us)),
+        search_text: Set(Some(search_text)),
+        contact_id: Set(contact_id),
     }
 }
 
@@ -148,8 +164,19 @@ pub(crate) fn lead_from_row(row: lead::Model) -> Result<Lead, StorageError> {
         .number_residents
         .map(|n| u8::try_from(n).map_err(|_| corrupt(TABLE, id, "number_residents out of range")))
         .transpose()?;
+    let instant = |micros: Option<i64>| micros.map(|m| from_micros(TABLE, id, m)).transpose();
+    let work = LeadWork {
+        status: LeadStatus::from_code(&row.status)
+            .ok_or_else(|| corrupt(TABLE, id, format!("unknown status {}", row.status)))?,
+        assignee: row.assignee,
+        tags: tags_from_text(row.tags.as_deref()),
+        version: row.version,
+        first_response_at: instant(row.first_response_at_us)?,
+        updated_at: instant(row.updated_at_us)?,
+    };
     Ok(Lead {
         id: LeadId(id),
+        work,
         received_at: from_micros(TABLE, id, row.received_at_us)?,
         raw: RawPayload::new(row.raw_payload),
         details: LeadDetails {

@@ -18,6 +18,9 @@ use crate::{
     storage_error,
 };
 
+/// The tables that hold personal data: what a scrub rewrites.
+const PERSONAL_TABLES: &str = "leads, lead_notes, lead_history, lead_tags, quarantine";
+
 /// The `settings` row holding the audit log's key.
 const AUDIT_KEY: &str = "erasure_audit_key";
 
@@ -164,8 +167,8 @@ impl ErasureLog for SeaOrmErasureLog {
             // A deleted row's bytes stay in its page until the page is rewritten:
             // rewrite the tables that held personal data (and their indexes), and
             // refresh the planner's statistics, which sample column values.
-            DatabaseBackend::Postgres => self.run("VACUUM (FULL, ANALYZE) leads, quarantine").await,
-            DatabaseBackend::MySql => self.run("OPTIMIZE TABLE leads, quarantine").await,
+            DatabaseBackend::Postgres => self.run(&format!("VACUUM (FULL, ANALYZE) {PERSONAL_TABLES}")).await,
+            DatabaseBackend::MySql => self.run(&format!("OPTIMIZE TABLE {PERSONAL_TABLES}")).await,
             _ => Ok(()),
         }
     }

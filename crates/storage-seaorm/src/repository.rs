@@ -5,22 +5,28 @@ use std::{fmt, sync::Arc};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    InsertOutcome, LeadCursor, LeadFilter, LeadRepository, Page, PageRequest, QuarantineStore,
-    StorageError,
+    InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadSort, Page, PageRequest,
+    QuarantineStore, StorageError,
 };
 use lead_inbox_domain::{
-    Lead, LeadReference, NewLead, NewQuarantined, QuarantineId, Quarantined, Subject,
+    Applied, HistoryEntry, Lead, LeadId, LeadReference, NewLead, NewQuarantined, Note,
+    QuarantineId, Quarantined, Subject, work::tags_to_text,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
-    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
-    TransactionTrait, TryInsertResult,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    TryInsertResult,
+    sea_query::{Expr, LikeExpr, Query},
 };
 
 use crate::{
     Inner,
-    entity::{erased_lead, lead, quarantine},
-    mapping::{lead_from_row, lead_to_row, quarantined_from_row, quarantined_to_row, to_micros},
+    entity::{erased_lead, lead, lead_history, lead_note, lead_tag, quarantine},
+    mapping::{
+        from_micros, lead_from_row, lead_to_row, quarantined_from_row, quarantined_to_row,
+        to_micros,
+    },
     storage_error,
 };
 
@@ -106,7 +112,46 @@ fn filter_condition(filter: &LeadFilter) -> Condition {
         Some(false) => condition = condition.add(lead::Column::AnomalyCount.eq(0)),
         None => {}
     }
+    if let Some(status) = filter.status {
+        condition = condition.add(lead::Column::Status.eq(status.code()));
+    }
+    if let Some(assignee) = &filter.assignee {
+        condition = condition.add(lead::Column::Assignee.eq(assignee.as_str()));
+    }
+    if let Some(contact) = &filter.contact_id {
+        condition = condition.add(lead::Column::ContactId.eq(contact.as_str()));
+    }
+    if let Some(tag) = &filter.tag {
+        condition = condition.add(
+            lead::Column::Id.in_subquery(
+                Query::select()
+                    .column(lead_tag::Column::LeadId)
+                    .from(lead_tag::Entity)
+                    .and_where(lead_tag::Column::Tag.eq(tag.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(term) = &filter.search {
+        let escaped: String = term
+            .chars()
+            .flat_map(|c| match c {
+                '\\' | '%' | '_' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        condition = condition
+            .add(lead::Column::SearchText.like(LikeExpr::new(format!("%{escaped}%")).escape('\\')));
+    }
     condition
+}
+
+/// The column a list sorts by.
+fn sort_column(sort: LeadSort) -> lead::Column {
+    match sort {
+        LeadSort::Received => lead::Column::ReceivedAtUs,
+        LeadSort::Created => lead::Column::SortCreatedUs,
+    }
 }
 
 #[async_trait]
@@ -149,17 +194,18 @@ impl LeadRepository for SeaOrmLeadRepository {
         filter: &LeadFilter,
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError> {
+        let key = sort_column(filter.sort);
         let mut query = lead::Entity::find()
             .filter(filter_condition(filter))
-            .order_by_desc(lead::Column::ReceivedAtUs)
+            .order_by_desc(key)
             .order_by_desc(lead::Column::Id)
             .limit(u64::from(page.limit()) + 1);
         if let Some(after) = page.after() {
-            let at = to_micros(&after.received_at);
+            let at = to_micros(&after.at);
             query = query.filter(
-                Condition::any().add(lead::Column::ReceivedAtUs.lt(at)).add(
+                Condition::any().add(key.lt(at)).add(
                     Condition::all()
-                        .add(lead::Column::ReceivedAtUs.eq(at))
+                        .add(key.eq(at))
                         .add(lead::Column::Id.lt(after.id.0)),
                 ),
             );
@@ -170,10 +216,7 @@ impl LeadRepository for SeaOrmLeadRepository {
             .map(lead_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(leads, page.limit(), |lead: &Lead| {
-            LeadCursor {
-                received_at: lead.received_at,
-                id: lead.id,
-            }
+            filter.sort.cursor(lead)
         }))
     }
 
@@ -182,6 +225,125 @@ impl LeadRepository for SeaOrmLeadRepository {
             .count(&self.inner.db)
             .await
             .map_err(storage_error)
+    }
+
+    async fn save_work(
+        &self,
+        id: LeadId,
+        expected_version: i64,
+        applied: &Applied,
+        actor: &str,
+        author: &str,
+    ) -> Result<bool, StorageError> {
+        let work = &applied.work;
+        let at = work.updated_at.unwrap_or_else(Utc::now);
+        let at_us = to_micros(&at);
+        let _writer = self.inner.write_turn().await;
+        let txn = self.inner.db.begin().await.map_err(storage_error)?;
+        let updated = lead::Entity::update_many()
+            .col_expr(lead::Column::Status, Expr::value(work.status.code()))
+            .col_expr(lead::Column::Assignee, Expr::value(work.assignee.clone()))
+            .col_expr(lead::Column::Tags, Expr::value(tags_to_text(&work.tags)))
+            .col_expr(lead::Column::Version, Expr::value(work.version))
+            .col_expr(
+                lead::Column::FirstResponseAtUs,
+                Expr::value(work.first_response_at.as_ref().map(to_micros)),
+            )
+            .col_expr(lead::Column::UpdatedAtUs, Expr::value(Some(at_us)))
+            .filter(lead::Column::Id.eq(id.0))
+            .filter(lead::Column::Version.eq(expected_version))
+            .exec(&txn)
+            .await
+            .map_err(storage_error)?;
+        if updated.rows_affected == 0 {
+            return Ok(false);
+        }
+        if applied.changes.iter().any(|change| change.field == "tags") {
+            lead_tag::Entity::delete_many()
+                .filter(lead_tag::Column::LeadId.eq(id.0))
+                .exec(&txn)
+                .await
+                .map_err(storage_error)?;
+            if !work.tags.is_empty() {
+                lead_tag::Entity::insert_many(work.tags.iter().map(|tag| lead_tag::ActiveModel {
+                    lead_id: Set(id.0),
+                    tag: Set(tag.clone()),
+                }))
+                .exec_without_returning(&txn)
+                .await
+                .map_err(storage_error)?;
+            }
+        }
+        lead_history::Entity::insert_many(applied.changes.iter().map(|change| {
+            lead_history::ActiveModel {
+                id: NotSet,
+                lead_id: Set(id.0),
+                at_us: Set(at_us),
+                actor: Set(actor.chars().take(128).collect()),
+                field: Set(change.field.to_owned()),
+                before_value: Set(change.before.clone()),
+                after_value: Set(change.after.clone()),
+                reopened: Set(change.reopened),
+            }
+        }))
+        .exec_without_returning(&txn)
+        .await
+        .map_err(storage_error)?;
+        if let Some(text) = &applied.note {
+            lead_note::Entity::insert(lead_note::ActiveModel {
+                id: NotSet,
+                lead_id: Set(id.0),
+                author: Set(author.chars().take(128).collect()),
+                body: Set(text.clone()),
+                created_at_us: Set(at_us),
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(storage_error)?;
+        }
+        txn.commit().await.map_err(storage_error)?;
+        Ok(true)
+    }
+
+    async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
+        let rows = lead_history::Entity::find()
+            .filter(lead_history::Column::LeadId.eq(id.0))
+            .order_by_asc(lead_history::Column::Id)
+            .all(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(HistoryEntry {
+                    id: row.id,
+                    at: from_micros("lead_history", row.id, row.at_us)?,
+                    actor: row.actor,
+                    field: row.field,
+                    before: row.before_value,
+                    after: row.after_value,
+                    reopened: row.reopened,
+                })
+            })
+            .collect()
+    }
+
+    async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError> {
+        let rows = lead_note::Entity::find()
+            .filter(lead_note::Column::LeadId.eq(id.0))
+            .order_by_asc(lead_note::Column::Id)
+            .all(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Note {
+                    id: row.id,
+                    at: from_micros("lead_notes", row.id, row.created_at_us)?,
+                    author: row.author,
+                    text: row.body,
+                })
+            })
+            .collect()
     }
 
     async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {

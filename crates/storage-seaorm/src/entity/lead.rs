@@ -30,6 +30,15 @@ pub struct Model {
     pub anomaly_count: i32,
     pub raw_payload: Vec<u8>,
     pub received_at_us: i64,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub tags: Option<String>,
+    pub version: i64,
+    pub first_response_at_us: Option<i64>,
+    pub updated_at_us: Option<i64>,
+    pub sort_created_us: Option<i64>,
+    pub search_text: Option<String>,
+    pub contact_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,227 @@
+//! End-to-end: working leads through the API (PATCH with optimistic concurrency,
+//! history, notes) and finding them (status, assignee, tag, free text, sort). Runs on
+//! SQLite by default; `LEAD_INBOX_TEST_BACKEND=postgres|mysql` runs it on a server.
+
+use lead_inbox_tests::{API_KEY, TestApp, WEBHOOK_TOKEN, example_with, spawn_app};
+use serde_json::{Value, json};
+
+async fn deliver(app: &TestApp, reference: &str, changes: Value) {
+    let response = app
+        .deliver(
+            Some(WEBHOOK_TOKEN),
+            example_with(reference, changes).to_string(),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+/// PATCHes a lead; returns the status, the ETag and the JSON body.
+async fn patch(
+    app: &TestApp,
+    reference: &str,
+    if_match: Option<&str>,
+    body: Value,
+) -> (u16, Option<String>, Value) {
+    let mut request = app
+        .client
+        .patch(app.url(&format!("/api/v1/leads/{reference}")))
+        .bearer_auth(API_KEY)
+        .json(&body);
+    if let Some(tag) = if_match {
+        request = request.header("if-match", tag);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let etag = response
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, etag, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn references(app: &TestApp, query: &str) -> Vec<String> {
+    let (status, body) = app.api_get(&format!("/api/v1/leads?{query}")).await;
+    assert_eq!(status, 200, "{query}: {body}");
+    body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|lead| {
+            lead["leadReference"]
+                .as_str()
+                .expect("reference")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_is_worked_with_optimistic_concurrency_and_a_history() {
+    let Some(app) = spawn_app("a_lead_is_worked_with_optimistic_concurrency_and_a_history").await
+    else {
+        return;
+    };
+    deliver(
+        &app,
+        "w-joao",
+        json!({"SenderName": "João Gonçalves", "CreatedDate": "2024-01-01T00:00:00Z"}),
+    )
+    .await;
+    deliver(
+        &app,
+        "w-ana",
+        json!({"SenderName": "Ana Pires", "CreatedDate": "2024-02-01T00:00:00Z"}),
+    )
+    .await;
+
+    let response = app
+        .client
+        .get(app.url("/api/v1/leads/w-joao"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(
+        response.headers().get("etag").and_then(|v| v.to_str().ok()),
+        Some("\"1\"")
+    );
+    let lead: Value = response.json().await.expect("JSON");
+    assert_eq!(
+        (lead["status"].as_str(), lead["version"].as_i64()),
+        (Some("new"), Some(1))
+    );
+
+    let (status, _, body) = patch(&app, "w-joao", None, json!({"status": "contacted"})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (428, Some("precondition_required"))
+    );
+
+    let change = json!({
+        "status": "contacted",
+        "assignee": "agent-7",
+        "tags": ["VIP", "Lisboa"],
+        "note": "Prefere visitas à tarde",
+        "noteAuthor": "agent-7"
+    });
+    let (status, etag, body) = patch(&app, "w-joao", Some("\"1\""), change.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(etag.as_deref(), Some("\"2\""));
+    assert_eq!(body["status"], "contacted");
+    assert_eq!(body["assignee"], "agent-7");
+    assert_eq!(body["tags"], json!(["lisboa", "vip"]));
+    assert_eq!(body["version"], 2);
+    assert!(body["firstResponseAt"].is_string());
+
+    // The same change from the old version: refused, nothing overwritten.
+    let (status, _, body) = patch(&app, "w-joao", Some("\"1\""), json!({"assignee": "x"})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (412, Some("precondition_failed"))
+    );
+    let (status, _, body) =
+        patch(&app, "w-joao", None, json!({"assignee": "x", "version": 1})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("version_conflict"))
+    );
+    let (_, lead) = app.api_get("/api/v1/leads/w-joao").await;
+    assert_eq!(lead["assignee"], "agent-7", "no silent overwrite");
+
+    // The pipeline's rules.
+    let (status, _, body) =
+        patch(&app, "w-joao", None, json!({"status": "new", "version": 2})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("invalid_transition")),
+        "{body}"
+    );
+    let (status, _, body) = patch(
+        &app,
+        "w-joao",
+        None,
+        json!({"tags": ["no spaces"], "version": 2}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_change"))
+    );
+    let (status, _, _) = patch(
+        &app,
+        "w-joao",
+        None,
+        json!({"status": "lost", "version": 2}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, body) = patch(
+        &app,
+        "w-joao",
+        Some("W/\"3\""),
+        json!({"status": "qualified", "assignee": null}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("assignee").is_none(), "unassigned: {body}");
+
+    let (status, history) = app.api_get("/api/v1/leads/w-joao/history").await;
+    assert_eq!(status, 200);
+    let entries: Vec<(String, Value, Value, bool)> = history["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().expect("field").to_owned(),
+                e["before"].clone(),
+                e["after"].clone(),
+                e["reopened"].as_bool().expect("reopened"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("status".into(), json!("new"), json!("contacted"), false),
+            ("assignee".into(), Value::Null, json!("agent-7"), false),
+            ("tags".into(), Value::Null, json!("lisboa,vip"), false),
+            (
+                "note".into(),
+                Value::Null,
+                json!("Prefere visitas à tarde"),
+                false
+            ),
+            ("status".into(), json!("contacted"), json!("lost"), false),
+            ("status".into(), json!("lost"), json!("qualified"), true),
+            ("assignee".into(), json!("agent-7"), Value::Null, false),
+        ]
+    );
+    assert!(
+        history["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|e| e["actor"] == "config:1"),
+        "the API key's name is the actor: {history}"
+    );
+    let (_, notes) = app.api_get("/api/v1/leads/w-joao/notes").await;
+    assert_eq!(notes["items"][0]["author"], "agent-7");
+    assert_eq!(notes["items"][0]["text"], "Prefere visitas à tarde");
+    assert_eq!(notes["items"].as_array().map(Vec::len), Some(1));
+    let (status, _) = app.api_get("/api/v1/leads/nope/history").await;
+    assert_eq!(status, 404);
+
+    // Finding them.
+    assert_eq!(references(&app, "status=qualified").await, ["w-joao"]);
+    assert_eq!(references(&app, "status=new").await, ["w-ana"]);
+    assert_eq!(references(&app, "tag=VIP").await, ["w-joao"]);
+    assert!(references(&app, "assignee=agent-7").await.is_empty());
+    assert_eq!(references(&app, "q=joao%20GONCALVES").await, ["w-joao"]);
+    assert_eq!(references(&app, "q=pires").await, ["w-ana"]);
+    assert_eq!(references(&app, "sort=received").await, ["w-ana", "w-joao"]);
+    assert_eq!(references(&app, "sort=created&limit=1").await, ["w-ana"]);
+    let (status, _) = app.api_get("/api/v1/leads?status=open").await;
+    assert_eq!(status, 400);
+}
