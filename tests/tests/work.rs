@@ -225,3 +225,93 @@ async fn a_lead_is_worked_with_optimistic_concurrency_and_a_history() {
     let (status, _) = app.api_get("/api/v1/leads?status=open").await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leads_export_as_csv_and_ndjson_across_pages_with_the_filters() {
+    let Some(app) = spawn_app("leads_export_as_csv_and_ndjson_across_pages_with_the_filters").await
+    else {
+        return;
+    };
+    deliver(
+        &app,
+        "x-formula",
+        json!({"SenderName": "=HYPERLINK(\"http://evil\",\"x\")", "Message": "olá, \"quoted\", two\nlines"}),
+    )
+    .await;
+    // More than one page (500) of leads.
+    let deliveries = (0..501).map(|n| {
+        let app = &app;
+        async move { deliver(app, &format!("x-{n:04}"), json!({})).await }
+    });
+    futures_util::future::join_all(deliveries).await;
+
+    let get = |query: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .get(app.url(&format!("/api/v1/leads/export?{query}")))
+                .bearer_auth(API_KEY)
+                .send()
+                .await
+                .expect("answer");
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            (status, content_type, response.text().await.expect("text"))
+        }
+    };
+    let (status, content_type, csv) = get("format=csv").await;
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    let mut lines = csv.split("\r\n");
+    assert!(
+        lines
+            .next()
+            .is_some_and(|header| header.starts_with("leadReference,receivedAt,createdDate,")),
+        "{csv:.200}"
+    );
+    // 502 records: the formula lead and 501 others (one has a line break inside quotes).
+    assert_eq!(csv.matches("\r\n").count(), 503, "a header and 502 records");
+    let formula = csv
+        .split("\r\n")
+        .find(|line| line.starts_with("x-formula,"))
+        .expect("the formula lead");
+    assert!(
+        formula.contains(",\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\","),
+        "neutralised and quoted: {formula}"
+    );
+    assert!(formula.contains("'+351919111222"), "{formula}");
+
+    let (status, content_type, ndjson) = get("format=ndjson&q=ola").await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/x-ndjson")
+    );
+    let leads: Vec<Value> = ndjson
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON lead per line"))
+        .collect();
+    assert_eq!(leads.len(), 1, "the filter applies");
+    assert_eq!(leads[0]["leadReference"], "x-formula");
+    assert_eq!(leads[0]["message"], "olá, \"quoted\", two\nlines");
+
+    let (_, _, all) = get("format=ndjson").await;
+    let references: std::collections::HashSet<String> = all
+        .lines()
+        .map(|line| {
+            let lead: Value = serde_json::from_str(line).expect("JSON");
+            lead["leadReference"]
+                .as_str()
+                .expect("reference")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(references.len(), 502, "every lead once, across pages");
+    let (status, _, _) = get("format=xml").await;
+    assert_eq!(status, 400);
+}

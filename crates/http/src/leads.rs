@@ -18,6 +18,7 @@ use poem_openapi::{
 use crate::{
     ApiTags, HttpConfig, HttpState,
     error::ApiError,
+    export::{ExportContent, ExportFormat, export_stream},
     views::{LeadPage, LeadStatusView, LeadView, QuarantinePage, QuarantinedView},
     webhook::DeliveryAccepted,
 };
@@ -85,6 +86,13 @@ pub enum SortView {
     Received,
     /// Newest created at CasaYes first (a lead without `CreatedDate` by its receipt).
     Created,
+}
+
+#[derive(ApiResponse)]
+pub enum ExportResponse {
+    /// The leads, streamed.
+    #[oai(status = 200)]
+    Ok(ExportContent, #[oai(header = "Content-Disposition")] String),
 }
 
 #[derive(ApiResponse)]
@@ -312,30 +320,19 @@ impl LeadsApi {
         let (state, _) = self.authorize(auth, Scope::Read).await?;
         let queries = &state.queries;
         let after = cursor.0.as_deref().map(parse_lead_cursor).transpose()?;
-        let utc = |at: Option<DateTime<FixedOffset>>| at.map(|at| at.with_timezone(&Utc));
-        let filter = LeadFilter {
-            entity_type: entity_type
-                .0
-                .as_deref()
-                .and_then(EntityType::parse)
-                .map(|t| t.as_str().to_owned()),
-            entity_public_id: entity_public_id.0,
-            entity_reference: entity_reference.0,
-            received_from: utc(received_from.0),
-            received_to: utc(received_to.0),
-            created_from: utc(created_from.0),
-            created_to: utc(created_to.0),
-            has_anomalies: has_anomalies.0,
-            status: status.0.map(LeadStatus::from),
-            assignee: assignee.0,
-            tag: tag.0.map(|tag| tag.trim().to_lowercase()),
-            contact_id: contact_id.0,
-            search: q.0.map(|q| fold(&q)).filter(|q| !q.is_empty()),
-            sort: match sort.0 {
-                SortView::Received => LeadSort::Received,
-                SortView::Created => LeadSort::Created,
-            },
-        };
+        let filter = lead_filter(
+            entity_type.0,
+            entity_public_id.0,
+            entity_reference.0,
+            [received_from.0, received_to.0, created_from.0, created_to.0],
+            has_anomalies.0,
+            status.0,
+            assignee.0,
+            tag.0,
+            contact_id.0,
+            q.0,
+            sort.0,
+        );
         let page = queries
             .leads(&filter, page_request(Some(limit.0), after)?)
             .await
@@ -344,6 +341,93 @@ impl LeadsApi {
             next_cursor: page.next.as_ref().map(lead_cursor),
             items: page.items.into_iter().map(LeadView::from).collect(),
         })))
+    }
+
+    /// Export leads
+    ///
+    /// Every lead that passes the filters (the same as the list's), newest first, as
+    /// CSV or NDJSON, streamed: any number of leads in constant memory on both sides.
+    /// CSV cells that a spreadsheet would run as a formula (starting with `=`, `+`,
+    /// `-`, `@`, tab or carriage return) are prefixed with `'`. A failure midway aborts
+    /// the transfer (never a short file that looks complete). Needs the `read` scope.
+    #[oai(
+        path = "/leads/export",
+        method = "get",
+        operation_id = "exportLeads",
+        tag = "ApiTags::Leads"
+    )]
+    // poem-openapi takes each query parameter as an argument.
+    #[allow(clippy::too_many_arguments)]
+    async fn export_leads(
+        &self,
+        auth: ApiKeyAuth,
+        /// `csv` or `ndjson`.
+        format: Query<ExportFormat>,
+        /// As in `listLeads`.
+        #[oai(name = "entityType")]
+        entity_type: Query<Option<String>>,
+        /// As in `listLeads`.
+        #[oai(name = "entityPublicId")]
+        entity_public_id: Query<Option<String>>,
+        /// As in `listLeads`.
+        #[oai(name = "entityReference")]
+        entity_reference: Query<Option<String>>,
+        /// As in `listLeads`.
+        #[oai(name = "receivedFrom")]
+        received_from: Query<Option<DateTime<FixedOffset>>>,
+        /// As in `listLeads`.
+        #[oai(name = "receivedTo")]
+        received_to: Query<Option<DateTime<FixedOffset>>>,
+        /// As in `listLeads`.
+        #[oai(name = "createdFrom")]
+        created_from: Query<Option<DateTime<FixedOffset>>>,
+        /// As in `listLeads`.
+        #[oai(name = "createdTo")]
+        created_to: Query<Option<DateTime<FixedOffset>>>,
+        /// As in `listLeads`.
+        #[oai(name = "hasAnomalies")]
+        has_anomalies: Query<Option<bool>>,
+        /// As in `listLeads`.
+        status: Query<Option<LeadStatusView>>,
+        /// As in `listLeads`.
+        assignee: Query<Option<String>>,
+        /// As in `listLeads`.
+        tag: Query<Option<String>>,
+        /// As in `listLeads`.
+        #[oai(name = "contactId")]
+        contact_id: Query<Option<String>>,
+        /// As in `listLeads`.
+        #[oai(validator(max_length = 200))]
+        q: Query<Option<String>>,
+        /// As in `listLeads`.
+        #[oai(default)]
+        sort: Query<SortView>,
+    ) -> ApiResult<ExportResponse> {
+        let (state, principal) = self.authorize(auth, Scope::Read).await?;
+        let filter = lead_filter(
+            entity_type.0,
+            entity_public_id.0,
+            entity_reference.0,
+            [received_from.0, received_to.0, created_from.0, created_to.0],
+            has_anomalies.0,
+            status.0,
+            assignee.0,
+            tag.0,
+            contact_id.0,
+            q.0,
+            sort.0,
+        );
+        tracing::info!(by = %principal.name, format = ?format.0, "leads exported");
+        let body =
+            poem::Body::from_bytes_stream(export_stream(state.queries.clone(), filter, format.0));
+        let (content, extension) = match format.0 {
+            ExportFormat::Csv => (ExportContent::Csv(Binary(body)), "csv"),
+            ExportFormat::Ndjson => (ExportContent::Ndjson(Binary(body)), "ndjson"),
+        };
+        Ok(ExportResponse::Ok(
+            content,
+            format!("attachment; filename=\"leads.{extension}\""),
+        ))
     }
 
     /// Get a lead
@@ -520,6 +604,49 @@ impl LeadsApi {
         } else {
             Err(quarantine_not_found())
         }
+    }
+}
+
+/// The list's filter from its query parameters; `instants` are received from and to,
+/// created from and to.
+// One argument per query parameter, as poem-openapi hands them over.
+#[allow(clippy::too_many_arguments)]
+fn lead_filter(
+    entity_type: Option<String>,
+    entity_public_id: Option<String>,
+    entity_reference: Option<String>,
+    instants: [Option<DateTime<FixedOffset>>; 4],
+    has_anomalies: Option<bool>,
+    status: Option<LeadStatusView>,
+    assignee: Option<String>,
+    tag: Option<String>,
+    contact_id: Option<String>,
+    q: Option<String>,
+    sort: SortView,
+) -> LeadFilter {
+    let [received_from, received_to, created_from, created_to] =
+        instants.map(|at| at.map(|at| at.with_timezone(&Utc)));
+    LeadFilter {
+        entity_type: entity_type
+            .as_deref()
+            .and_then(EntityType::parse)
+            .map(|t| t.as_str().to_owned()),
+        entity_public_id,
+        entity_reference,
+        received_from,
+        received_to,
+        created_from,
+        created_to,
+        has_anomalies,
+        status: status.map(LeadStatus::from),
+        assignee,
+        tag: tag.map(|tag| tag.trim().to_lowercase()),
+        contact_id,
+        search: q.map(|q| fold(&q)).filter(|q| !q.is_empty()),
+        sort: match sort {
+            SortView::Received => LeadSort::Received,
+            SortView::Created => LeadSort::Created,
+        },
     }
 }
 

@@ -8,6 +8,7 @@
 mod allow;
 mod body;
 pub mod error;
+mod export;
 mod health;
 mod leads;
 pub mod limits;

@@ -167,7 +167,10 @@ impl ErasureLog for SeaOrmErasureLog {
             // A deleted row's bytes stay in its page until the page is rewritten:
             // rewrite the tables that held personal data (and their indexes), and
             // refresh the planner's statistics, which sample column values.
-            DatabaseBackend::Postgres => self.run(&format!("VACUUM (FULL, ANALYZE) {PERSONAL_TABLES}")).await,
+            DatabaseBackend::Postgres => {
+                self.run(&format!("VACUUM (FULL, ANALYZE) {PERSONAL_TABLES}"))
+                    .await
+            }
             DatabaseBackend::MySql => self.run(&format!("OPTIMIZE TABLE {PERSONAL_TABLES}")).await,
             _ => Ok(()),
         }
