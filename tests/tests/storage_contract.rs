@@ -9,8 +9,9 @@ use lead_inbox_application::{
     PageRequest, Scope, SecretHash,
 };
 use lead_inbox_domain::{
-    LeadReference, LeadStatus, LeadWork, NewLead, NewQuarantined, QuarantineId, RawPayload,
-    Rejection, RejectionKind, Subject, WorkChange, casayes::parse_payload, search::fold,
+    LeadEventKind, LeadReference, LeadStatus, LeadWork, NewLead, NewQuarantined, QuarantineId,
+    RawPayload, Rejection, RejectionKind, Subject, WorkChange, casayes::parse_payload,
+    search::fold,
 };
 use lead_inbox_tests::{Backend, TestStorage, example_with, test_storage};
 use serde_json::{Value, json};
@@ -1017,6 +1018,90 @@ async fn leads_sort_by_created_date_and_page_in_that_order(storage: TestStorage)
     assert_eq!(order, ["s-d", "s-a", "s-c", "s-b"]);
 }
 
+async fn new_leads_and_changes_are_logged_as_events_in_order(storage: TestStorage) {
+    let leads = &storage.leads;
+    assert_eq!(leads.last_event_id().await.expect("head"), 0);
+    let outcomes = leads
+        .insert_batch(vec![
+            lead("ev-1", at(1)),
+            lead("ev-2", at(2)),
+            lead("ev-1", at(3)),
+        ])
+        .await
+        .expect("insert");
+    assert_eq!(
+        outcomes,
+        [
+            InsertOutcome::Created,
+            InsertOutcome::Created,
+            InsertOutcome::Duplicate
+        ]
+    );
+    let first = leads.events_after(0, 100).await.expect("events");
+    let get = |reference: &str| {
+        let reference = LeadReference::parse(reference).expect("reference");
+        let leads = leads.clone();
+        async move { leads.get(&reference).await.expect("get").expect("stored") }
+    };
+    let (one, two) = (get("ev-1").await, get("ev-2").await);
+    assert_eq!(
+        first
+            .iter()
+            .map(|e| (e.lead_id, e.kind, e.at))
+            .collect::<Vec<_>>(),
+        [
+            (one.id, LeadEventKind::Created, at(1)),
+            (two.id, LeadEventKind::Created, at(2))
+        ],
+        "one event per new lead, none for the duplicate"
+    );
+    assert!(first[0].id < first[1].id);
+    let applied = two
+        .work
+        .apply(
+            WorkChange {
+                status: Some(LeadStatus::Spam),
+                ..WorkChange::default()
+            },
+            at(5),
+        )
+        .expect("valid");
+    assert!(
+        leads
+            .save_work(two.id, 1, &applied, "crm", "crm")
+            .await
+            .expect("save")
+    );
+    let after = leads.events_after(first[1].id, 100).await.expect("events");
+    assert_eq!(
+        after
+            .iter()
+            .map(|e| (e.lead_id, e.kind, e.at))
+            .collect::<Vec<_>>(),
+        [(two.id, LeadEventKind::Updated, at(5))]
+    );
+    assert_eq!(leads.last_event_id().await.expect("head"), after[0].id);
+    assert_eq!(
+        leads
+            .get_by_id(two.id)
+            .await
+            .expect("by id")
+            .map(|l| l.work.status),
+        Some(LeadStatus::Spam)
+    );
+    assert_eq!(leads.events_after(0, 1).await.expect("limited").len(), 1);
+    // Old events are pruned; an erased lead's events go with it.
+    assert_eq!(
+        leads.prune_events_before(at(2), 100).await.expect("prune"),
+        1
+    );
+    assert_eq!(leads.events_after(0, 100).await.expect("events").len(), 2);
+    let subject = Subject::phone("919111222").expect("phone");
+    assert_eq!(leads.erase_subject(&subject).await.expect("erase"), 2);
+    assert!(leads.events_after(0, 100).await.expect("events").is_empty());
+    assert_eq!(leads.get_by_id(two.id).await.expect("by id"), None);
+}
+
 async fn ping_answers(storage: TestStorage) {
     storage.leads.ping().await.expect("the store is ready");
 }
@@ -1060,5 +1145,6 @@ contract_suite!(
     the_erasure_log_keeps_one_key_and_its_entries,
     work_is_saved_compare_and_swap_with_history_and_notes,
     leads_sort_by_created_date_and_page_in_that_order,
+    new_leads_and_changes_are_logged_as_events_in_order,
     ping_answers,
 );

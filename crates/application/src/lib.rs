@@ -8,6 +8,7 @@ pub mod access;
 pub mod copy;
 pub mod credentials;
 pub mod error;
+pub mod feed;
 pub mod intake;
 pub mod pagination;
 pub mod ports;
@@ -21,6 +22,7 @@ pub use credentials::{
     scopes_to_text,
 };
 pub use error::{AccessError, IntakeError, StorageError};
+pub use feed::{FeedItem, LeadFeed};
 pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay};
 pub use pagination::{LeadCursor, LeadFilter, LeadSort, Page, PageRequest, PageSizeError};
 pub use ports::{

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_domain::{
-    Applied, HistoryEntry, Lead, LeadId, LeadReference, NewLead, NewQuarantined, Note,
+    Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, NewLead, NewQuarantined, Note,
     QuarantineId, Quarantined, Subject,
 };
 use secrecy::SecretString;
@@ -53,6 +53,11 @@ pub enum InsertOutcome {
 ///   `actor`, at `applied.work.updated_at`) and the note, if any (by `author`), in one
 ///   transaction; `Ok(false)` when the version moved on (nothing written).
 /// - `history` and `notes` return a lead's entries, oldest first.
+/// - Every `Created` lead of `insert_batch` and every saved change of `save_work` adds
+///   a [`LeadEvent`] in the same transaction. `events_after` returns up to `limit`
+///   events with an id greater than `after`, by id; `last_event_id` is the greatest id
+///   (0 when there is none); `prune_events_before` deletes at most `limit` events older
+///   than `cutoff` and returns how many. An event goes with its lead.
 /// - `tombstones` returns up to `limit` stored tombstones greater than `after`, in
 ///   ascending order; `add_tombstones` stores those of the given tombstones not stored
 ///   yet and returns how many it stored (for `copy`).
@@ -88,6 +93,19 @@ pub trait LeadRepository: Send + Sync {
     async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError>;
 
     async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError>;
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError>;
+
+    async fn last_event_id(&self) -> Result<i64, StorageError>;
+
+    async fn prune_events_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError>;
+
+    /// The lead with this id, or `None` (an event's lead may have been erased since).
+    async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError>;
 
     async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError>;
 

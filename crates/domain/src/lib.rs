@@ -34,6 +34,6 @@ pub use subject::{Subject, SubjectError};
 pub use time::{ParsedTimestamp, TimestampError, format_timestamp, format_utc, parse_timestamp};
 pub use timeline::MoveTimeline;
 pub use work::{
-    Applied, FieldChange, HistoryEntry, LeadStatus, LeadWork, Note, Transition, TransitionError,
-    WorkChange, WorkError,
+    Applied, FieldChange, HistoryEntry, LeadEvent, LeadEventKind, LeadStatus, LeadWork, Note,
+    Transition, TransitionError, WorkChange, WorkError,
 };

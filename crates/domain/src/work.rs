@@ -341,6 +341,39 @@ impl fmt::Debug for HistoryEntry {
     }
 }
 
+/// What a live-feed event says happened to a lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeadEventKind {
+    /// A new lead was stored.
+    Created,
+    /// It was changed through the API.
+    Updated,
+}
+
+impl LeadEventKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            LeadEventKind::Created => "created",
+            LeadEventKind::Updated => "updated",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<LeadEventKind> {
+        [LeadEventKind::Created, LeadEventKind::Updated]
+            .into_iter()
+            .find(|kind| kind.code() == code)
+    }
+}
+
+/// One event of the live feed: ids increase in the order events were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeadEvent {
+    pub id: i64,
+    pub lead_id: crate::LeadId,
+    pub kind: LeadEventKind,
+    pub at: DateTime<Utc>,
+}
+
 /// Tags as stored in one text column: comma-joined (tags cannot hold a comma).
 pub fn tags_to_text(tags: &BTreeSet<String>) -> Option<String> {
     tags_text(tags)

@@ -23,7 +23,7 @@ use lead_inbox_application::{
     InsertOutcome, LeadCursor, LeadFilter, LeadRepository, Page, PageRequest, StorageError,
 };
 use lead_inbox_domain::{
-    Applied, HistoryEntry, Lead, LeadId, LeadReference, NewLead, Note, Subject,
+    Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, NewLead, Note, Subject,
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -259,6 +259,26 @@ impl LeadRepository for GroupCommitLeadRepository {
         self.inner.notes(id).await
     }
 
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
+        self.inner.events_after(after, limit).await
+    }
+
+    async fn last_event_id(&self) -> Result<i64, StorageError> {
+        self.inner.last_event_id().await
+    }
+
+    async fn prune_events_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError> {
+        self.inner.prune_events_before(cutoff, limit).await
+    }
+
+    async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError> {
+        self.inner.get_by_id(id).await
+    }
+
     async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
         self.inner.of_subject(subject).await
     }
@@ -363,6 +383,29 @@ mod tests {
 
         async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError> {
             self.inner.notes(id).await
+        }
+        async fn events_after(
+            &self,
+            after: i64,
+            limit: u32,
+        ) -> Result<Vec<LeadEvent>, StorageError> {
+            self.inner.events_after(after, limit).await
+        }
+
+        async fn last_event_id(&self) -> Result<i64, StorageError> {
+            self.inner.last_event_id().await
+        }
+
+        async fn prune_events_before(
+            &self,
+            cutoff: DateTime<Utc>,
+            limit: u32,
+        ) -> Result<u64, StorageError> {
+            self.inner.prune_events_before(cutoff, limit).await
+        }
+
+        async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError> {
+            self.inner.get_by_id(id).await
         }
         async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
             self.inner.of_subject(subject).await

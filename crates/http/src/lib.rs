@@ -9,6 +9,7 @@ mod allow;
 mod body;
 pub mod error;
 mod export;
+mod feed;
 mod health;
 mod leads;
 pub mod limits;
@@ -23,7 +24,9 @@ mod work;
 
 use std::{sync::Arc, time::Duration};
 
-use lead_inbox_application::{ApiAccess, LeadIntake, LeadQueries, LeadWorkflow, SubjectRights};
+use lead_inbox_application::{
+    ApiAccess, LeadFeed, LeadIntake, LeadQueries, LeadWorkflow, SubjectRights,
+};
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -33,6 +36,9 @@ pub struct HttpState {
     pub intake: LeadIntake,
     pub queries: LeadQueries,
     pub workflow: LeadWorkflow,
+    pub feed: LeadFeed,
+    /// Turns `true` when the server begins to shut down: live-feed streams end then.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
     pub access: ApiAccess,
     pub rights: SubjectRights,
     pub metrics: Arc<metrics::Metrics>,
@@ -82,12 +88,13 @@ type Apis = (
     webhook::WebhookApi,
     leads::LeadsApi,
     work::WorkApi,
+    feed::FeedApi,
     subjects::SubjectsApi,
     health::HealthApi,
 );
 
 fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
-    let (webhook, leads, work, subjects, health) = match state {
+    let (webhook, leads, work, feed, subjects, health) = match state {
         Some((state, config)) => {
             let api = || leads::LeadsApi::new(state.clone(), config.clone());
             (
@@ -98,6 +105,7 @@ fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
                 ),
                 api(),
                 work::WorkApi::new(api()),
+                feed::FeedApi::new(api()),
                 subjects::SubjectsApi::new(api()),
                 health::HealthApi::new(Some(state.queries)),
             )
@@ -106,12 +114,13 @@ fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
             webhook::WebhookApi::detached(),
             leads::LeadsApi::detached(),
             work::WorkApi::new(leads::LeadsApi::detached()),
+            feed::FeedApi::new(leads::LeadsApi::detached()),
             subjects::SubjectsApi::new(leads::LeadsApi::detached()),
             health::HealthApi::new(None),
         ),
     };
     OpenApiService::new(
-        (webhook, leads, work, subjects, health),
+        (webhook, leads, work, feed, subjects, health),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),
     )

@@ -11,6 +11,7 @@
 //! | `lead_inbox_commit_batch_leads` | | histogram: leads per group-commit batch |
 //! | `lead_inbox_commit_duration_seconds` | | histogram: how long a batch's transaction took |
 //! | `lead_inbox_commit_failures_total` | | batches that failed (none of their leads acknowledged) |
+//! | `lead_inbox_live_feed_clients` | | clients connected to `/api/v1/leads/stream` now |
 //! | `lead_inbox_lead_changes_total` | | leads changed through the API (status, assignee, tags, notes) |
 //! | `lead_inbox_erasures_total` | | subjects erased (GDPR Art. 17) |
 //! | `lead_inbox_purged_total` | `kind` (`lead`, `quarantined`) | rows deleted by retention |
@@ -26,8 +27,8 @@ use std::{
 
 use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -53,6 +54,7 @@ pub struct Metrics {
     erasures: IntCounter,
     purged: IntCounterVec,
     changes: IntCounter,
+    feed_clients: IntGauge,
 }
 
 impl fmt::Debug for Metrics {
@@ -138,6 +140,10 @@ impl Metrics {
             "lead_inbox_erasures_total",
             "Data subjects erased",
         ));
+        let feed_clients = metric(IntGauge::new(
+            "lead_inbox_live_feed_clients",
+            "Clients connected to the live feed",
+        ));
         let changes = metric(IntCounter::new(
             "lead_inbox_lead_changes_total",
             "Leads changed through the API",
@@ -159,6 +165,7 @@ impl Metrics {
             Box::new(erasures.clone()),
             Box::new(purged.clone()),
             Box::new(changes.clone()),
+            Box::new(feed_clients.clone()),
         ] {
             registry
                 .register(collector)
@@ -179,7 +186,13 @@ impl Metrics {
             erasures,
             purged,
             changes,
+            feed_clients,
         })
+    }
+
+    /// A live-feed client connected (`1`) or left (`-1`).
+    pub fn feed_clients(&self, change: i64) {
+        self.feed_clients.add(change);
     }
 
     /// A lead was changed through the API.

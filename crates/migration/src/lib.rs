@@ -11,6 +11,7 @@ mod m20261128_000002_create_credentials;
 mod m20261128_000003_index_lead_filters;
 mod m20261128_000004_privacy;
 mod m20261128_000005_work_and_search;
+mod m20261128_000006_lead_events;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_index_lead_filters::Migration),
             Box::new(m20261128_000004_privacy::Migration),
             Box::new(m20261128_000005_work_and_search::Migration),
+            Box::new(m20261128_000006_lead_events::Migration),
         ]
     }
 }

@@ -10,9 +10,9 @@ use std::{
 };
 
 use lead_inbox_application::{
-    ApiAccess, Clock, CredentialKind, CredentialStore, ErasureLog, LeadIntake, LeadQueries,
-    LeadRepository, LeadWorkflow, QuarantineStore, RetentionPolicy, SecretString, SubjectRights,
-    SystemClock,
+    ApiAccess, Clock, CredentialKind, CredentialStore, ErasureLog, LeadFeed, LeadIntake,
+    LeadQueries, LeadRepository, LeadWorkflow, QuarantineStore, RetentionPolicy, SecretString,
+    SubjectRights, SystemClock,
 };
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
 use lead_inbox_group_commit::{
@@ -203,6 +203,8 @@ pub struct Application {
     /// The separate metrics listener, when `metrics_bind` is set.
     metrics: Option<(SocketAddr, tokio::net::TcpListener, BoxEndpoint<'static>)>,
     storage: Storage,
+    /// Told when shutdown begins, so that endless responses (the live feed) end.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Application {
@@ -254,14 +256,14 @@ impl Application {
             clock.clone(),
         ));
         let rights = storage.rights(&config, clock.clone());
-        let retention = config.retention();
-        if !retention.is_off() {
-            tokio::spawn(purge_periodically(
-                rights.clone(),
-                retention,
-                metrics.clone(),
-            ));
-        }
+        let (stopping, _) = tokio::sync::watch::channel(false);
+        let feed = LeadFeed::new(storage.leads.clone());
+        tokio::spawn(maintain_periodically(
+            rights.clone(),
+            config.retention(),
+            feed.clone(),
+            metrics.clone(),
+        ));
         let state = HttpState {
             intake: LeadIntake::new(
                 storage.leads.clone(),
@@ -271,6 +273,8 @@ impl Application {
             ),
             queries: LeadQueries::new(storage.leads.clone(), storage.quarantine.clone()),
             workflow: LeadWorkflow::new(storage.leads.clone(), clock),
+            feed,
+            stopping: stopping.subscribe(),
             access: ApiAccess::new(keys),
             rights,
             metrics: metrics.clone(),
@@ -341,6 +345,7 @@ impl Application {
             serve,
             metrics,
             storage,
+            stopping,
         })
     }
 
@@ -364,8 +369,10 @@ impl Application {
         let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
+        let stopping = self.stopping.clone();
         tokio::spawn(async move {
             shutdown.await;
+            let _ = stopping.send(true);
             let _ = stop.send(true);
         });
         let main = serve(
@@ -397,30 +404,41 @@ impl Application {
     }
 }
 
-/// How often the retention pass runs while serving.
-pub const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often the maintenance pass (retention, live-feed log pruning) runs while serving.
+pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// Runs the retention pass at start and then every [`PURGE_INTERVAL`]; a failed pass
-/// is logged and tried again at the next tick.
-async fn purge_periodically(rights: SubjectRights, policy: RetentionPolicy, metrics: Arc<Metrics>) {
-    let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+/// Runs the maintenance pass at start and then every [`MAINTENANCE_INTERVAL`]: the
+/// retention purge when one is configured, and pruning the live feed's old events. A
+/// failed pass is logged and tried again at the next tick.
+async fn maintain_periodically(
+    rights: SubjectRights,
+    policy: RetentionPolicy,
+    feed: LeadFeed,
+    metrics: Arc<Metrics>,
+) {
+    let mut ticks = tokio::time::interval(MAINTENANCE_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match rights.purge(policy, |_| {}).await {
-            Ok(purged) => {
-                metrics.purged(purged.leads, purged.quarantined);
-                if purged.leads + purged.quarantined > 0 {
-                    tracing::info!(
-                        leads = purged.leads,
-                        quarantined = purged.quarantined,
-                        "retention purged old data"
-                    );
+        if !policy.is_off() {
+            match rights.purge(policy, |_| {}).await {
+                Ok(purged) => {
+                    metrics.purged(purged.leads, purged.quarantined);
+                    if purged.leads + purged.quarantined > 0 {
+                        tracing::info!(
+                            leads = purged.leads,
+                            quarantined = purged.quarantined,
+                            "retention purged old data"
+                        );
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "the retention pass failed; it runs again in an hour");
                 }
             }
-            Err(error) => {
-                tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "the retention pass failed; it runs again in an hour");
-            }
+        }
+        if let Err(error) = feed.prune(chrono::Utc::now()).await {
+            tracing::error!(error = %error, "pruning the live feed's old events failed; it runs again in an hour");
         }
     }
 }

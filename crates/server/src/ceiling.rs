@@ -23,7 +23,7 @@ use lead_inbox_application::{
     StorageError,
 };
 use lead_inbox_domain::{
-    Applied, HistoryEntry, Lead, LeadId, LeadReference, NewLead, NewQuarantined, Note,
+    Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, NewLead, NewQuarantined, Note,
     QuarantineId, Quarantined, Subject,
 };
 
@@ -110,6 +110,26 @@ impl LeadRepository for DiscardingLeadRepository {
 
     async fn notes(&self, _id: LeadId) -> Result<Vec<Note>, StorageError> {
         Ok(Vec::new())
+    }
+
+    async fn events_after(&self, _after: i64, _limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
+        Ok(Vec::new())
+    }
+
+    async fn last_event_id(&self) -> Result<i64, StorageError> {
+        Ok(0)
+    }
+
+    async fn prune_events_before(
+        &self,
+        _cutoff: DateTime<Utc>,
+        _limit: u32,
+    ) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+
+    async fn get_by_id(&self, _id: LeadId) -> Result<Option<Lead>, StorageError> {
+        Ok(None)
     }
 
     async fn of_subject(&self, _subject: &Subject) -> Result<Vec<Lead>, StorageError> {

@@ -17,8 +17,8 @@ use lead_inbox_application::{
     SecretHash, StorageError,
 };
 use lead_inbox_domain::{
-    Applied, HistoryEntry, Lead, LeadId, LeadReference, LeadWork, NewLead, NewQuarantined, Note,
-    QuarantineId, Quarantined, Subject,
+    Applied, HistoryEntry, Lead, LeadEvent, LeadEventKind, LeadId, LeadReference, LeadWork,
+    NewLead, NewQuarantined, Note, QuarantineId, Quarantined, Subject,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -41,6 +41,8 @@ struct Leads {
     /// The last note and history entry ids handed out.
     last_note: i64,
     last_entry: i64,
+    events: Vec<LeadEvent>,
+    last_event: i64,
 }
 
 impl Leads {
@@ -50,7 +52,19 @@ impl Leads {
         self.by_reference.remove(lead.reference());
         self.notes.remove(&id);
         self.history.remove(&id);
+        self.events.retain(|event| event.lead_id != id);
         Some(lead)
+    }
+
+    fn record(&mut self, lead_id: LeadId, kind: LeadEventKind, at: DateTime<Utc>) {
+        self.last_event += 1;
+        let id = self.last_event;
+        self.events.push(LeadEvent {
+            id,
+            lead_id,
+            kind,
+            at,
+        });
     }
 }
 
@@ -94,6 +108,7 @@ impl LeadRepository for InMemoryLeadRepository {
                         work: LeadWork::received(),
                     },
                 );
+                state.record(id, LeadEventKind::Created, lead.received_at);
                 InsertOutcome::Created
             })
             .collect();
@@ -180,7 +195,43 @@ impl LeadRepository for InMemoryLeadRepository {
             };
             state.notes.entry(id).or_default().push(note);
         }
+        state.record(id, LeadEventKind::Updated, at);
         Ok(true)
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
+        Ok(lock(&self.state)
+            .events
+            .iter()
+            .filter(|event| event.id > after)
+            .take(limit as usize)
+            .copied()
+            .collect())
+    }
+
+    async fn last_event_id(&self) -> Result<i64, StorageError> {
+        Ok(lock(&self.state).events.last().map_or(0, |event| event.id))
+    }
+
+    async fn prune_events_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError> {
+        let mut state = lock(&self.state);
+        let old: Vec<i64> = state
+            .events
+            .iter()
+            .filter(|event| event.at < cutoff)
+            .take(limit as usize)
+            .map(|event| event.id)
+            .collect();
+        state.events.retain(|event| !old.contains(&event.id));
+        Ok(old.len() as u64)
+    }
+
+    async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError> {
+        Ok(lock(&self.state).rows.get(&id).cloned())
     }
 
     async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {

@@ -9,8 +9,8 @@ use lead_inbox_application::{
     QuarantineStore, StorageError,
 };
 use lead_inbox_domain::{
-    Applied, HistoryEntry, Lead, LeadId, LeadReference, NewLead, NewQuarantined, Note,
-    QuarantineId, Quarantined, Subject, work::tags_to_text,
+    Applied, HistoryEntry, Lead, LeadEvent, LeadEventKind, LeadId, LeadReference, NewLead,
+    NewQuarantined, Note, QuarantineId, Quarantined, Subject, work::tags_to_text,
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -22,9 +22,9 @@ use sea_orm::{
 
 use crate::{
     Inner,
-    entity::{erased_lead, lead, lead_history, lead_note, lead_tag, quarantine},
+    entity::{erased_lead, lead, lead_event, lead_history, lead_note, lead_tag, quarantine},
     mapping::{
-        from_micros, lead_from_row, lead_to_row, quarantined_from_row, quarantined_to_row,
+        corrupt, from_micros, lead_from_row, lead_to_row, quarantined_from_row, quarantined_to_row,
         to_micros,
     },
     storage_error,
@@ -168,12 +168,44 @@ impl LeadRepository for SeaOrmLeadRepository {
             .collect();
         let erased = existing_tombstones(&txn, tombstones.clone()).await?;
         let mut outcomes = Vec::with_capacity(leads.len());
+        let mut created = Vec::new();
         for (lead, tombstone) in leads.into_iter().zip(&tombstones) {
-            outcomes.push(if erased.contains(tombstone) {
+            let reference = lead.details.reference.as_str().to_owned();
+            let outcome = if erased.contains(tombstone) {
                 InsertOutcome::Erased
             } else {
                 insert_one(&txn, lead).await?
-            });
+            };
+            if outcome == InsertOutcome::Created {
+                created.push(reference);
+            }
+            outcomes.push(outcome);
+        }
+        if !created.is_empty() {
+            // One event per new lead, in id order, for the live feed. The ids are read
+            // with a plain (non-locking) select: an `INSERT … SELECT` would take shared
+            // locks on `leads` and deadlock concurrent batches on MySQL.
+            let created: Vec<(i64, i64)> = lead::Entity::find()
+                .select_only()
+                .column(lead::Column::Id)
+                .column(lead::Column::ReceivedAtUs)
+                .filter(lead::Column::LeadReference.is_in(created))
+                .order_by_asc(lead::Column::Id)
+                .into_tuple()
+                .all(&txn)
+                .await
+                .map_err(storage_error)?;
+            lead_event::Entity::insert_many(created.into_iter().map(|(id, at_us)| {
+                lead_event::ActiveModel {
+                    id: NotSet,
+                    lead_id: Set(id),
+                    kind: Set(LeadEventKind::Created.code().to_owned()),
+                    at_us: Set(at_us),
+                }
+            }))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(storage_error)?;
         }
         txn.commit().await.map_err(storage_error)?;
         Ok(outcomes)
@@ -289,6 +321,15 @@ impl LeadRepository for SeaOrmLeadRepository {
         .exec_without_returning(&txn)
         .await
         .map_err(storage_error)?;
+        lead_event::Entity::insert(lead_event::ActiveModel {
+            id: NotSet,
+            lead_id: Set(id.0),
+            kind: Set(LeadEventKind::Updated.code().to_owned()),
+            at_us: Set(at_us),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(storage_error)?;
         if let Some(text) = &applied.note {
             lead_note::Entity::insert(lead_note::ActiveModel {
                 id: NotSet,
@@ -344,6 +385,76 @@ impl LeadRepository for SeaOrmLeadRepository {
                 })
             })
             .collect()
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
+        let rows = lead_event::Entity::find()
+            .filter(lead_event::Column::Id.gt(after))
+            .order_by_asc(lead_event::Column::Id)
+            .limit(u64::from(limit))
+            .all(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(LeadEvent {
+                    id: row.id,
+                    lead_id: LeadId(row.lead_id),
+                    kind: LeadEventKind::from_code(&row.kind)
+                        .ok_or_else(|| corrupt("lead_events", row.id, "unknown kind"))?,
+                    at: from_micros("lead_events", row.id, row.at_us)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn last_event_id(&self) -> Result<i64, StorageError> {
+        let last: Option<i64> = lead_event::Entity::find()
+            .select_only()
+            .column(lead_event::Column::Id)
+            .order_by_desc(lead_event::Column::Id)
+            .limit(1)
+            .into_tuple()
+            .one(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        Ok(last.unwrap_or(0))
+    }
+
+    async fn prune_events_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError> {
+        let _writer = self.inner.write_turn().await;
+        let ids: Vec<i64> = lead_event::Entity::find()
+            .select_only()
+            .column(lead_event::Column::Id)
+            .filter(lead_event::Column::AtUs.lt(to_micros(&cutoff)))
+            .order_by_asc(lead_event::Column::Id)
+            .limit(u64::from(limit))
+            .into_tuple()
+            .all(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let deleted = lead_event::Entity::delete_many()
+            .filter(lead_event::Column::Id.is_in(ids))
+            .exec(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        Ok(deleted.rows_affected)
+    }
+
+    async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError> {
+        lead::Entity::find_by_id(id.0)
+            .one(&self.inner.db)
+            .await
+            .map_err(storage_error)?
+            .map(lead_from_row)
+            .transpose()
     }
 
     async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {

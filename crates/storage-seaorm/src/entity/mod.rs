@@ -4,6 +4,7 @@ pub mod credential;
 pub mod erased_lead;
 pub mod erasure;
 pub mod lead;
+pub mod lead_event;
 pub mod lead_history;
 pub mod lead_note;
 pub mod lead_tag;
