@@ -1102,6 +1102,139 @@ async fn new_leads_and_changes_are_logged_as_events_in_order(storage: TestStorag
     assert_eq!(leads.get_by_id(two.id).await.expect("by id"), None);
 }
 
+async fn leads_group_into_contacts_by_email_else_phone(storage: TestStorage) {
+    let leads = &storage.leads;
+    leads
+        .insert_batch(vec![
+            lead_of("c-1", "Joao@Example.pt", "919111222", at(1)),
+            lead_of("c-2", "joao@example.pt ", "966000111", at(5)),
+            lead_of("c-3", "", "+351 919 111 222", at(3)),
+            lead_of("c-4", "", "00351919111222", at(4)),
+            lead_of("c-5", "", "", at(6)),
+        ])
+        .await
+        .expect("insert");
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = leads
+            .contacts(PageRequest::new(Some(1), after).expect("page"))
+            .await
+            .expect("contacts");
+        seen.extend(page.items.iter().map(|c| {
+            (
+                c.latest.reference().as_str().to_owned(),
+                c.leads,
+                c.first_received_at,
+                c.last_received_at,
+            )
+        }));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            ("c-2".into(), 2, at(1), at(5)),
+            ("c-4".into(), 2, at(3), at(4)),
+        ],
+        "by email (any case) first, else by phone (any form); no contact without either"
+    );
+    let joao = leads
+        .get(&LeadReference::parse("c-1").expect("reference"))
+        .await
+        .expect("get")
+        .expect("stored")
+        .details
+        .contact_id()
+        .expect("a contact");
+    let contact = leads.contact(&joao).await.expect("contact").expect("found");
+    assert_eq!(
+        (contact.leads, contact.latest.reference().as_str()),
+        (2, "c-2")
+    );
+    assert_eq!(leads.contact("0000").await.expect("contact"), None);
+}
+
+async fn stats_count_by_day_type_and_status_with_the_median_speed_to_lead(storage: TestStorage) {
+    let leads = &storage.leads;
+    let day = |d: i64, seconds: i64| {
+        DateTime::from_timestamp(
+            1_800_000_000 - 1_800_000_000 % 86_400 + d * 86_400 + seconds,
+            0,
+        )
+        .expect("valid")
+    };
+    let typed = |reference: &str, kind: &str, at: DateTime<Utc>| {
+        lead_from(payload(reference, json!({"EntityType": kind})), at)
+    };
+    leads
+        .insert_batch(vec![
+            typed("st-1", "Listing", day(0, 10)),
+            typed("st-2", "Listing", day(0, 20)),
+            typed("st-3", "Office", day(1, 30)),
+            typed("st-4", "Listing", day(2, 40)),
+            typed("st-out", "Listing", day(5, 0)),
+        ])
+        .await
+        .expect("insert");
+    // First responses after 60, 120 and 600 seconds: the median is 120.
+    for (reference, delay) in [("st-1", 60), ("st-2", 120), ("st-3", 600)] {
+        let lead = leads
+            .get(&LeadReference::parse(reference).expect("reference"))
+            .await
+            .expect("get")
+            .expect("stored");
+        let applied = lead
+            .work
+            .apply(
+                WorkChange {
+                    status: Some(LeadStatus::Contacted),
+                    ..WorkChange::default()
+                },
+                lead.received_at + Duration::seconds(delay),
+            )
+            .expect("valid");
+        assert!(
+            leads
+                .save_work(lead.id, 1, &applied, "crm", "crm")
+                .await
+                .expect("save")
+        );
+    }
+    let stats = leads
+        .stats(Some(day(0, 0)), Some(day(3, 0)))
+        .await
+        .expect("stats");
+    assert_eq!(stats.total, 4);
+    assert_eq!(
+        stats.by_day,
+        [(day(0, 0), 2), (day(1, 0), 1), (day(2, 0), 1)]
+    );
+    assert_eq!(
+        stats.by_entity_type,
+        [
+            (Some("Listing".to_owned()), 3),
+            (Some("Office".to_owned()), 1)
+        ]
+    );
+    assert_eq!(
+        stats.by_status,
+        [(LeadStatus::Contacted, 3), (LeadStatus::New, 1)]
+    );
+    assert_eq!(stats.responded, 3);
+    assert_eq!(stats.median_seconds_to_first_response, Some(120.0));
+    let all = leads.stats(None, None).await.expect("stats");
+    assert_eq!(all.total, 5);
+    let empty = leads.stats(Some(day(9, 0)), None).await.expect("stats");
+    assert_eq!(
+        (empty.total, empty.median_seconds_to_first_response),
+        (0, None)
+    );
+}
+
 async fn ping_answers(storage: TestStorage) {
     storage.leads.ping().await.expect("the store is ready");
 }
@@ -1146,5 +1279,7 @@ contract_suite!(
     work_is_saved_compare_and_swap_with_history_and_notes,
     leads_sort_by_created_date_and_page_in_that_order,
     new_leads_and_changes_are_logged_as_events_in_order,
+    leads_group_into_contacts_by_email_else_phone,
+    stats_count_by_day_type_and_status_with_the_median_speed_to_lead,
     ping_answers,
 );

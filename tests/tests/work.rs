@@ -224,6 +224,61 @@ async fn a_lead_is_worked_with_optimistic_concurrency_and_a_history() {
     assert_eq!(references(&app, "sort=created&limit=1").await, ["w-ana"]);
     let (status, _) = app.api_get("/api/v1/leads?status=open").await;
     assert_eq!(status, 400);
+
+    // Both leads come from the spec example's phone: one contact.
+    let (status, contacts) = app.api_get("/api/v1/contacts").await;
+    assert_eq!(status, 200, "{contacts}");
+    let items = contacts["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["leadCount"], 2);
+    assert_eq!(items[0]["phone"], "+351919111222");
+    assert_eq!(items[0]["name"], "Ana Pires", "the latest lead's name");
+    let id = items[0]["id"].as_str().expect("id").to_owned();
+    let (status, contact) = app.api_get(&format!("/api/v1/contacts/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        contact["leads"]
+            .as_array()
+            .expect("leads")
+            .iter()
+            .map(|lead| lead["leadReference"].as_str().expect("reference"))
+            .collect::<Vec<_>>(),
+        ["w-ana", "w-joao"]
+    );
+    assert_eq!(references(&app, &format!("contactId={id}")).await.len(), 2);
+    let (status, _) = app.api_get("/api/v1/contacts/0123").await;
+    assert_eq!(status, 404);
+
+    let (status, stats) = app.api_get("/api/v1/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["total"], 2);
+    assert_eq!(stats["byDay"].as_array().map(Vec::len), Some(1));
+    assert_eq!(stats["byDay"][0]["count"], 2);
+    assert_eq!(
+        stats["byEntityType"],
+        json!([{"entityType": "Listing", "count": 2}])
+    );
+    let mut statuses: Vec<(String, u64)> = stats["byStatus"]
+        .as_array()
+        .expect("byStatus")
+        .iter()
+        .map(|s| {
+            (
+                s["status"].as_str().expect("status").to_owned(),
+                s["count"].as_u64().expect("count"),
+            )
+        })
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [("new".into(), 1), ("qualified".into(), 1)]);
+    assert_eq!(stats["speedToLead"]["responded"], 1);
+    assert!(
+        stats["speedToLead"]["medianSeconds"]
+            .as_f64()
+            .is_some_and(|s| s >= 0.0)
+    );
+    let (_, future) = app.api_get("/api/v1/stats?from=2999-01-01T00:00:00Z").await;
+    assert_eq!(future["total"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,8 +26,8 @@ pub use feed::{FeedItem, LeadFeed};
 pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay};
 pub use pagination::{LeadCursor, LeadFilter, LeadSort, Page, PageRequest, PageSizeError};
 pub use ports::{
-    ApiKeyVerifier, Clock, ErasureLog, ErasureRecord, InsertOutcome, LeadRepository,
-    QuarantineStore, SystemClock, WebhookTokenVerifier,
+    ApiKeyVerifier, Clock, ContactCursor, ContactSummary, ErasureLog, ErasureRecord, InsertOutcome,
+    LeadRepository, LeadStats, QuarantineStore, SystemClock, WebhookTokenVerifier,
 };
 pub use privacy::{Purged, RetentionPolicy, SubjectData, SubjectRights};
 pub use queries::LeadQueries;

@@ -53,6 +53,10 @@ pub enum InsertOutcome {
 ///   `actor`, at `applied.work.updated_at`) and the note, if any (by `author`), in one
 ///   transaction; `Ok(false)` when the version moved on (nothing written).
 /// - `history` and `notes` return a lead's entries, oldest first.
+/// - `contacts` returns the contacts (leads grouped by contact id; leads without one
+///   belong to none), most recently active first (last receipt, then id, both
+///   descending), after the cursor; `contact` returns one.
+/// - `stats` counts the leads received in `[from, to)` (either bound optional).
 /// - Every `Created` lead of `insert_batch` and every saved change of `save_work` adds
 ///   a [`LeadEvent`] in the same transaction. `events_after` returns up to `limit`
 ///   events with an id greater than `after`, by id; `last_event_id` is the greatest id
@@ -94,6 +98,19 @@ pub trait LeadRepository: Send + Sync {
 
     async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError>;
 
+    async fn contacts(
+        &self,
+        page: PageRequest<ContactCursor>,
+    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError>;
+
+    async fn contact(&self, id: &str) -> Result<Option<ContactSummary>, StorageError>;
+
+    async fn stats(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<LeadStats, StorageError>;
+
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError>;
 
     async fn last_event_id(&self) -> Result<i64, StorageError>;
@@ -126,6 +143,112 @@ pub trait LeadRepository: Send + Sync {
     ) -> Result<u64, StorageError>;
 
     async fn ping(&self) -> Result<(), StorageError>;
+}
+
+/// A person, as the leads they sent: grouped by normalised email, else E.164 phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactSummary {
+    pub id: String,
+    pub leads: u64,
+    pub first_received_at: DateTime<Utc>,
+    pub last_received_at: DateTime<Utc>,
+    /// Their most recent lead: the name, email and phone they gave last.
+    pub latest: Lead,
+}
+
+/// Where a page of contacts, most recently active first, stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactCursor {
+    pub last_received_at: DateTime<Utc>,
+    pub id: String,
+}
+
+/// Counts over the leads received in a period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeadStats {
+    pub total: u64,
+    /// Leads per UTC day (the day's start), oldest first.
+    pub by_day: Vec<(DateTime<Utc>, u64)>,
+    /// Leads per entity type (`None`: none given), most first.
+    pub by_entity_type: Vec<(Option<String>, u64)>,
+    /// Leads per status, most first.
+    pub by_status: Vec<(lead_inbox_domain::LeadStatus, u64)>,
+    /// Leads whose status has changed from `new`.
+    pub responded: u64,
+    /// The median time from receipt to the first status change, over `responded`.
+    pub median_seconds_to_first_response: Option<f64>,
+}
+
+impl LeadStats {
+    /// The stats of `leads` (already limited to the period): the rule every adapter
+    /// computes, the in-memory one with this very function.
+    pub fn of<'a>(leads: impl IntoIterator<Item = &'a Lead>) -> LeadStats {
+        use std::collections::BTreeMap;
+        let mut days: BTreeMap<i64, u64> = BTreeMap::new();
+        let mut types: BTreeMap<Option<String>, u64> = BTreeMap::new();
+        let mut statuses: BTreeMap<lead_inbox_domain::LeadStatus, u64> = BTreeMap::new();
+        let mut delays = Vec::new();
+        let mut total = 0;
+        for lead in leads {
+            total += 1;
+            *days
+                .entry(day_start(lead.received_at.timestamp_micros()))
+                .or_default() += 1;
+            let kind = lead
+                .details
+                .entity_type
+                .as_ref()
+                .map(|t| t.as_str().to_owned());
+            *types.entry(kind).or_default() += 1;
+            *statuses.entry(lead.work.status).or_default() += 1;
+            if let Some(first) = lead.work.first_response_at {
+                delays.push(
+                    (first - lead.received_at)
+                        .num_microseconds()
+                        .unwrap_or(i64::MAX),
+                );
+            }
+        }
+        delays.sort_unstable();
+        LeadStats {
+            total,
+            by_day: days
+                .into_iter()
+                .filter_map(|(day, n)| DateTime::from_timestamp_micros(day).map(|d| (d, n)))
+                .collect(),
+            by_entity_type: most_first(types.into_iter().collect()),
+            by_status: most_first(statuses.into_iter().collect()),
+            responded: delays.len() as u64,
+            median_seconds_to_first_response: median_micros(&delays).map(|m| m / 1e6),
+        }
+    }
+}
+
+/// Counts sorted most first (ties keep their order).
+pub fn most_first<K>(mut counts: Vec<(K, u64)>) -> Vec<(K, u64)> {
+    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts
+}
+
+/// Microseconds in a day.
+pub const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The start of the UTC day of an instant in microseconds.
+pub fn day_start(micros: i64) -> i64 {
+    micros - micros.rem_euclid(DAY_MICROS)
+}
+
+/// The median of sorted values (the mean of the two middle ones for an even count).
+pub fn median_micros(sorted: &[i64]) -> Option<f64> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    Some(if n % 2 == 1 {
+        sorted[n / 2] as f64
+    } else {
+        (sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0
+    })
 }
 
 /// Where payloads that cannot be leads are kept, with the reason and the raw bytes,

@@ -5,7 +5,8 @@ use std::{fmt, sync::Arc};
 use lead_inbox_domain::{Lead, LeadReference, QuarantineId, Quarantined};
 
 use crate::{
-    LeadCursor, LeadFilter, LeadRepository, Page, PageRequest, QuarantineStore, StorageError,
+    ContactCursor, ContactSummary, LeadCursor, LeadFilter, LeadRepository, LeadStats, Page,
+    PageRequest, QuarantineStore, StorageError,
 };
 
 /// The use cases "read a lead", "list leads", "read the quarantine".
@@ -47,6 +48,25 @@ impl LeadQueries {
         page: PageRequest<QuarantineId>,
     ) -> Result<Page<Quarantined, QuarantineId>, StorageError> {
         self.quarantine.list(page).await
+    }
+
+    pub async fn contacts(
+        &self,
+        page: PageRequest<ContactCursor>,
+    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
+        self.leads.contacts(page).await
+    }
+
+    pub async fn contact(&self, id: &str) -> Result<Option<ContactSummary>, StorageError> {
+        self.leads.contact(id).await
+    }
+
+    pub async fn stats(
+        &self,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<LeadStats, StorageError> {
+        self.leads.stats(from, to).await
     }
 
     /// `Ok` when the store can serve requests now.

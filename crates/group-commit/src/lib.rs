@@ -20,7 +20,8 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    InsertOutcome, LeadCursor, LeadFilter, LeadRepository, Page, PageRequest, StorageError,
+    ContactCursor, ContactSummary, InsertOutcome, LeadCursor, LeadFilter, LeadRepository,
+    LeadStats, Page, PageRequest, StorageError,
 };
 use lead_inbox_domain::{
     Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, NewLead, Note, Subject,
@@ -259,6 +260,25 @@ impl LeadRepository for GroupCommitLeadRepository {
         self.inner.notes(id).await
     }
 
+    async fn contacts(
+        &self,
+        page: PageRequest<ContactCursor>,
+    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
+        self.inner.contacts(page).await
+    }
+
+    async fn contact(&self, id: &str) -> Result<Option<ContactSummary>, StorageError> {
+        self.inner.contact(id).await
+    }
+
+    async fn stats(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<LeadStats, StorageError> {
+        self.inner.stats(from, to).await
+    }
+
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
         self.inner.events_after(after, limit).await
     }
@@ -383,6 +403,24 @@ mod tests {
 
         async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError> {
             self.inner.notes(id).await
+        }
+        async fn contacts(
+            &self,
+            page: PageRequest<ContactCursor>,
+        ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
+            self.inner.contacts(page).await
+        }
+
+        async fn contact(&self, id: &str) -> Result<Option<ContactSummary>, StorageError> {
+            self.inner.contact(id).await
+        }
+
+        async fn stats(
+            &self,
+            from: Option<DateTime<Utc>>,
+            to: Option<DateTime<Utc>>,
+        ) -> Result<LeadStats, StorageError> {
+            self.inner.stats(from, to).await
         }
         async fn events_after(
             &self,

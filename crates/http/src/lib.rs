@@ -11,6 +11,7 @@ pub mod error;
 mod export;
 mod feed;
 mod health;
+mod insights;
 mod leads;
 pub mod limits;
 mod logging;
@@ -75,6 +76,8 @@ enum ApiTags {
     Leads,
     /// Payloads that could not be leads, kept for inspection and replay.
     Quarantine,
+    /// The people who send leads, and counts over leads.
+    Contacts,
     /// The rights of the people leads are about (GDPR): export and erase their data,
     /// and the erasure audit log.
     Privacy,
@@ -89,12 +92,13 @@ type Apis = (
     leads::LeadsApi,
     work::WorkApi,
     feed::FeedApi,
+    insights::InsightsApi,
     subjects::SubjectsApi,
     health::HealthApi,
 );
 
 fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
-    let (webhook, leads, work, feed, subjects, health) = match state {
+    let (webhook, leads, work, feed, insights, subjects, health) = match state {
         Some((state, config)) => {
             let api = || leads::LeadsApi::new(state.clone(), config.clone());
             (
@@ -106,6 +110,7 @@ fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
                 api(),
                 work::WorkApi::new(api()),
                 feed::FeedApi::new(api()),
+                insights::InsightsApi::new(api()),
                 subjects::SubjectsApi::new(api()),
                 health::HealthApi::new(Some(state.queries)),
             )
@@ -115,12 +120,13 @@ fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
             leads::LeadsApi::detached(),
             work::WorkApi::new(leads::LeadsApi::detached()),
             feed::FeedApi::new(leads::LeadsApi::detached()),
+            insights::InsightsApi::new(leads::LeadsApi::detached()),
             subjects::SubjectsApi::new(leads::LeadsApi::detached()),
             health::HealthApi::new(None),
         ),
     };
     OpenApiService::new(
-        (webhook, leads, work, feed, subjects, health),
+        (webhook, leads, work, feed, insights, subjects, health),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),
     )

@@ -19,8 +19,8 @@ use std::sync::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    InsertOutcome, LeadCursor, LeadFilter, LeadRepository, Page, PageRequest, QuarantineStore,
-    StorageError,
+    ContactCursor, ContactSummary, InsertOutcome, LeadCursor, LeadFilter, LeadRepository,
+    LeadStats, Page, PageRequest, QuarantineStore, StorageError,
 };
 use lead_inbox_domain::{
     Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, NewLead, NewQuarantined, Note,
@@ -39,11 +39,12 @@ pub const CEILING_FLAG: &str = "LEAD_INBOX_BENCHMARK_CEILING";
 )]
 pub struct CeilingRefused;
 
+/// The ports the ceiling mode replaces.
+pub type DiscardingPorts = (Arc<dyn LeadRepository>, Arc<dyn QuarantineStore>);
+
 /// The two discarding ports, when `flag` (the value of [`CEILING_FLAG`]) allows them.
 /// The other ports of the ceiling mode are the in-memory ones.
-pub fn open(
-    flag: Option<&str>,
-) -> Result<(Arc<dyn LeadRepository>, Arc<dyn QuarantineStore>), CeilingRefused> {
+pub fn open(flag: Option<&str>) -> Result<DiscardingPorts, CeilingRefused> {
     if !allowed(flag) {
         return Err(CeilingRefused);
     }
@@ -110,6 +111,28 @@ impl LeadRepository for DiscardingLeadRepository {
 
     async fn notes(&self, _id: LeadId) -> Result<Vec<Note>, StorageError> {
         Ok(Vec::new())
+    }
+
+    async fn contacts(
+        &self,
+        _page: PageRequest<ContactCursor>,
+    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
+        Ok(Page {
+            items: Vec::new(),
+            next: None,
+        })
+    }
+
+    async fn contact(&self, _id: &str) -> Result<Option<ContactSummary>, StorageError> {
+        Ok(None)
+    }
+
+    async fn stats(
+        &self,
+        _from: Option<DateTime<Utc>>,
+        _to: Option<DateTime<Utc>>,
+    ) -> Result<LeadStats, StorageError> {
+        Ok(LeadStats::default())
     }
 
     async fn events_after(&self, _after: i64, _limit: u32) -> Result<Vec<LeadEvent>, StorageError> {

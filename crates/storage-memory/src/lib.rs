@@ -12,9 +12,9 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    CredentialKind, CredentialRecord, CredentialStore, ErasureLog, ErasureRecord, InsertOutcome,
-    LeadCursor, LeadFilter, LeadRepository, NewCredential, Page, PageRequest, QuarantineStore,
-    SecretHash, StorageError,
+    ContactCursor, ContactSummary, CredentialKind, CredentialRecord, CredentialStore, ErasureLog,
+    ErasureRecord, InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadStats, NewCredential,
+    Page, PageRequest, QuarantineStore, SecretHash, StorageError,
 };
 use lead_inbox_domain::{
     Applied, HistoryEntry, Lead, LeadEvent, LeadEventKind, LeadId, LeadReference, LeadWork,
@@ -199,6 +199,51 @@ impl LeadRepository for InMemoryLeadRepository {
         Ok(true)
     }
 
+    async fn contacts(
+        &self,
+        page: PageRequest<ContactCursor>,
+    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
+        let state = lock(&self.state);
+        let mut contacts = contacts_of(state.rows.values());
+        contacts.retain(|contact| {
+            page.after().is_none_or(|after| {
+                (contact.last_received_at, &contact.id) < (after.last_received_at, &after.id)
+            })
+        });
+        contacts.truncate(page.limit() as usize + 1);
+        Ok(Page::from_overfetch(
+            contacts,
+            page.limit(),
+            |contact: &ContactSummary| ContactCursor {
+                last_received_at: contact.last_received_at,
+                id: contact.id.clone(),
+            },
+        ))
+    }
+
+    async fn contact(&self, id: &str) -> Result<Option<ContactSummary>, StorageError> {
+        let state = lock(&self.state);
+        Ok(contacts_of(
+            state
+                .rows
+                .values()
+                .filter(|lead| lead.details.contact_id().as_deref() == Some(id)),
+        )
+        .pop())
+    }
+
+    async fn stats(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<LeadStats, StorageError> {
+        let state = lock(&self.state);
+        Ok(LeadStats::of(state.rows.values().filter(|lead| {
+            from.is_none_or(|from| lead.received_at >= from)
+                && to.is_none_or(|to| lead.received_at < to)
+        })))
+    }
+
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
         Ok(lock(&self.state)
             .events
@@ -321,6 +366,32 @@ impl LeadRepository for InMemoryLeadRepository {
     async fn ping(&self) -> Result<(), StorageError> {
         Ok(())
     }
+}
+
+/// The contacts of `leads`, most recently active first.
+fn contacts_of<'a>(leads: impl Iterator<Item = &'a Lead>) -> Vec<ContactSummary> {
+    let mut by_id: HashMap<String, ContactSummary> = HashMap::new();
+    for lead in leads {
+        let Some(id) = lead.details.contact_id() else {
+            continue;
+        };
+        let contact = by_id.entry(id.clone()).or_insert_with(|| ContactSummary {
+            id,
+            leads: 0,
+            first_received_at: lead.received_at,
+            last_received_at: lead.received_at,
+            latest: lead.clone(),
+        });
+        contact.leads += 1;
+        contact.first_received_at = contact.first_received_at.min(lead.received_at);
+        if (lead.received_at, lead.id) > (contact.latest.received_at, contact.latest.id) {
+            contact.last_received_at = lead.received_at;
+            contact.latest = lead.clone();
+        }
+    }
+    let mut contacts: Vec<ContactSummary> = by_id.into_values().collect();
+    contacts.sort_by(|a, b| (b.last_received_at, &b.id).cmp(&(a.last_received_at, &a.id)));
+    contacts
 }
 
 /// Quarantined payloads in memory.

@@ -5,19 +5,20 @@ use std::{fmt, sync::Arc};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadSort, Page, PageRequest,
-    QuarantineStore, StorageError,
+    ContactCursor, ContactSummary, InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadSort,
+    LeadStats, Page, PageRequest, QuarantineStore, StorageError,
+    ports::{DAY_MICROS, median_micros, most_first},
 };
 use lead_inbox_domain::{
-    Applied, HistoryEntry, Lead, LeadEvent, LeadEventKind, LeadId, LeadReference, NewLead,
-    NewQuarantined, Note, QuarantineId, Quarantined, Subject, work::tags_to_text,
+    Applied, HistoryEntry, Lead, LeadEvent, LeadEventKind, LeadId, LeadReference, LeadStatus,
+    NewLead, NewQuarantined, Note, QuarantineId, Quarantined, Subject, work::tags_to_text,
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
     TryInsertResult,
-    sea_query::{Expr, LikeExpr, Query},
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, Order, Query},
 };
 
 use crate::{
@@ -387,6 +388,148 @@ impl LeadRepository for SeaOrmLeadRepository {
             .collect()
     }
 
+    async fn contacts(
+        &self,
+        page: PageRequest<ContactCursor>,
+    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
+        let last = || Expr::from(Func::max(Expr::col(lead::Column::ReceivedAtUs)));
+        let mut query = contact_groups()
+            .order_by(last(), Order::Desc)
+            .order_by_desc(lead::Column::ContactId)
+            .limit(u64::from(page.limit()) + 1);
+        if let Some(after) = page.after() {
+            let at = to_micros(&after.last_received_at);
+            query = query.having(
+                Condition::any().add(last().lt(at)).add(
+                    Condition::all()
+                        .add(last().eq(at))
+                        .add(lead::Column::ContactId.lt(after.id.as_str())),
+                ),
+            );
+        }
+        let groups: Vec<(String, i64, i64, i64)> = query
+            .into_tuple()
+            .all(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        let mut contacts = Vec::with_capacity(groups.len());
+        for group in groups {
+            contacts.push(self.contact_summary(group).await?);
+        }
+        Ok(Page::from_overfetch(
+            contacts,
+            page.limit(),
+            |contact: &ContactSummary| ContactCursor {
+                last_received_at: contact.last_received_at,
+                id: contact.id.clone(),
+            },
+        ))
+    }
+
+    async fn contact(&self, id: &str) -> Result<Option<ContactSummary>, StorageError> {
+        let group: Option<(String, i64, i64, i64)> = contact_groups()
+            .filter(lead::Column::ContactId.eq(id))
+            .into_tuple()
+            .one(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        match group {
+            Some(group) => self.contact_summary(group).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn stats(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<LeadStats, StorageError> {
+        let db = &self.inner.db;
+        let mut period = Condition::all();
+        if let Some(from) = from {
+            period = period.add(lead::Column::ReceivedAtUs.gte(to_micros(&from)));
+        }
+        if let Some(to) = to {
+            period = period.add(lead::Column::ReceivedAtUs.lt(to_micros(&to)));
+        }
+        let in_period = || lead::Entity::find().filter(period.clone());
+        // A literal, not a bound parameter: PostgreSQL matches the GROUP BY expression
+        // to the selected one only when they are the same text.
+        let day = Expr::cust(format!("(received_at_us - received_at_us % {DAY_MICROS})"));
+        let days: Vec<(i64, i64)> = in_period()
+            .select_only()
+            .column_as(day.clone(), "day")
+            .column_as(lead::Column::Id.count(), "n")
+            .group_by(day.clone())
+            .order_by(day, Order::Asc)
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(storage_error)?;
+        let types: Vec<(Option<String>, i64)> = in_period()
+            .select_only()
+            .column(lead::Column::EntityType)
+            .column_as(lead::Column::Id.count(), "n")
+            .group_by(lead::Column::EntityType)
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(storage_error)?;
+        let statuses: Vec<(String, i64)> = in_period()
+            .select_only()
+            .column(lead::Column::Status)
+            .column_as(lead::Column::Id.count(), "n")
+            .group_by(lead::Column::Status)
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(storage_error)?;
+        let responded_only = || in_period().filter(lead::Column::FirstResponseAtUs.is_not_null());
+        let responded = responded_only().count(db).await.map_err(storage_error)?;
+        // The median without loading every delay: the middle one or two, by offset.
+        let delay =
+            Expr::col(lead::Column::FirstResponseAtUs).sub(Expr::col(lead::Column::ReceivedAtUs));
+        let middle: Vec<i64> = if responded == 0 {
+            Vec::new()
+        } else {
+            responded_only()
+                .select_only()
+                .column_as(delay.clone(), "delay")
+                .order_by(delay, Order::Asc)
+                .offset((responded - 1) / 2)
+                .limit(if responded % 2 == 0 { 2 } else { 1 })
+                .into_tuple()
+                .all(db)
+                .await
+                .map_err(storage_error)?
+        };
+        let count = |n: i64| u64::try_from(n).unwrap_or_default();
+        let statuses = statuses
+            .into_iter()
+            .map(|(code, n)| {
+                LeadStatus::from_code(&code)
+                    .map(|status| (status, count(n)))
+                    .ok_or_else(|| corrupt("leads", 0, format!("unknown status {code}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LeadStats {
+            total: days.iter().map(|(_, n)| count(*n)).sum(),
+            by_day: days
+                .into_iter()
+                .filter_map(|(day, n)| DateTime::from_timestamp_micros(day).map(|d| (d, count(n))))
+                .collect(),
+            by_entity_type: most_first(
+                types
+                    .into_iter()
+                    .map(|(kind, n)| (kind, count(n)))
+                    .collect(),
+            ),
+            by_status: most_first(statuses),
+            responded,
+            median_seconds_to_first_response: median_micros(&middle).map(|m| m / 1e6),
+        })
+    }
+
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
         let rows = lead_event::Entity::find()
             .filter(lead_event::Column::Id.gt(after))
@@ -568,6 +711,48 @@ async fn insert_tombstones(
         .map_err(storage_error)?;
     }
     Ok(count)
+}
+
+/// Leads grouped by contact: `(contact_id, leads, first receipt, last receipt)`.
+fn contact_groups() -> sea_orm::Select<lead::Entity> {
+    lead::Entity::find()
+        .select_only()
+        .column(lead::Column::ContactId)
+        .column_as(lead::Column::Id.count(), "leads")
+        .column_as(
+            Expr::from(Func::min(Expr::col(lead::Column::ReceivedAtUs))),
+            "first_us",
+        )
+        .column_as(
+            Expr::from(Func::max(Expr::col(lead::Column::ReceivedAtUs))),
+            "last_us",
+        )
+        .filter(lead::Column::ContactId.is_not_null())
+        .group_by(lead::Column::ContactId)
+}
+
+impl SeaOrmLeadRepository {
+    /// A contact from its group row, with its most recent lead.
+    async fn contact_summary(
+        &self,
+        (id, leads, first_us, last_us): (String, i64, i64, i64),
+    ) -> Result<ContactSummary, StorageError> {
+        let latest = lead::Entity::find()
+            .filter(lead::Column::ContactId.eq(id.as_str()))
+            .order_by_desc(lead::Column::ReceivedAtUs)
+            .order_by_desc(lead::Column::Id)
+            .one(&self.inner.db)
+            .await
+            .map_err(storage_error)?
+            .ok_or_else(|| StorageError::unavailable("the contact's leads went away meanwhile"))?;
+        Ok(ContactSummary {
+            leads: u64::try_from(leads).unwrap_or_default(),
+            first_received_at: from_micros("leads", 0, first_us)?,
+            last_received_at: from_micros("leads", 0, last_us)?,
+            latest: lead_from_row(latest)?,
+            id,
+        })
+    }
 }
 
 /// Which of `tombstones` are stored.
