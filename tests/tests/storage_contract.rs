@@ -967,8 +967,10 @@ async fn work_is_saved_compare_and_swap_with_history_and_notes(storage: TestStor
             .is_empty()
     );
     let contact = lead.details.contact_id().expect("a contact");
-    let mut by_contact = LeadFilter::default();
-    by_contact.contact_id = Some(contact);
+    let by_contact = LeadFilter {
+        contact_id: Some(contact),
+        ..LeadFilter::default()
+    };
     assert_eq!(listed(by_contact).await, ["w-1"]);
 
     // Erasure takes the notes and history with the lead.

@@ -226,7 +226,7 @@ impl LeadStats {
 
 /// Counts sorted most first (ties keep their order).
 pub fn most_first<K>(mut counts: Vec<(K, u64)>) -> Vec<(K, u64)> {
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|count| std::cmp::Reverse(count.1));
     counts
 }
 
