@@ -34,7 +34,7 @@ pub enum LeadEventKindView {
 }
 
 /// One event of the live feed: its SSE `id`, `event` is `lead.created` or
-/// `lead.updated`, `data` is this object.
+/// `lead.updated`, `data` is this object, with the lead as it is when the event is sent.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct LeadEventView {
@@ -44,7 +44,6 @@ pub struct LeadEventView {
     pub kind: LeadEventKindView,
     /// When it happened (RFC 3339, UTC).
     pub at: String,
-    /// The lead as it is when the event is sent.
     pub lead: LeadView,
 }
 

@@ -6,11 +6,21 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use crate::ApiTags;
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct HealthStatus {
     /// `ok`, or `unavailable` with the failing check.
     pub status: String,
     /// What was checked: `process` or `database`.
     pub check: String,
+}
+
+impl poem_openapi::types::Example for HealthStatus {
+    fn example() -> Self {
+        HealthStatus {
+            status: "ok".into(),
+            check: "database".into(),
+        }
+    }
 }
 
 #[derive(ApiResponse)]

@@ -80,21 +80,39 @@ impl Example for ContactView {
 
 /// A page of contacts, most recently active first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
 pub struct ContactPage {
     pub items: Vec<ContactView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
+impl Example for ContactPage {
+    fn example() -> Self {
+        ContactPage {
+            items: vec![ContactView::example()],
+            next_cursor: Some("1723215945120331_3c1e1b0b1f4a4c8e9a7d5b2e6f0a1c3d".into()),
+        }
+    }
+}
+
 /// A contact and their leads.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct ContactDetail {
     pub contact: ContactView,
     /// Their latest leads, newest first (at most 100; all of them with
     /// `GET /api/v1/leads?contactId=…`).
     pub leads: Vec<LeadView>,
+}
+
+impl Example for ContactDetail {
+    fn example() -> Self {
+        ContactDetail {
+            contact: ContactView::example(),
+            leads: vec![LeadView::example()],
+        }
+    }
 }
 
 #[derive(Debug, Object)]

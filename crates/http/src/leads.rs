@@ -11,7 +11,7 @@ use lead_inbox_domain::{
 use poem_openapi::{
     ApiResponse, OpenApi, SecurityScheme,
     auth::Bearer,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::{Binary, Json},
 };
 
@@ -21,6 +21,7 @@ use crate::{
     export::{ExportContent, ExportFormat, export_stream},
     views::{LeadPage, LeadStatusView, LeadView, QuarantinePage, QuarantinedView},
     webhook::DeliveryAccepted,
+    work::{LeadPatch, PatchResponse},
 };
 
 /// An API key, sent as `Authorization: Bearer <api key>`.
@@ -314,8 +315,7 @@ impl LeadsApi {
         q: Query<Option<String>>,
         /// `received` (default) or `created`: newest first by that instant. Keep the
         /// same `sort` while paging.
-        #[oai(default)]
-        sort: Query<SortView>,
+        sort: Query<Option<SortView>>,
     ) -> ApiResult<LeadPageResponse> {
         let (state, _) = self.authorize(auth, Scope::Read).await?;
         let queries = &state.queries;
@@ -331,7 +331,7 @@ impl LeadsApi {
             tag.0,
             contact_id.0,
             q.0,
-            sort.0,
+            sort.0.unwrap_or_default(),
         );
         let page = queries
             .leads(&filter, page_request(Some(limit.0), after)?)
@@ -400,8 +400,7 @@ impl LeadsApi {
         #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
         /// As in `listLeads`.
-        #[oai(default)]
-        sort: Query<SortView>,
+        sort: Query<Option<SortView>>,
     ) -> ApiResult<ExportResponse> {
         let (state, principal) = self.authorize(auth, Scope::Read).await?;
         let filter = lead_filter(
@@ -415,7 +414,7 @@ impl LeadsApi {
             tag.0,
             contact_id.0,
             q.0,
-            sort.0,
+            sort.0.unwrap_or_default(),
         );
         tracing::info!(by = %principal.name, format = ?format.0, "leads exported");
         let body =
@@ -451,6 +450,33 @@ impl LeadsApi {
         let lead = self.find_lead(state, &lead_reference.0).await?;
         let tag = etag(lead.work.version);
         Ok(LeadResponse::Ok(Json(LeadView::from(lead)), tag))
+    }
+
+    /// Change a lead
+    ///
+    /// Moves the lead in the pipeline, assigns it, sets its tags and/or appends a note.
+    /// Optimistic concurrency: say which version you read, in `If-Match` (the `ETag` of
+    /// `GET /api/v1/leads/{leadReference}`) or as `version`; if the lead changed since,
+    /// nothing is written and the answer is `412` (If-Match) or `409` (version). Every
+    /// change is recorded in the history. Needs the `write` scope.
+    #[oai(
+        path = "/leads/:leadReference",
+        method = "patch",
+        operation_id = "updateLead",
+        tag = "ApiTags::Leads"
+    )]
+    async fn update_lead(
+        &self,
+        auth: ApiKeyAuth,
+        /// The CasaYes `LeadReference` (URL-encoded).
+        #[oai(name = "leadReference")]
+        lead_reference: Path<String>,
+        /// The `ETag` you read (`"3"`).
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: Json<LeadPatch>,
+    ) -> ApiResult<PatchResponse> {
+        crate::work::update_lead(self, auth, lead_reference.0, if_match.0, body.0).await
     }
 
     /// List quarantined payloads

@@ -16,7 +16,7 @@ use crate::{
 
 /// Everything Lead Inbox holds about one person.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct SubjectExport {
     /// `email` or `phone`: how the person was named.
     pub subject_kind: String,
@@ -28,6 +28,18 @@ pub struct SubjectExport {
     pub leads: Vec<LeadView>,
     /// Payloads that could not be leads and mention the person.
     pub quarantined: Vec<QuarantinedView>,
+}
+
+impl Example for SubjectExport {
+    fn example() -> Self {
+        SubjectExport {
+            subject_kind: "email".into(),
+            subject: "john.smith@example.com".into(),
+            exported_at: "2026-11-28T10:00:00.000000Z".into(),
+            leads: vec![LeadView::example()],
+            quarantined: Vec::new(),
+        }
+    }
 }
 
 impl SubjectExport {
@@ -107,11 +119,20 @@ impl Example for ErasureView {
 
 /// A page of the erasure audit log, newest first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
 pub struct ErasurePage {
     pub items: Vec<ErasureView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl Example for ErasurePage {
+    fn example() -> Self {
+        ErasurePage {
+            items: vec![ErasureView::example()],
+            next_cursor: None,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -173,9 +194,11 @@ impl SubjectsApi {
     async fn export_subject(
         &self,
         auth: ApiKeyAuth,
-        /// The person's email.
+        /// The person's email (any case).
+        #[oai(validator(max_length = 320, pattern = "@"))]
         email: Query<Option<String>>,
-        /// The person's phone.
+        /// The person's phone, in any written form; at least 6 digits.
+        #[oai(validator(max_length = 64, pattern = "^([^0-9]*[0-9]){6}"))]
         phone: Query<Option<String>>,
     ) -> ApiResult<SubjectExportResponse> {
         let (state, principal) = self.api.authorize(auth, Scope::Admin).await?;
@@ -210,9 +233,11 @@ impl SubjectsApi {
     async fn erase_subject(
         &self,
         auth: ApiKeyAuth,
-        /// The person's email.
+        /// The person's email (any case).
+        #[oai(validator(max_length = 320, pattern = "@"))]
         email: Query<Option<String>>,
-        /// The person's phone.
+        /// The person's phone, in any written form; at least 6 digits.
+        #[oai(validator(max_length = 64, pattern = "^([^0-9]*[0-9]){6}"))]
         phone: Query<Option<String>>,
     ) -> ApiResult<ErasureResponse> {
         let (state, principal) = self.api.authorize(auth, Scope::Admin).await?;

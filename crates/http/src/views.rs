@@ -30,7 +30,6 @@ pub struct LeadView {
     pub received_at: String,
     /// The payload exactly as CasaYes sent it (as JSON).
     pub original: serde_json::Value,
-    /// Where the lead is in the pipeline.
     pub status: LeadStatusView,
     /// The agent id it is assigned to.
     pub assignee: Option<String>,
@@ -263,11 +262,20 @@ impl Example for LeadView {
 
 /// A page of leads, newest first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
 pub struct LeadPage {
     pub items: Vec<LeadView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl Example for LeadPage {
+    fn example() -> Self {
+        LeadPage {
+            items: vec![LeadView::example()],
+            next_cursor: Some("1723215945120331_42".into()),
+        }
+    }
 }
 
 /// A payload that could not be a lead.
@@ -317,9 +325,18 @@ impl Example for QuarantinedView {
 
 /// A page of quarantined payloads, newest first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
 pub struct QuarantinePage {
     pub items: Vec<QuarantinedView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl Example for QuarantinePage {
+    fn example() -> Self {
+        QuarantinePage {
+            items: vec![QuarantinedView::example()],
+            next_cursor: None,
+        }
+    }
 }

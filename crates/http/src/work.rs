@@ -7,7 +7,7 @@ use lead_inbox_domain::{
 };
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
-    param::{Header, Path},
+    param::Path,
     payload::Json,
     types::{Example, MaybeUndefined},
 };
@@ -20,13 +20,12 @@ use crate::{
 };
 
 /// A change to a lead. Give only what changes; say which version you read, as
-/// `version` here or as the `ETag` in `If-Match`.
+/// `version` here or as the `ETag` in `If-Match`. `status`: an open lead moves forward
+/// (stages may be skipped) or is closed (`won`, `lost`, `spam`, `duplicate`); a closed
+/// lead can be reopened to an open status (recorded as a reopening).
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct LeadPatch {
-    /// The new status. An open lead moves forward (stages may be skipped) or is closed
-    /// (`won`, `lost`, `spam`, `duplicate`); a closed lead can be reopened to an open
-    /// status (recorded as a reopening).
     pub status: Option<LeadStatusView>,
     /// The agent id to assign it to; `null` unassigns.
     pub assignee: MaybeUndefined<String>,
@@ -91,10 +90,38 @@ impl From<HistoryEntry> for HistoryEntryView {
 
 /// A lead's history, oldest first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct LeadHistory {
     pub lead_reference: String,
     pub items: Vec<HistoryEntryView>,
+}
+
+impl Example for LeadHistory {
+    fn example() -> Self {
+        LeadHistory {
+            lead_reference: crate::body::SPEC_EXAMPLE_REFERENCE.into(),
+            items: vec![
+                HistoryEntryView {
+                    id: 1,
+                    at: "2024-08-09T15:20:10.000000Z".into(),
+                    actor: "crm-sync#2".into(),
+                    field: "status".into(),
+                    before: Some("new".into()),
+                    after: Some("contacted".into()),
+                    reopened: false,
+                },
+                HistoryEntryView {
+                    id: 2,
+                    at: "2024-08-09T15:20:10.000000Z".into(),
+                    actor: "crm-sync#2".into(),
+                    field: "assignee".into(),
+                    before: None,
+                    after: Some("agent-7".into()),
+                    reopened: false,
+                },
+            ],
+        }
+    }
 }
 
 /// A note on a lead.
@@ -121,10 +148,24 @@ impl From<Note> for NoteView {
 
 /// A lead's notes, oldest first.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct LeadNotes {
     pub lead_reference: String,
     pub items: Vec<NoteView>,
+}
+
+impl Example for LeadNotes {
+    fn example() -> Self {
+        LeadNotes {
+            lead_reference: crate::body::SPEC_EXAMPLE_REFERENCE.into(),
+            items: vec![NoteView {
+                id: 1,
+                author: "agent-7".into(),
+                text: "Called; visit on Friday at 10:00.".into(),
+                at: "2024-08-09T15:20:10.000000Z".into(),
+            }],
+        }
+    }
 }
 
 // Built once per request and moved straight into the response body: the size of the
@@ -144,6 +185,10 @@ pub enum PatchResponse {
     /// (`precondition_failed`); read it again.
     #[oai(status = 412)]
     PreconditionFailed(Json<ApiError>),
+    /// The body is not `application/json` (`unsupported_media_type`; answered by the
+    /// framework before the operation runs).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ApiError>),
     /// Neither `If-Match` nor `version` was given (`precondition_required`): a change
     /// must say which version it was made from, so that nobody's change is overwritten
     /// unseen.
@@ -172,6 +217,85 @@ fn if_match_version(header: &str) -> Option<i64> {
     tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
 }
 
+/// `PATCH /api/v1/leads/{leadReference}` (declared with the lead's other operations in
+/// `leads.rs`, so that the OpenAPI document has the path once).
+pub(crate) async fn update_lead(
+    api: &LeadsApi,
+    auth: ApiKeyAuth,
+    lead_reference: String,
+    if_match: Option<String>,
+    patch: LeadPatch,
+) -> ApiResult<PatchResponse> {
+    let (state, principal) = api.authorize(auth, Scope::Write).await?;
+    let reference = LeadReference::parse(&lead_reference).map_err(|_| lead_not_found())?;
+    let (expected_version, by_header) = match (&if_match, patch.version) {
+        (Some(header), _) => match if_match_version(header) {
+            Some(version) => (version, true),
+            None => {
+                return Ok(PatchResponse::PreconditionRequired(ApiError::json(
+                    "precondition_required",
+                    "If-Match must be the lead's ETag, a version in quotes (\"3\")",
+                )));
+            }
+        },
+        (None, Some(version)) => (version, false),
+        (None, None) => {
+            return Ok(PatchResponse::PreconditionRequired(ApiError::json(
+                "precondition_required",
+                "say which version you read: send If-Match with the ETag, or `version`",
+            )));
+        }
+    };
+    let change = WorkChange {
+        status: patch.status.map(LeadStatus::from),
+        assignee: match patch.assignee {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(id) => Some(Some(id)),
+        },
+        tags: patch.tags,
+        note: patch.note,
+    };
+    let request = WorkRequest {
+        change,
+        expected_version,
+        actor: principal.name.clone(),
+        author: patch.note_author,
+    };
+    let outcome = state
+        .workflow
+        .update(&reference, request)
+        .await
+        .map_err(|error| api.storage_failure(error))?;
+    match outcome {
+        WorkOutcome::Updated(lead) => {
+            tracing::info!(by = %principal.name, version = lead.work.version, "lead changed");
+            let tag = etag(lead.work.version);
+            state.metrics.lead_changed();
+            Ok(PatchResponse::Updated(Json(LeadView::from(*lead)), tag))
+        }
+        WorkOutcome::Stale(current) => {
+            let message = format!(
+                "the lead is at version {}, not {expected_version}: read it again and retry",
+                current.work.version
+            );
+            Ok(if by_header {
+                PatchResponse::PreconditionFailed(ApiError::json("precondition_failed", message))
+            } else {
+                PatchResponse::Conflict(ApiError::json("version_conflict", message))
+            })
+        }
+        WorkOutcome::Refused(WorkError::Transition(error)) => Ok(PatchResponse::Conflict(
+            ApiError::json("invalid_transition", error.to_string()),
+        )),
+        WorkOutcome::Refused(error) => Err(ApiFailure::BadRequest(ApiError::json(
+            "invalid_change",
+            error.to_string(),
+        ))),
+        WorkOutcome::NotFound => Err(lead_not_found()),
+    }
+}
+
 pub struct WorkApi {
     api: LeadsApi,
 }
@@ -184,104 +308,6 @@ impl WorkApi {
 
 #[OpenApi(prefix_path = "/api/v1")]
 impl WorkApi {
-    /// Change a lead
-    ///
-    /// Moves the lead in the pipeline, assigns it, sets its tags and/or appends a note.
-    /// Optimistic concurrency: say which version you read, in `If-Match` (the `ETag` of
-    /// `GET /api/v1/leads/{leadReference}`) or as `version`; if the lead changed since,
-    /// nothing is written and the answer is `412` (If-Match) or `409` (version). Every
-    /// change is recorded in the history. Needs the `write` scope.
-    #[oai(
-        path = "/leads/:leadReference",
-        method = "patch",
-        operation_id = "updateLead",
-        tag = "ApiTags::Leads"
-    )]
-    async fn update_lead(
-        &self,
-        auth: ApiKeyAuth,
-        /// The CasaYes `LeadReference` (URL-encoded).
-        #[oai(name = "leadReference")]
-        lead_reference: Path<String>,
-        /// The `ETag` you read (`"3"`).
-        #[oai(name = "If-Match")]
-        if_match: Header<Option<String>>,
-        body: Json<LeadPatch>,
-    ) -> ApiResult<PatchResponse> {
-        let (state, principal) = self.api.authorize(auth, Scope::Write).await?;
-        let reference = LeadReference::parse(&lead_reference.0).map_err(|_| lead_not_found())?;
-        let patch = body.0;
-        let (expected_version, by_header) = match (&if_match.0, patch.version) {
-            (Some(header), _) => match if_match_version(header) {
-                Some(version) => (version, true),
-                None => {
-                    return Ok(PatchResponse::PreconditionRequired(ApiError::json(
-                        "precondition_required",
-                        "If-Match must be the lead's ETag, a version in quotes (\"3\")",
-                    )));
-                }
-            },
-            (None, Some(version)) => (version, false),
-            (None, None) => {
-                return Ok(PatchResponse::PreconditionRequired(ApiError::json(
-                    "precondition_required",
-                    "say which version you read: send If-Match with the ETag, or `version`",
-                )));
-            }
-        };
-        let change = WorkChange {
-            status: patch.status.map(LeadStatus::from),
-            assignee: match patch.assignee {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(id) => Some(Some(id)),
-            },
-            tags: patch.tags,
-            note: patch.note,
-        };
-        let request = WorkRequest {
-            change,
-            expected_version,
-            actor: principal.name.clone(),
-            author: patch.note_author,
-        };
-        let outcome = state
-            .workflow
-            .update(&reference, request)
-            .await
-            .map_err(|error| self.api.storage_failure(error))?;
-        match outcome {
-            WorkOutcome::Updated(lead) => {
-                tracing::info!(by = %principal.name, version = lead.work.version, "lead changed");
-                let tag = etag(lead.work.version);
-                state.metrics.lead_changed();
-                Ok(PatchResponse::Updated(Json(LeadView::from(*lead)), tag))
-            }
-            WorkOutcome::Stale(current) => {
-                let message = format!(
-                    "the lead is at version {}, not {expected_version}: read it again and retry",
-                    current.work.version
-                );
-                Ok(if by_header {
-                    PatchResponse::PreconditionFailed(ApiError::json(
-                        "precondition_failed",
-                        message,
-                    ))
-                } else {
-                    PatchResponse::Conflict(ApiError::json("version_conflict", message))
-                })
-            }
-            WorkOutcome::Refused(WorkError::Transition(error)) => Ok(PatchResponse::Conflict(
-                ApiError::json("invalid_transition", error.to_string()),
-            )),
-            WorkOutcome::Refused(error) => Err(ApiFailure::BadRequest(ApiError::json(
-                "invalid_change",
-                error.to_string(),
-            ))),
-            WorkOutcome::NotFound => Err(lead_not_found()),
-        }
-    }
-
     /// Get a lead's history
     ///
     /// Every change made through this API to the lead, oldest first: who (the API
