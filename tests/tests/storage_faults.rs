@@ -288,6 +288,33 @@ async fn copy_to(backend: Backend, what: &str) {
             .await
             .expect("store");
     }
+    // A worked lead: its status, tags, note and history travel with it.
+    let worked_ref = lead_inbox_domain::LeadReference::parse("copy-0007").expect("reference");
+    let worked = source
+        .leads
+        .get(&worked_ref)
+        .await
+        .expect("get")
+        .expect("stored");
+    let applied = worked
+        .work
+        .apply(
+            lead_inbox_domain::WorkChange {
+                status: Some(lead_inbox_domain::LeadStatus::Qualified),
+                tags: Some(vec!["vip".into()]),
+                note: Some("call back".into()),
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .expect("valid");
+    assert!(
+        source
+            .leads
+            .save_work(worked.id, 1, &applied, "crm", "agent-1")
+            .await
+            .expect("save")
+    );
     // A lead erased at the source: its tombstone travels, so it stays out of the target.
     let erased = lead_inbox_domain::LeadReference::parse("copy-erased").expect("reference");
     source
@@ -299,6 +326,36 @@ async fn copy_to(backend: Backend, what: &str) {
         .await
         .expect("copy");
     assert_eq!(first.tombstones_copied, 1);
+    assert_eq!(first.worked_leads_copied, 1);
+    let copied = target
+        .leads
+        .get(&worked_ref)
+        .await
+        .expect("get")
+        .expect("copied");
+    let original = source
+        .leads
+        .get(&worked_ref)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(original.work.version, 2);
+    assert_eq!(copied.work, original.work, "status, tags, version, times");
+    let summary = |history: Vec<lead_inbox_domain::HistoryEntry>| -> Vec<(String, Option<String>)> {
+        history.into_iter().map(|e| (e.field, e.after)).collect()
+    };
+    assert_eq!(
+        summary(target.leads.history(copied.id).await.expect("history")),
+        summary(source.leads.history(worked.id).await.expect("history"))
+    );
+    let notes = target.leads.notes(copied.id).await.expect("notes");
+    assert_eq!(
+        notes
+            .iter()
+            .map(|n| (n.author.as_str(), n.text.as_str()))
+            .collect::<Vec<_>>(),
+        [("agent-1", "call back")]
+    );
     let raw = serde_json::to_vec(&example("copy-erased")).expect("JSON");
     let redelivered = NewLead {
         details: parse_payload(&raw).expect("lead"),
@@ -330,6 +387,11 @@ async fn copy_to(backend: Backend, what: &str) {
         .expect("copy");
     assert_eq!((again.leads_copied, again.leads_already_there), (0, 1_205));
     assert_eq!(again.tombstones_copied, 0);
+    assert_eq!(
+        again.worked_leads_copied, 1,
+        "copied again: replaced, not doubled"
+    );
+    assert_eq!(target.leads.notes(copied.id).await.expect("notes").len(), 1);
     assert_eq!(
         (again.quarantined_copied, again.quarantined_already_there),
         (0, 3)

@@ -5,7 +5,7 @@
 
 use std::{collections::HashSet, fmt, sync::Arc};
 
-use lead_inbox_domain::{NewLead, NewQuarantined, Quarantined};
+use lead_inbox_domain::{LeadId, LeadReference, LeadWork, NewLead, NewQuarantined, Quarantined};
 
 use crate::{
     InsertOutcome, LeadFilter, LeadRepository, PageRequest, QuarantineStore, StorageError,
@@ -36,6 +36,8 @@ pub struct CopyReport {
     pub leads_erased_at_target: u64,
     /// Tombstones of erased leads the target did not have yet.
     pub tombstones_copied: u64,
+    /// Leads whose work (status, assignee, tags, notes, history) was copied.
+    pub worked_leads_copied: u64,
     pub quarantined_copied: u64,
     pub quarantined_already_there: u64,
 }
@@ -104,6 +106,13 @@ pub async fn copy_store(
                     .unwrap_or_else(|_| unreachable!("a valid size")),
             )
             .await?;
+        // Leads that were worked carry their status, notes and history along.
+        let worked: Vec<(LeadId, LeadReference, LeadWork)> = page
+            .items
+            .iter()
+            .filter(|lead| lead.work != LeadWork::received())
+            .map(|lead| (lead.id, lead.reference().clone(), lead.work.clone()))
+            .collect();
         let batch: Vec<NewLead> = page
             .items
             .into_iter()
@@ -118,6 +127,17 @@ pub async fn copy_store(
                 InsertOutcome::Created => report.leads_copied += 1,
                 InsertOutcome::Duplicate => report.leads_already_there += 1,
                 InsertOutcome::Erased => report.leads_erased_at_target += 1,
+            }
+        }
+        for (id, reference, work) in worked {
+            let notes = from.leads.notes(id).await?;
+            let history = from.leads.history(id).await?;
+            if to
+                .leads
+                .restore_work(&reference, &work, &notes, &history)
+                .await?
+            {
+                report.worked_leads_copied += 1;
             }
         }
         progress(&report);

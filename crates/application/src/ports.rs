@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_domain::{
-    Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, NewLead, NewQuarantined, Note,
-    QuarantineId, Quarantined, Subject,
+    Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, LeadWork, NewLead,
+    NewQuarantined, Note, QuarantineId, Quarantined, Subject,
 };
 use secrecy::SecretString;
 
@@ -53,6 +53,9 @@ pub enum InsertOutcome {
 ///   `actor`, at `applied.work.updated_at`) and the note, if any (by `author`), in one
 ///   transaction; `Ok(false)` when the version moved on (nothing written).
 /// - `history` and `notes` return a lead's entries, oldest first.
+/// - `restore_work` sets the work of the lead with `reference` exactly (version
+///   included) and replaces its notes and history with the given ones, in one
+///   transaction (for `copy`); `Ok(false)` when there is no such lead.
 /// - `contacts` returns the contacts (leads grouped by contact id; leads without one
 ///   belong to none), most recently active first (last receipt, then id, both
 ///   descending), after the cursor; `contact` returns one.
@@ -95,6 +98,14 @@ pub trait LeadRepository: Send + Sync {
     ) -> Result<bool, StorageError>;
 
     async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError>;
+
+    async fn restore_work(
+        &self,
+        reference: &LeadReference,
+        work: &LeadWork,
+        notes: &[Note],
+        history: &[HistoryEntry],
+    ) -> Result<bool, StorageError>;
 
     async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError>;
 

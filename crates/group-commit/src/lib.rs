@@ -24,7 +24,7 @@ use lead_inbox_application::{
     LeadStats, Page, PageRequest, StorageError,
 };
 use lead_inbox_domain::{
-    Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, NewLead, Note, Subject,
+    Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, LeadWork, NewLead, Note, Subject,
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -252,6 +252,18 @@ impl LeadRepository for GroupCommitLeadRepository {
             .await
     }
 
+    async fn restore_work(
+        &self,
+        reference: &LeadReference,
+        work: &LeadWork,
+        notes: &[Note],
+        history: &[HistoryEntry],
+    ) -> Result<bool, StorageError> {
+        self.inner
+            .restore_work(reference, work, notes, history)
+            .await
+    }
+
     async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
         self.inner.history(id).await
     }
@@ -397,6 +409,17 @@ mod tests {
                 .await
         }
 
+        async fn restore_work(
+            &self,
+            reference: &LeadReference,
+            work: &LeadWork,
+            notes: &[Note],
+            history: &[HistoryEntry],
+        ) -> Result<bool, StorageError> {
+            self.inner
+                .restore_work(reference, work, notes, history)
+                .await
+        }
         async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
             self.inner.history(id).await
         }

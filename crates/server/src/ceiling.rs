@@ -23,8 +23,8 @@ use lead_inbox_application::{
     LeadStats, Page, PageRequest, QuarantineStore, StorageError,
 };
 use lead_inbox_domain::{
-    Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, NewLead, NewQuarantined, Note,
-    QuarantineId, Quarantined, Subject,
+    Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, LeadWork, NewLead,
+    NewQuarantined, Note, QuarantineId, Quarantined, Subject,
 };
 
 /// The URL that selects the discarding store.
@@ -101,6 +101,16 @@ impl LeadRepository for DiscardingLeadRepository {
         _applied: &Applied,
         _actor: &str,
         _author: &str,
+    ) -> Result<bool, StorageError> {
+        Ok(false)
+    }
+
+    async fn restore_work(
+        &self,
+        _reference: &LeadReference,
+        _work: &LeadWork,
+        _notes: &[Note],
+        _history: &[HistoryEntry],
     ) -> Result<bool, StorageError> {
         Ok(false)
     }

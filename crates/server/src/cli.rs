@@ -660,11 +660,12 @@ async fn copy(config: Option<PathBuf>, from: &str, to: &str) -> ExitCode {
     match result {
         Ok(report) => {
             println!(
-                "copied {} leads ({} new, {} already there, {} erased at the target), {} erasure tombstones and {} quarantined payloads ({} new, {} already there)",
+                "copied {} leads ({} new, {} already there, {} erased at the target; {} with their work), {} erasure tombstones and {} quarantined payloads ({} new, {} already there)",
                 report.leads_copied + report.leads_already_there + report.leads_erased_at_target,
                 report.leads_copied,
                 report.leads_already_there,
                 report.leads_erased_at_target,
+                report.worked_leads_copied,
                 report.tombstones_copied,
                 report.quarantined_copied + report.quarantined_already_there,
                 report.quarantined_copied,

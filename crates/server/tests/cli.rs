@@ -391,7 +391,7 @@ fn copy_moves_leads_between_stores_and_is_idempotent() {
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(
         text(&first.stdout)
-            .contains("copied 3 leads (3 new, 0 already there, 0 erased at the target), 0 erasure tombstones and 0 quarantined payloads"),
+            .contains("copied 3 leads (3 new, 0 already there, 0 erased at the target; 0 with their work), 0 erasure tombstones and 0 quarantined payloads"),
         "{}",
         text(&first.stdout)
     );

@@ -279,6 +279,41 @@ impl LeadRepository for InMemoryLeadRepository {
         Ok(lock(&self.state).rows.get(&id).cloned())
     }
 
+    async fn restore_work(
+        &self,
+        reference: &LeadReference,
+        work: &LeadWork,
+        notes: &[Note],
+        history: &[HistoryEntry],
+    ) -> Result<bool, StorageError> {
+        let mut state = lock(&self.state);
+        let Some(&id) = state.by_reference.get(reference) else {
+            return Ok(false);
+        };
+        if let Some(lead) = state.rows.get_mut(&id) {
+            lead.work = work.clone();
+        }
+        let mut renumbered = Vec::with_capacity(notes.len());
+        for note in notes {
+            state.last_note += 1;
+            renumbered.push(Note {
+                id: state.last_note,
+                ..note.clone()
+            });
+        }
+        state.notes.insert(id, renumbered);
+        let mut entries = Vec::with_capacity(history.len());
+        for entry in history {
+            state.last_entry += 1;
+            entries.push(HistoryEntry {
+                id: state.last_entry,
+                ..entry.clone()
+            });
+        }
+        state.history.insert(id, entries);
+        Ok(true)
+    }
+
     async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
         Ok(lock(&self.state)
             .history

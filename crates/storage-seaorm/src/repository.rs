@@ -11,7 +11,8 @@ use lead_inbox_application::{
 };
 use lead_inbox_domain::{
     Applied, HistoryEntry, Lead, LeadEvent, LeadEventKind, LeadId, LeadReference, LeadStatus,
-    NewLead, NewQuarantined, Note, QuarantineId, Quarantined, Subject, work::tags_to_text,
+    LeadWork, NewLead, NewQuarantined, Note, QuarantineId, Quarantined, Subject,
+    work::tags_to_text,
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -292,20 +293,7 @@ impl LeadRepository for SeaOrmLeadRepository {
             return Ok(false);
         }
         if applied.changes.iter().any(|change| change.field == "tags") {
-            lead_tag::Entity::delete_many()
-                .filter(lead_tag::Column::LeadId.eq(id.0))
-                .exec(&txn)
-                .await
-                .map_err(storage_error)?;
-            if !work.tags.is_empty() {
-                lead_tag::Entity::insert_many(work.tags.iter().map(|tag| lead_tag::ActiveModel {
-                    lead_id: Set(id.0),
-                    tag: Set(tag.clone()),
-                }))
-                .exec_without_returning(&txn)
-                .await
-                .map_err(storage_error)?;
-            }
+            replace_tags(&txn, id.0, &work.tags).await?;
         }
         lead_history::Entity::insert_many(applied.changes.iter().map(|change| {
             lead_history::ActiveModel {
@@ -339,6 +327,87 @@ impl LeadRepository for SeaOrmLeadRepository {
                 body: Set(text.clone()),
                 created_at_us: Set(at_us),
             })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(storage_error)?;
+        }
+        txn.commit().await.map_err(storage_error)?;
+        Ok(true)
+    }
+
+    async fn restore_work(
+        &self,
+        reference: &LeadReference,
+        work: &LeadWork,
+        notes: &[Note],
+        history: &[HistoryEntry],
+    ) -> Result<bool, StorageError> {
+        let _writer = self.inner.write_turn().await;
+        let txn = self.inner.db.begin().await.map_err(storage_error)?;
+        let id: Option<i64> = lead::Entity::find()
+            .select_only()
+            .column(lead::Column::Id)
+            .filter(lead::Column::LeadReference.eq(reference.as_str()))
+            .into_tuple()
+            .one(&txn)
+            .await
+            .map_err(storage_error)?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        lead::Entity::update_many()
+            .col_expr(lead::Column::Status, Expr::value(work.status.code()))
+            .col_expr(lead::Column::Assignee, Expr::value(work.assignee.clone()))
+            .col_expr(lead::Column::Tags, Expr::value(tags_to_text(&work.tags)))
+            .col_expr(lead::Column::Version, Expr::value(work.version))
+            .col_expr(
+                lead::Column::FirstResponseAtUs,
+                Expr::value(work.first_response_at.as_ref().map(to_micros)),
+            )
+            .col_expr(
+                lead::Column::UpdatedAtUs,
+                Expr::value(work.updated_at.as_ref().map(to_micros)),
+            )
+            .filter(lead::Column::Id.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(storage_error)?;
+        replace_tags(&txn, id, &work.tags).await?;
+        lead_note::Entity::delete_many()
+            .filter(lead_note::Column::LeadId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(storage_error)?;
+        lead_history::Entity::delete_many()
+            .filter(lead_history::Column::LeadId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(storage_error)?;
+        if !notes.is_empty() {
+            lead_note::Entity::insert_many(notes.iter().map(|note| lead_note::ActiveModel {
+                id: NotSet,
+                lead_id: Set(id),
+                author: Set(note.author.clone()),
+                body: Set(note.text.clone()),
+                created_at_us: Set(to_micros(&note.at)),
+            }))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(storage_error)?;
+        }
+        if !history.is_empty() {
+            lead_history::Entity::insert_many(history.iter().map(|entry| {
+                lead_history::ActiveModel {
+                    id: NotSet,
+                    lead_id: Set(id),
+                    at_us: Set(to_micros(&entry.at)),
+                    actor: Set(entry.actor.clone()),
+                    field: Set(entry.field.clone()),
+                    before_value: Set(entry.before.clone()),
+                    after_value: Set(entry.after.clone()),
+                    reopened: Set(entry.reopened),
+                }
+            }))
             .exec_without_returning(&txn)
             .await
             .map_err(storage_error)?;
@@ -711,6 +780,29 @@ async fn insert_tombstones(
         .map_err(storage_error)?;
     }
     Ok(count)
+}
+
+/// Makes `tags` the lead's rows in `lead_tags`.
+async fn replace_tags(
+    txn: &DatabaseTransaction,
+    id: i64,
+    tags: &std::collections::BTreeSet<String>,
+) -> Result<(), StorageError> {
+    lead_tag::Entity::delete_many()
+        .filter(lead_tag::Column::LeadId.eq(id))
+        .exec(txn)
+        .await
+        .map_err(storage_error)?;
+    if !tags.is_empty() {
+        lead_tag::Entity::insert_many(tags.iter().map(|tag| lead_tag::ActiveModel {
+            lead_id: Set(id),
+            tag: Set(tag.clone()),
+        }))
+        .exec_without_returning(txn)
+        .await
+        .map_err(storage_error)?;
+    }
+    Ok(())
 }
 
 /// Leads grouped by contact: `(contact_id, leads, first receipt, last receipt)`.
