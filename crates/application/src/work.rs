@@ -63,7 +63,10 @@ impl LeadWorkflow {
         if lead.work.version != request.expected_version {
             return Ok(WorkOutcome::Stale(Box::new(lead)));
         }
-        let applied = match lead.work.apply(request.change, self.clock.now()) {
+        // Stores keep microseconds: the answer says what a read will say.
+        let now = self.clock.now();
+        let now = chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+        let applied = match lead.work.apply(request.change, now) {
             Ok(applied) => applied,
             Err(error) => return Ok(WorkOutcome::Refused(error)),
         };

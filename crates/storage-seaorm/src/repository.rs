@@ -639,25 +639,14 @@ impl LeadRepository for SeaOrmLeadRepository {
         limit: u32,
     ) -> Result<u64, StorageError> {
         let _writer = self.inner.write_turn().await;
-        let ids: Vec<i64> = lead_event::Entity::find()
-            .select_only()
-            .column(lead_event::Column::Id)
-            .filter(lead_event::Column::AtUs.lt(to_micros(&cutoff)))
-            .order_by_asc(lead_event::Column::Id)
-            .limit(u64::from(limit))
-            .into_tuple()
-            .all(&self.inner.db)
-            .await
-            .map_err(storage_error)?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let deleted = lead_event::Entity::delete_many()
-            .filter(lead_event::Column::Id.is_in(ids))
-            .exec(&self.inner.db)
-            .await
-            .map_err(storage_error)?;
-        Ok(deleted.rows_affected)
+        delete_oldest::<lead_event::Entity>(
+            &self.inner.db,
+            lead_event::Column::Id,
+            lead_event::Column::AtUs,
+            cutoff,
+            limit,
+        )
+        .await
     }
 
     async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError> {
@@ -728,25 +717,14 @@ impl LeadRepository for SeaOrmLeadRepository {
         limit: u32,
     ) -> Result<u64, StorageError> {
         let _writer = self.inner.write_turn().await;
-        let ids: Vec<i64> = lead::Entity::find()
-            .select_only()
-            .column(lead::Column::Id)
-            .filter(lead::Column::ReceivedAtUs.lt(to_micros(&cutoff)))
-            .order_by_asc(lead::Column::ReceivedAtUs)
-            .limit(u64::from(limit))
-            .into_tuple()
-            .all(&self.inner.db)
-            .await
-            .map_err(storage_error)?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let deleted = lead::Entity::delete_many()
-            .filter(lead::Column::Id.is_in(ids))
-            .exec(&self.inner.db)
-            .await
-            .map_err(storage_error)?;
-        Ok(deleted.rows_affected)
+        delete_oldest::<lead::Entity>(
+            &self.inner.db,
+            lead::Column::Id,
+            lead::Column::ReceivedAtUs,
+            cutoff,
+            limit,
+        )
+        .await
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
@@ -780,6 +758,38 @@ async fn insert_tombstones(
         .map_err(storage_error)?;
     }
     Ok(count)
+}
+
+/// Deletes at most `limit` rows of `E` whose `time` column (microseconds) is before
+/// `cutoff`, oldest first, in two short statements (MySQL takes no `LIMIT` in a
+/// subquery of `IN`); returns how many. Callers repeat until `0`.
+async fn delete_oldest<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    id: E::Column,
+    time: E::Column,
+    cutoff: DateTime<Utc>,
+    limit: u32,
+) -> Result<u64, StorageError> {
+    let ids: Vec<i64> = E::find()
+        .select_only()
+        .column(id)
+        .filter(time.lt(to_micros(&cutoff)))
+        .order_by_asc(time)
+        .order_by_asc(id)
+        .limit(u64::from(limit))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(storage_error)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let deleted = E::delete_many()
+        .filter(id.is_in(ids))
+        .exec(db)
+        .await
+        .map_err(storage_error)?;
+    Ok(deleted.rows_affected)
 }
 
 /// Makes `tags` the lead's rows in `lead_tags`.
@@ -975,24 +985,13 @@ impl QuarantineStore for SeaOrmQuarantineStore {
         limit: u32,
     ) -> Result<u64, StorageError> {
         let _writer = self.inner.write_turn().await;
-        let ids: Vec<i64> = quarantine::Entity::find()
-            .select_only()
-            .column(quarantine::Column::Id)
-            .filter(quarantine::Column::ReceivedAtUs.lt(to_micros(&cutoff)))
-            .order_by_asc(quarantine::Column::ReceivedAtUs)
-            .limit(u64::from(limit))
-            .into_tuple()
-            .all(&self.inner.db)
-            .await
-            .map_err(storage_error)?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let deleted = quarantine::Entity::delete_many()
-            .filter(quarantine::Column::Id.is_in(ids))
-            .exec(&self.inner.db)
-            .await
-            .map_err(storage_error)?;
-        Ok(deleted.rows_affected)
+        delete_oldest::<quarantine::Entity>(
+            &self.inner.db,
+            quarantine::Column::Id,
+            quarantine::Column::ReceivedAtUs,
+            cutoff,
+            limit,
+        )
+        .await
     }
 }
