@@ -4,11 +4,12 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lead_inbox_application::{
-    CredentialKind, CredentialRecord, NewCredential, RetentionPolicy, Scope, SystemClock,
-    copy::copy_store, scopes_to_text,
+    CredentialKind, CredentialRecord, LeadIntake, NewCredential, PageRequest, Replay,
+    RetentionPolicy, Scope, SystemClock, copy::copy_store, pagination::MAX_PAGE_SIZE,
+    scopes_to_text,
 };
 use lead_inbox_auth_static::{generate_secret, hash_secret};
-use lead_inbox_domain::{Subject, casayes::SPEC_EXAMPLE, format_utc};
+use lead_inbox_domain::{QuarantineId, Subject, casayes::SPEC_EXAMPLE, format_utc};
 use secrecy::ExposeSecret;
 
 use crate::{Application, Config, Storage};
@@ -112,6 +113,9 @@ pub enum Command {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         quarantine_days: Option<u32>,
     },
+    /// Work on the quarantine: payloads that could not be leads.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
     /// Post the CasaYes documentation's example lead to a running Lead Inbox and print
     /// the answer: the integrator's smoke test.
     ///
@@ -126,6 +130,24 @@ pub enum Command {
         /// The LeadReference to send; a fresh one unless given.
         #[arg(long)]
         reference: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Parse quarantined payloads again with this version's rules (after an upgrade
+    /// that reads more, say): each one that is a lead now is stored, with its original
+    /// arrival time, and leaves the quarantine; the others stay. Shows progress.
+    ///
+    /// Example: lead-inbox quarantine replay --all
+    /// Example: lead-inbox quarantine replay 7 12
+    Replay {
+        /// The ids to replay (`GET /api/v1/quarantine` lists them).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<i64>,
+        /// Replay every quarantined payload.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -263,6 +285,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             days,
             quarantine_days,
         } => purge(cli.config, days, quarantine_days).await,
+        Command::Quarantine(QuarantineCommand::Replay { ids, all }) => {
+            replay_quarantine(cli.config, ids, all).await
+        }
         Command::Tokens(command) => {
             credentials(cli.config, CredentialKind::WebhookToken, command.into()).await
         }
@@ -463,6 +488,85 @@ async fn purge(
             eprintln!("what was purged stays purged; run the same command again to finish");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn replay_quarantine(config: Option<PathBuf>, ids: Vec<i64>, all: bool) -> ExitCode {
+    let (config, storage) = match open_storage(config).await {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let clock: std::sync::Arc<dyn lead_inbox_application::Clock> = std::sync::Arc::new(SystemClock);
+    // Replaying checks no webhook token: the payloads were authenticated on arrival.
+    let tokens = std::sync::Arc::new(lead_inbox_auth_static::WebhookTokens::new(
+        &config.webhook_tokens,
+        None,
+        clock.clone(),
+    ));
+    let intake = LeadIntake::new(
+        storage.leads.clone(),
+        storage.quarantine.clone(),
+        tokens,
+        clock,
+    );
+    let ids = if all {
+        let mut every = Vec::new();
+        let mut after = None;
+        loop {
+            let page = PageRequest::new(Some(MAX_PAGE_SIZE), after)
+                .unwrap_or_else(|_| unreachable!("a valid size"));
+            match storage.quarantine.list(page).await {
+                Ok(page) => {
+                    every.extend(page.items.iter().map(|entry| entry.id.0));
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => break,
+                    }
+                }
+                Err(error) => {
+                    storage.close().await;
+                    eprintln!("lead-inbox: cannot read the quarantine: {}", report(&error));
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        every.reverse();
+        every
+    } else {
+        ids
+    };
+    let bar = indicatif::ProgressBar::new(ids.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} payloads {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (mut stored, mut refused, mut missing) = (0u64, 0u64, 0u64);
+    let mut failure = None;
+    for id in ids {
+        match intake.replay(QuarantineId(id)).await {
+            Ok(Some(Replay::Stored(_))) => stored += 1,
+            Ok(Some(Replay::StillRefused(_))) => refused += 1,
+            Ok(None) => missing += 1,
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+        bar.inc(1);
+        bar.set_message(format!("{stored} now leads, {refused} still refused"));
+    }
+    bar.finish_and_clear();
+    storage.close().await;
+    println!(
+        "replayed: {stored} stored as leads (they left the quarantine), {refused} still refused (they stay), {missing} not found"
+    );
+    match failure {
+        Some(error) => {
+            eprintln!("lead-inbox: the replay stopped: {}", report(&error));
+            eprintln!("what was replayed stays; run the same command again to finish");
+            ExitCode::FAILURE
+        }
+        None => ExitCode::SUCCESS,
     }
 }
 

@@ -591,3 +591,83 @@ fn erase_export_and_purge_from_the_command_line() {
     );
     drop(server);
 }
+
+#[test]
+fn quarantine_replay_turns_what_reads_now_into_leads_and_shows_progress() {
+    use lead_inbox_domain::{NewQuarantined, RawPayload, Rejection, RejectionKind};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/data/lead-inbox.db", dir.path().display());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Two payloads an older version refused: one reads as a lead now, one never will.
+    runtime.block_on(async {
+        let config = lead_inbox_server::Config {
+            database_url: url.clone(),
+            ..lead_inbox_server::Config::default()
+        };
+        let storage = lead_inbox_server::Storage::open(&url, &config)
+            .await
+            .expect("the store opens");
+        for raw in [
+            r#"{"LeadReference":"CY-replayed-1","SenderName":"Ana"}"#,
+            "not json at all",
+        ] {
+            storage
+                .quarantine
+                .store(NewQuarantined {
+                    rejection: Rejection::new(
+                        RejectionKind::NotJson,
+                        "refused by an older version",
+                    ),
+                    raw: RawPayload::new(raw.as_bytes().to_vec()),
+                    received_at: chrono::Utc::now(),
+                })
+                .await
+                .expect("stored");
+        }
+        storage.close().await;
+    });
+    let replay = |args: &[&str]| {
+        lead_inbox(dir.path())
+            .env("LEAD_INBOX_DATABASE_URL", &url)
+            .args(["quarantine", "replay"])
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let none = replay(&[]);
+    assert_eq!(none.status.code(), Some(2), "ids or --all");
+    let all = replay(&["--all"]);
+    assert!(all.status.success(), "{}", text(&all.stderr));
+    assert_eq!(
+        text(&all.stdout).trim(),
+        "replayed: 1 stored as leads (they left the quarantine), 1 still refused (they stay), 0 not found"
+    );
+    let again = replay(&["--all"]);
+    assert_eq!(
+        text(&again.stdout).trim(),
+        "replayed: 0 stored as leads (they left the quarantine), 1 still refused (they stay), 0 not found"
+    );
+    let unknown = replay(&["999"]);
+    assert!(text(&unknown.stdout).contains("1 not found"));
+    runtime.block_on(async {
+        let config = lead_inbox_server::Config {
+            database_url: url.clone(),
+            ..lead_inbox_server::Config::default()
+        };
+        let storage = lead_inbox_server::Storage::open(&url, &config)
+            .await
+            .expect("the store opens");
+        let reference = lead_inbox_domain::LeadReference::parse("CY-replayed-1").expect("ref");
+        let lead = storage
+            .leads
+            .get(&reference)
+            .await
+            .expect("get")
+            .expect("a lead now");
+        assert_eq!(lead.details.sender.name.as_deref(), Some("Ana"));
+        storage.close().await;
+    });
+}
