@@ -235,6 +235,10 @@ async fn a_person_is_exported_then_erased_everywhere_for_good() {
         );
     }
     assert_ne!(entries[0]["subjectHash"], entries[1]["subjectHash"]);
+    assert_eq!(
+        entries[1]["erasedAt"], by_phone["erasedAt"],
+        "the answer is what is kept"
+    );
     let printed = log.to_string().to_lowercase();
     assert!(
         TRACES.iter().all(|trace| !printed.contains(trace)),

@@ -333,6 +333,13 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
+/// `clock`'s time, cut to the microseconds the stores keep, so that what an operation
+/// answers is what a later read says.
+pub fn now_micros(clock: &dyn Clock) -> DateTime<Utc> {
+    let now = clock.now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
 /// The system's clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

@@ -114,7 +114,7 @@ impl SubjectRights {
         self.log.scrub().await?;
         let entry = ErasureRecord {
             id: 0,
-            erased_at: self.clock.now(),
+            erased_at: crate::ports::now_micros(self.clock.as_ref()),
             subject_kind: subject.kind().to_owned(),
             subject_hash: self.subject_hash(subject).await?,
             leads,

@@ -5,7 +5,7 @@ use std::{fmt, sync::Arc};
 
 use lead_inbox_domain::{HistoryEntry, Lead, LeadReference, Note, WorkChange, WorkError};
 
-use crate::{Clock, LeadRepository, StorageError};
+use crate::{Clock, LeadRepository, StorageError, ports::now_micros};
 
 /// A change to a lead, as a CRM asks for it.
 #[derive(Debug, Clone)]
@@ -63,10 +63,10 @@ impl LeadWorkflow {
         if lead.work.version != request.expected_version {
             return Ok(WorkOutcome::Stale(Box::new(lead)));
         }
-        // Stores keep microseconds: the answer says what a read will say.
-        let now = self.clock.now();
-        let now = chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
-        let applied = match lead.work.apply(request.change, now) {
+        let applied = match lead
+            .work
+            .apply(request.change, now_micros(self.clock.as_ref()))
+        {
             Ok(applied) => applied,
             Err(error) => return Ok(WorkOutcome::Refused(error)),
         };
