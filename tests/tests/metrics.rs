@@ -98,6 +98,22 @@ async fn metrics_count_requests_and_what_became_of_each_lead() {
     assert!(!text.contains("metrics-1"));
     assert!(text.contains("lead_inbox_http_request_duration_seconds_bucket"));
     if app.database.url != "memory://" {
+        // Both deliveries went through group commit: the created one and the duplicate.
+        assert_eq!(
+            value(&text, "lead_inbox_commit_batch_leads_sum"),
+            Some(2.0),
+            "{text}"
+        );
+        assert!(
+            value(&text, "lead_inbox_commit_batch_leads_count")
+                .is_some_and(|n| (1.0..=2.0).contains(&n)),
+            "{text}"
+        );
+        assert!(value(&text, "lead_inbox_commit_duration_seconds_count").is_some_and(|n| n >= 1.0));
+    }
+    assert_eq!(value(&text, "lead_inbox_commit_failures_total"), Some(0.0));
+    assert_eq!(value(&text, "lead_inbox_live_feed_clients"), Some(0.0));
+    if app.database.url != "memory://" {
         assert!(
             value(&text, "lead_inbox_db_pool_connections{state=\"idle\"}").is_some(),
             "{text}"
