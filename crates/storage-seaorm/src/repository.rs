@@ -274,16 +274,7 @@ impl LeadRepository for SeaOrmLeadRepository {
         let at_us = to_micros(&at);
         let _writer = self.inner.write_turn().await;
         let txn = self.inner.db.begin().await.map_err(storage_error)?;
-        let updated = lead::Entity::update_many()
-            .col_expr(lead::Column::Status, Expr::value(work.status.code()))
-            .col_expr(lead::Column::Assignee, Expr::value(work.assignee.clone()))
-            .col_expr(lead::Column::Tags, Expr::value(tags_to_text(&work.tags)))
-            .col_expr(lead::Column::Version, Expr::value(work.version))
-            .col_expr(
-                lead::Column::FirstResponseAtUs,
-                Expr::value(work.first_response_at.as_ref().map(to_micros)),
-            )
-            .col_expr(lead::Column::UpdatedAtUs, Expr::value(Some(at_us)))
+        let updated = work_update(work)
             .filter(lead::Column::Id.eq(id.0))
             .filter(lead::Column::Version.eq(expected_version))
             .exec(&txn)
@@ -295,21 +286,20 @@ impl LeadRepository for SeaOrmLeadRepository {
         if applied.changes.iter().any(|change| change.field == "tags") {
             replace_tags(&txn, id.0, &work.tags).await?;
         }
-        lead_history::Entity::insert_many(applied.changes.iter().map(|change| {
-            lead_history::ActiveModel {
-                id: NotSet,
-                lead_id: Set(id.0),
-                at_us: Set(at_us),
-                actor: Set(actor.chars().take(128).collect()),
-                field: Set(change.field.to_owned()),
-                before_value: Set(change.before.clone()),
-                after_value: Set(change.after.clone()),
-                reopened: Set(change.reopened),
-            }
-        }))
-        .exec_without_returning(&txn)
-        .await
-        .map_err(storage_error)?;
+        let entries: Vec<HistoryEntry> = applied
+            .changes
+            .iter()
+            .map(|change| HistoryEntry {
+                id: 0,
+                at,
+                actor: actor.to_owned(),
+                field: change.field.to_owned(),
+                before: change.before.clone(),
+                after: change.after.clone(),
+                reopened: change.reopened,
+            })
+            .collect();
+        insert_history(&txn, id.0, &entries).await?;
         lead_event::Entity::insert(lead_event::ActiveModel {
             id: NotSet,
             lead_id: Set(id.0),
@@ -320,16 +310,13 @@ impl LeadRepository for SeaOrmLeadRepository {
         .await
         .map_err(storage_error)?;
         if let Some(text) = &applied.note {
-            lead_note::Entity::insert(lead_note::ActiveModel {
-                id: NotSet,
-                lead_id: Set(id.0),
-                author: Set(author.chars().take(128).collect()),
-                body: Set(text.clone()),
-                created_at_us: Set(at_us),
-            })
-            .exec_without_returning(&txn)
-            .await
-            .map_err(storage_error)?;
+            let note = Note {
+                id: 0,
+                author: author.to_owned(),
+                text: text.clone(),
+                at,
+            };
+            insert_notes(&txn, id.0, std::slice::from_ref(&note)).await?;
         }
         txn.commit().await.map_err(storage_error)?;
         Ok(true)
@@ -355,19 +342,7 @@ impl LeadRepository for SeaOrmLeadRepository {
         let Some(id) = id else {
             return Ok(false);
         };
-        lead::Entity::update_many()
-            .col_expr(lead::Column::Status, Expr::value(work.status.code()))
-            .col_expr(lead::Column::Assignee, Expr::value(work.assignee.clone()))
-            .col_expr(lead::Column::Tags, Expr::value(tags_to_text(&work.tags)))
-            .col_expr(lead::Column::Version, Expr::value(work.version))
-            .col_expr(
-                lead::Column::FirstResponseAtUs,
-                Expr::value(work.first_response_at.as_ref().map(to_micros)),
-            )
-            .col_expr(
-                lead::Column::UpdatedAtUs,
-                Expr::value(work.updated_at.as_ref().map(to_micros)),
-            )
+        work_update(work)
             .filter(lead::Column::Id.eq(id))
             .exec(&txn)
             .await
@@ -383,35 +358,8 @@ impl LeadRepository for SeaOrmLeadRepository {
             .exec(&txn)
             .await
             .map_err(storage_error)?;
-        if !notes.is_empty() {
-            lead_note::Entity::insert_many(notes.iter().map(|note| lead_note::ActiveModel {
-                id: NotSet,
-                lead_id: Set(id),
-                author: Set(note.author.clone()),
-                body: Set(note.text.clone()),
-                created_at_us: Set(to_micros(&note.at)),
-            }))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(storage_error)?;
-        }
-        if !history.is_empty() {
-            lead_history::Entity::insert_many(history.iter().map(|entry| {
-                lead_history::ActiveModel {
-                    id: NotSet,
-                    lead_id: Set(id),
-                    at_us: Set(to_micros(&entry.at)),
-                    actor: Set(entry.actor.clone()),
-                    field: Set(entry.field.clone()),
-                    before_value: Set(entry.before.clone()),
-                    after_value: Set(entry.after.clone()),
-                    reopened: Set(entry.reopened),
-                }
-            }))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(storage_error)?;
-        }
+        insert_notes(&txn, id, notes).await?;
+        insert_history(&txn, id, history).await?;
         txn.commit().await.map_err(storage_error)?;
         Ok(true)
     }
@@ -790,6 +738,71 @@ async fn delete_oldest<E: EntityTrait>(
         .await
         .map_err(storage_error)?;
     Ok(deleted.rows_affected)
+}
+
+/// An update of a lead's work columns (status, assignee, tags, version, first
+/// response, last change) to `work`; the caller adds the rows' filter.
+fn work_update(work: &LeadWork) -> sea_orm::UpdateMany<lead::Entity> {
+    lead::Entity::update_many()
+        .col_expr(lead::Column::Status, Expr::value(work.status.code()))
+        .col_expr(lead::Column::Assignee, Expr::value(work.assignee.clone()))
+        .col_expr(lead::Column::Tags, Expr::value(tags_to_text(&work.tags)))
+        .col_expr(lead::Column::Version, Expr::value(work.version))
+        .col_expr(
+            lead::Column::FirstResponseAtUs,
+            Expr::value(work.first_response_at.as_ref().map(to_micros)),
+        )
+        .col_expr(
+            lead::Column::UpdatedAtUs,
+            Expr::value(work.updated_at.as_ref().map(to_micros)),
+        )
+}
+
+/// Appends `entries` to lead `id`'s history (their ids are the store's own).
+async fn insert_history(
+    txn: &DatabaseTransaction,
+    id: i64,
+    entries: &[HistoryEntry],
+) -> Result<(), StorageError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    lead_history::Entity::insert_many(entries.iter().map(|entry| lead_history::ActiveModel {
+        id: NotSet,
+        lead_id: Set(id),
+        at_us: Set(to_micros(&entry.at)),
+        actor: Set(entry.actor.chars().take(128).collect()),
+        field: Set(entry.field.clone()),
+        before_value: Set(entry.before.clone()),
+        after_value: Set(entry.after.clone()),
+        reopened: Set(entry.reopened),
+    }))
+    .exec_without_returning(txn)
+    .await
+    .map_err(storage_error)
+    .map(drop)
+}
+
+/// Appends `notes` to lead `id`'s notes (their ids are the store's own).
+async fn insert_notes(
+    txn: &DatabaseTransaction,
+    id: i64,
+    notes: &[Note],
+) -> Result<(), StorageError> {
+    if notes.is_empty() {
+        return Ok(());
+    }
+    lead_note::Entity::insert_many(notes.iter().map(|note| lead_note::ActiveModel {
+        id: NotSet,
+        lead_id: Set(id),
+        author: Set(note.author.chars().take(128).collect()),
+        body: Set(note.text.clone()),
+        created_at_us: Set(to_micros(&note.at)),
+    }))
+    .exec_without_returning(txn)
+    .await
+    .map_err(storage_error)
+    .map(drop)
 }
 
 /// Makes `tags` the lead's rows in `lead_tags`.
