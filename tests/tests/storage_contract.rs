@@ -171,6 +171,53 @@ async fn concurrent_deliveries_store_one_lead(storage: TestStorage) {
     assert_eq!(all_references(&storage).await.len(), 1);
 }
 
+/// Batches that overlap (a redelivered backlog arriving on several connections while
+/// other writers commit) still create each lead once, with one live-feed event each.
+async fn overlapping_concurrent_batches_create_each_lead_once(storage: TestStorage) {
+    const DISTINCT: usize = 40;
+    let reference = |n: usize| format!("CY-Listing-Overlap-00000000-0000-4000-8000-{n:012}");
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let leads = Arc::clone(&storage.leads);
+            let batch: Vec<_> = (0..20)
+                .map(|i| lead(&reference((task * 7 + i * 3) % DISTINCT), at(i as i64)))
+                .collect();
+            tokio::spawn(async move { leads.insert_batch(batch).await })
+        })
+        .collect();
+    let mut created = std::collections::HashMap::<usize, usize>::new();
+    for (task, handle) in tasks.into_iter().enumerate() {
+        let outcomes = handle.await.expect("task").expect("no storage error");
+        assert_eq!(outcomes.len(), 20);
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                InsertOutcome::Created => {
+                    *created.entry((task * 7 + i * 3) % DISTINCT).or_default() += 1
+                }
+                InsertOutcome::Duplicate => {}
+                other => panic!("unexpected outcome {other:?}"),
+            }
+        }
+    }
+    let stored = all_references(&storage).await;
+    assert_eq!(stored.len(), DISTINCT, "the batches cover every reference");
+    assert_eq!(
+        created.len(),
+        stored.len(),
+        "every stored lead was reported created"
+    );
+    assert!(
+        created.values().all(|&times| times == 1),
+        "no lead was created twice: {created:?}"
+    );
+    let events = storage.leads.events_after(0, 1000).await.expect("events");
+    assert_eq!(events.len(), stored.len(), "one event per new lead");
+    let mut ids: Vec<_> = events.iter().map(|event| event.lead_id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), stored.len(), "events name distinct leads");
+}
+
 async fn get_of_an_unknown_reference_is_none(storage: TestStorage) {
     storage
         .leads
@@ -1268,6 +1315,7 @@ contract_suite!(
     insert_reports_created_then_duplicate,
     batch_reports_one_outcome_per_lead,
     concurrent_deliveries_store_one_lead,
+    overlapping_concurrent_batches_create_each_lead_once,
     get_of_an_unknown_reference_is_none,
     pages_never_skip_or_repeat_while_leads_arrive,
     quarantine_round_trips,

@@ -43,7 +43,8 @@ pub enum InsertOutcome {
 ///   descending), after the cursor when one is given. Leads stored while a client pages through
 ///   never make it skip or repeat a lead.
 /// - `count` returns how many leads are stored.
-/// - `of_subject` returns every lead [`Subject::owns`], oldest first.
+/// - `of_subject` returns every lead [`Subject::owns`], oldest first (by receipt, then
+///   id).
 /// - `erase_subject` deletes every lead of the subject (with its raw payload and
 ///   everything attached to it) and leaves a tombstone
 ///   ([`LeadReference::tombstone`]) for each, in one transaction; it returns how many

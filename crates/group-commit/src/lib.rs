@@ -46,7 +46,7 @@ impl Default for GroupCommitOptions {
     fn default() -> Self {
         GroupCommitOptions {
             max_batch: 64,
-            max_wait: Duration::from_millis(1),
+            max_wait: Duration::ZERO,
             queue_capacity: 4096,
             writers: 1,
         }
@@ -168,6 +168,12 @@ async fn write_batches(
         let total = leads.len();
         let started = Instant::now();
         let result = inner.insert_batch(leads).await;
+        tracing::debug!(
+            leads = total,
+            commit_us = started.elapsed().as_micros() as u64,
+            committed = result.is_ok(),
+            "batch"
+        );
         if let Some(observer) = &observer {
             observer(BatchReport {
                 leads: total,

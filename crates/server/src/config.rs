@@ -130,7 +130,9 @@ pub struct Config {
     #[serde(default = "default_max_batch")]
     pub group_commit_max_batch: usize,
     /// `LEAD_INBOX_GROUP_COMMIT_MAX_WAIT_MICROS`: how long a batch waits for more leads
-    /// after its first.
+    /// after its first. `0` (the default): a writer takes what is queued and commits at
+    /// once; the deliveries that arrive during a commit form the next batch, so batches
+    /// grow with the load and a lone delivery waits for nobody.
     #[serde(default = "default_max_wait")]
     pub group_commit_max_wait_micros: u64,
     /// `LEAD_INBOX_WRITE_QUEUE_CAPACITY`: most deliveries waiting to be committed; past
@@ -156,7 +158,7 @@ fn default_max_batch() -> usize {
 }
 
 fn default_max_wait() -> u64 {
-    1000
+    0
 }
 
 fn default_write_queue() -> usize {

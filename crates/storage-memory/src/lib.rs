@@ -331,12 +331,14 @@ impl LeadRepository for InMemoryLeadRepository {
     }
 
     async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
-        Ok(lock(&self.state)
+        let mut leads: Vec<Lead> = lock(&self.state)
             .rows
             .values()
             .filter(|lead| subject.owns(&lead.details))
             .cloned()
-            .collect())
+            .collect();
+        leads.sort_by_key(|lead| (lead.received_at, lead.id.0));
+        Ok(leads)
     }
 
     async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError> {

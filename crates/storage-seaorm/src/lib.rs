@@ -305,6 +305,23 @@ impl SeaOrmStore {
 
 /// Maps a driver error to the port's error: anything that says "not now" (no
 /// connection, pool exhausted, database busy) is `Unavailable`, the rest `Unexpected`.
+/// Whether the database rolled the transaction back to break a deadlock or a
+/// serialisation conflict (SQLSTATE class 40: PostgreSQL `40001`/`40P01`, MySQL
+/// `40001` for error 1213), so that running it again may succeed.
+pub(crate) fn deadlocked(error: &DbErr) -> bool {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => {
+            match sqlx.as_ref() {
+                sea_orm::sqlx::Error::Database(db) => {
+                    matches!(db.code().as_deref(), Some("40001" | "40P01"))
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 pub(crate) fn storage_error(error: DbErr) -> StorageError {
     let transient = match &error {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,

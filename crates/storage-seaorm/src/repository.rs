@@ -1,6 +1,10 @@
 //! The port implementations.
 
-use std::{fmt, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,14 +20,14 @@ use lead_inbox_domain::{
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
-    TryInsertResult,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr, Order, Query},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, SqlErr, TransactionTrait,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict, Order, Query},
 };
 
 use crate::{
-    Inner,
+    Inner, deadlocked,
     entity::{erased_lead, lead, lead_event, lead_history, lead_note, lead_tag, quarantine},
     mapping::{
         corrupt, from_micros, lead_from_row, lead_to_row, quarantined_from_row, quarantined_to_row,
@@ -51,37 +55,140 @@ impl SeaOrmLeadRepository {
     }
 }
 
-/// Inserts one lead inside `txn` unless its reference is stored: `Created` or `Duplicate`.
+/// Most leads in one `INSERT` statement: 34 columns each keeps a statement far below
+/// SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+const ROWS_PER_INSERT: usize = 256;
+
+/// A lead this batch stored: its id, reference and receipt instant (for its event).
+struct Created {
+    id: i64,
+    reference: String,
+    received_at_us: i64,
+}
+
+/// Inserts `leads` (distinct references, none erased) inside `txn`, each unless its
+/// reference is already stored, and returns the ones stored.
 ///
-/// PostgreSQL and SQLite: `INSERT … ON CONFLICT (lead_reference) DO NOTHING`, and the
-/// affected row count tells which. MySQL's equivalent (`ON DUPLICATE KEY UPDATE`)
-/// reports a found row as affected, so there a plain `INSERT` runs and the unique-key
-/// error, which MySQL rolls back for that statement only, means `Duplicate`.
-async fn insert_one(
-    txn: &DatabaseTransaction,
-    lead: NewLead,
-) -> Result<InsertOutcome, StorageError> {
-    let row = lead_to_row(lead);
+/// PostgreSQL and SQLite: one multi-row `INSERT … ON CONFLICT (lead_reference) DO
+/// NOTHING RETURNING id, …` per [`ROWS_PER_INSERT`] leads; a reference absent from what
+/// it returns was already stored. MySQL has neither `RETURNING` nor a per-row outcome
+/// for `INSERT IGNORE` (which would also hide other errors), so see [`insert_new_mysql`].
+async fn insert_new(txn: &DatabaseTransaction, leads: Vec<NewLead>) -> Result<Vec<Created>, DbErr> {
     if txn.get_database_backend() == DatabaseBackend::MySql {
-        return match lead::Entity::insert(row).exec_without_returning(txn).await {
-            Ok(_) => Ok(InsertOutcome::Created),
-            Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Ok(InsertOutcome::Duplicate)
-            }
-            Err(error) => Err(storage_error(error)),
-        };
+        return insert_new_mysql(txn, leads).await;
     }
-    let result = lead::Entity::insert(row)
-        .on_conflict_do_nothing_on([lead::Column::LeadReference])
-        .exec_without_returning(txn)
-        .await
-        .map_err(storage_error)?;
-    Ok(match result {
-        TryInsertResult::Inserted(rows) if rows > 0 => InsertOutcome::Created,
-        TryInsertResult::Inserted(_) | TryInsertResult::Conflicted | TryInsertResult::Empty => {
-            InsertOutcome::Duplicate
+    let mut created = Vec::with_capacity(leads.len());
+    let mut leads = leads.into_iter().peekable();
+    while leads.peek().is_some() {
+        let mut insert = lead::Entity::insert_many(
+            leads
+                .by_ref()
+                .take(ROWS_PER_INSERT)
+                .map(lead_to_row)
+                .collect::<Vec<_>>(),
+        )
+        .on_conflict(
+            OnConflict::column(lead::Column::LeadReference)
+                .do_nothing()
+                .to_owned(),
+        )
+        .into_query();
+        insert.returning(Query::returning().columns([
+            lead::Column::Id,
+            lead::Column::LeadReference,
+            lead::Column::ReceivedAtUs,
+        ]));
+        for row in txn.query_all(&insert).await? {
+            created.push(Created {
+                id: row.try_get("", "id")?,
+                reference: row.try_get("", "lead_reference")?,
+                received_at_us: row.try_get("", "received_at_us")?,
+            });
         }
-    })
+    }
+    Ok(created)
+}
+
+/// [`insert_new`] on MySQL/MariaDB: a plain select drops the references already
+/// stored, one multi-row `INSERT` stores the rest, and a select reads their ids. When
+/// another writer stored one of them in between, the `INSERT` fails on the unique key
+/// (MySQL rolls back that statement only) and the leads go one by one, each
+/// duplicate key meaning "already stored".
+async fn insert_new_mysql(
+    txn: &DatabaseTransaction,
+    leads: Vec<NewLead>,
+) -> Result<Vec<Created>, DbErr> {
+    let references = |leads: &[NewLead]| -> Vec<String> {
+        leads
+            .iter()
+            .map(|lead| lead.details.reference.as_str().to_owned())
+            .collect()
+    };
+    let stored: std::collections::HashSet<String> = lead::Entity::find()
+        .select_only()
+        .column(lead::Column::LeadReference)
+        .filter(lead::Column::LeadReference.is_in(references(&leads)))
+        .into_tuple()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
+    let leads: Vec<NewLead> = leads
+        .into_iter()
+        .filter(|lead| !stored.contains(lead.details.reference.as_str()))
+        .collect();
+    let mut new = references(&leads);
+    for chunk in leads.chunks(ROWS_PER_INSERT) {
+        let rows: Vec<_> = chunk.iter().cloned().map(lead_to_row).collect();
+        match lead::Entity::insert_many(rows)
+            .exec_without_returning(txn)
+            .await
+        {
+            Ok(_) => {}
+            Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                new.clear();
+                for lead in leads {
+                    let reference = lead.details.reference.as_str().to_owned();
+                    match lead::Entity::insert(lead_to_row(lead))
+                        .exec_without_returning(txn)
+                        .await
+                    {
+                        Ok(_) => new.push(reference),
+                        Err(error)
+                            if matches!(
+                                error.sql_err(),
+                                Some(SqlErr::UniqueConstraintViolation(_))
+                            ) => {}
+                        Err(error) => return Err(error),
+                    }
+                }
+                break;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    // A plain (non-locking) select: an `INSERT … SELECT` would take shared locks on
+    // `leads` and deadlock concurrent batches.
+    let rows: Vec<(i64, String, i64)> = lead::Entity::find()
+        .select_only()
+        .column(lead::Column::Id)
+        .column(lead::Column::LeadReference)
+        .column(lead::Column::ReceivedAtUs)
+        .filter(lead::Column::LeadReference.is_in(new))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, reference, received_at_us)| Created {
+            id,
+            reference,
+            received_at_us,
+        })
+        .collect())
 }
 
 /// [`LeadFilter`] as SQL; the same rule as [`LeadFilter::matches`].
@@ -156,61 +263,110 @@ fn sort_column(sort: LeadSort) -> lead::Column {
     }
 }
 
+/// Times a batch is tried when the database chose it as a deadlock victim (MySQL's
+/// gap locks can still cross between writers) before the callers get `Unavailable`.
+const BATCH_ATTEMPTS: u32 = 3;
+
+/// One batch's transaction: the tombstones among `leads` (distinct references), then
+/// the others inserted unless stored, and an event per new lead in id order for the
+/// live feed. Returns the tombstones found and the leads created.
+async fn store_batch(
+    db: &DatabaseConnection,
+    leads: &[NewLead],
+) -> Result<(HashSet<String>, Vec<Created>), DbErr> {
+    let txn = db.begin().await?;
+    let erased = existing_tombstones(
+        &txn,
+        leads
+            .iter()
+            .map(|lead| lead.details.reference.tombstone())
+            .collect(),
+    )
+    .await?;
+    let candidates = leads
+        .iter()
+        .filter(|lead| !erased.contains(&lead.details.reference.tombstone()))
+        .cloned()
+        .collect();
+    let mut created = insert_new(&txn, candidates).await?;
+    if !created.is_empty() {
+        created.sort_by_key(|lead| lead.id);
+        lead_event::Entity::insert_many(created.iter().map(|lead| lead_event::ActiveModel {
+            id: NotSet,
+            lead_id: Set(lead.id),
+            kind: Set(LeadEventKind::Created.code().to_owned()),
+            at_us: Set(lead.received_at_us),
+        }))
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok((erased, created))
+}
+
 #[async_trait]
 impl LeadRepository for SeaOrmLeadRepository {
     async fn insert_batch(&self, leads: Vec<NewLead>) -> Result<Vec<InsertOutcome>, StorageError> {
         if leads.is_empty() {
             return Ok(Vec::new());
         }
-        let _writer = self.inner.write_turn().await;
-        let txn = self.inner.db.begin().await.map_err(storage_error)?;
+        // The first occurrence of a reference in the batch decides; later ones are
+        // redeliveries of it.
+        let references: Vec<String> = leads
+            .iter()
+            .map(|lead| lead.details.reference.as_str().to_owned())
+            .collect();
+        let mut first: HashMap<&str, usize> = HashMap::with_capacity(leads.len());
+        let is_first: Vec<bool> = references
+            .iter()
+            .enumerate()
+            .map(|(index, reference)| *first.entry(reference).or_insert(index) == index)
+            .collect();
         let tombstones: Vec<String> = leads
             .iter()
             .map(|lead| lead.details.reference.tombstone())
             .collect();
-        let erased = existing_tombstones(&txn, tombstones.clone()).await?;
-        let mut outcomes = Vec::with_capacity(leads.len());
-        let mut created = Vec::new();
-        for (lead, tombstone) in leads.into_iter().zip(&tombstones) {
-            let reference = lead.details.reference.as_str().to_owned();
-            let outcome = if erased.contains(tombstone) {
-                InsertOutcome::Erased
-            } else {
-                insert_one(&txn, lead).await?
-            };
-            if outcome == InsertOutcome::Created {
-                created.push(reference);
+        // Rows go in reference order, so that concurrent writers (several per
+        // instance on a database server, or several instances) take the unique key's
+        // locks in one order and cannot deadlock each other on it.
+        let mut unique: Vec<NewLead> = leads
+            .into_iter()
+            .enumerate()
+            .filter(|&(index, _)| is_first[index])
+            .map(|(_, lead)| lead)
+            .collect();
+        unique.sort_by(|a, b| {
+            a.details
+                .reference
+                .as_str()
+                .cmp(b.details.reference.as_str())
+        });
+        let mut attempt = 1;
+        let (erased, created) = loop {
+            let _writer = self.inner.write_turn().await;
+            match store_batch(&self.inner.db, &unique).await {
+                Err(error) if attempt < BATCH_ATTEMPTS && deadlocked(&error) => attempt += 1,
+                result => break result.map_err(storage_error)?,
             }
-            outcomes.push(outcome);
-        }
-        if !created.is_empty() {
-            // One event per new lead, in id order, for the live feed. The ids are read
-            // with a plain (non-locking) select: an `INSERT … SELECT` would take shared
-            // locks on `leads` and deadlock concurrent batches on MySQL.
-            let created: Vec<(i64, i64)> = lead::Entity::find()
-                .select_only()
-                .column(lead::Column::Id)
-                .column(lead::Column::ReceivedAtUs)
-                .filter(lead::Column::LeadReference.is_in(created))
-                .order_by_asc(lead::Column::Id)
-                .into_tuple()
-                .all(&txn)
-                .await
-                .map_err(storage_error)?;
-            lead_event::Entity::insert_many(created.into_iter().map(|(id, at_us)| {
-                lead_event::ActiveModel {
-                    id: NotSet,
-                    lead_id: Set(id),
-                    kind: Set(LeadEventKind::Created.code().to_owned()),
-                    at_us: Set(at_us),
+        };
+        let is_erased: Vec<bool> = tombstones
+            .iter()
+            .map(|tombstone| erased.contains(tombstone))
+            .collect();
+        let created: HashSet<&str> = created.iter().map(|lead| lead.reference.as_str()).collect();
+        Ok(references
+            .iter()
+            .enumerate()
+            .map(|(index, reference)| {
+                if is_erased[index] {
+                    InsertOutcome::Erased
+                } else if is_first[index] && created.contains(reference.as_str()) {
+                    InsertOutcome::Created
+                } else {
+                    InsertOutcome::Duplicate
                 }
-            }))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(storage_error)?;
-        }
-        txn.commit().await.map_err(storage_error)?;
-        Ok(outcomes)
+            })
+            .collect())
     }
 
     async fn get(&self, reference: &LeadReference) -> Result<Option<Lead>, StorageError> {
@@ -685,7 +841,9 @@ async fn insert_tombstones(
     db: &impl ConnectionTrait,
     tombstones: Vec<String>,
 ) -> Result<u64, StorageError> {
-    let present = existing_tombstones(db, tombstones.clone()).await?;
+    let present = existing_tombstones(db, tombstones.clone())
+        .await
+        .map_err(storage_error)?;
     let erased_at_us = to_micros(&Utc::now());
     let mut missing: Vec<String> = tombstones
         .into_iter()
@@ -874,15 +1032,14 @@ impl SeaOrmLeadRepository {
 async fn existing_tombstones(
     db: &impl ConnectionTrait,
     tombstones: Vec<String>,
-) -> Result<std::collections::HashSet<String>, StorageError> {
+) -> Result<HashSet<String>, DbErr> {
     let found: Vec<String> = erased_lead::Entity::find()
         .select_only()
         .column(erased_lead::Column::Tombstone)
         .filter(erased_lead::Column::Tombstone.is_in(tombstones))
         .into_tuple()
         .all(db)
-        .await
-        .map_err(storage_error)?;
+        .await?;
     Ok(found.into_iter().collect())
 }
 
@@ -908,6 +1065,7 @@ async fn subject_leads(
                     .add(given.is_not_null()),
             ),
         )
+        .order_by_asc(lead::Column::ReceivedAtUs)
         .order_by_asc(lead::Column::Id)
         .all(db)
         .await
