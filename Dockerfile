@@ -18,7 +18,11 @@ RUN apt-get update \
 COPY --from=build /out/lead-inbox /usr/local/bin/lead-inbox
 USER lead-inbox
 WORKDIR /var/lib/lead-inbox
-ENV LEAD_INBOX_BIND=0.0.0.0:8080 \
+# MALLOC_ARENA_MAX=2: glibc otherwise keeps a malloc arena per thread that ever
+# allocated (tokio's workers, one thread per SQLite connection), and memory freed in
+# them is rarely returned; docs/benchmarks.md ("Memory") has the measurement.
+ENV MALLOC_ARENA_MAX=2 \
+    LEAD_INBOX_BIND=0.0.0.0:8080 \
     LEAD_INBOX_DATABASE_URL=sqlite:///var/lib/lead-inbox/lead-inbox.db \
     LEAD_INBOX_LOG_FORMAT=json
 VOLUME ["/var/lib/lead-inbox"]
