@@ -12,6 +12,7 @@ mod m20261128_000003_index_lead_filters;
 mod m20261128_000004_privacy;
 mod m20261128_000005_work_and_search;
 mod m20261128_000006_lead_events;
+mod m20261128_000007_index_first_response;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_privacy::Migration),
             Box::new(m20261128_000005_work_and_search::Migration),
             Box::new(m20261128_000006_lead_events::Migration),
+            Box::new(m20261128_000007_index_first_response::Migration),
         ]
     }
 }
