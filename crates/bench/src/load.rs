@@ -2,7 +2,9 @@
 //! one connection per worker task), closed loop (each sends its next request when the
 //! previous answer arrived) or open loop (each sends on a fixed schedule, latency
 //! counted from the scheduled moment when the server made it late, so that a slow
-//! server cannot hide its queueing: no coordinated omission).
+//! server cannot hide its queueing: no coordinated omission). The read path uses the
+//! same connections and exchange: closed-loop `GET`s whose answers a [`Reader`] checks,
+//! and [`export`], which streams one long answer through, counting it.
 
 use std::{
     net::SocketAddr,
@@ -55,8 +57,8 @@ pub async fn ready(address: SocketAddr) -> bool {
         return false;
     };
     matches!(
-        tokio::time::timeout(Duration::from_secs(2), sender.send_request(request)).await,
-        Ok(Ok(response)) if response.status() == StatusCode::OK
+        tokio::time::timeout(Duration::from_secs(2), exchange(&mut sender, request)).await,
+        Ok(Some((StatusCode::OK, _)))
     )
 }
 
@@ -244,19 +246,7 @@ impl Worker {
                 report.tally.error("request build failed");
                 continue;
             };
-            let answer = match connection.ready().await {
-                Ok(()) => match connection.send_request(request).await {
-                    Ok(response) => {
-                        let status = response.status();
-                        match response.into_body().collect().await {
-                            Ok(body) => Some((status, body.to_bytes())),
-                            Err(_) => None,
-                        }
-                    }
-                    Err(_) => None,
-                },
-                Err(_) => None,
-            };
+            let answer = exchange(connection, request).await;
             let done = Instant::now();
             let Some((status, body)) = answer else {
                 report.tally.error("transport error");
@@ -296,89 +286,131 @@ impl Worker {
     }
 }
 
-/// What a read-path run saw.
+/// Sends `request` on `connection` and reads the whole answer; `None` when the
+/// transport failed.
+async fn exchange<B>(connection: &mut Sender<B>, request: Request<B>) -> Option<(StatusCode, Bytes)>
+where
+    B: hyper::body::Body + Send + 'static,
+{
+    connection.ready().await.ok()?;
+    let response = connection.send_request(request).await.ok()?;
+    let status = response.status();
+    let body = response.into_body().collect().await.ok()?;
+    Some((status, body.to_bytes()))
+}
+
+/// `GET path` on the CRM API, with the benchmark's API key.
+fn api_get(address: SocketAddr, path: &str) -> Option<Request<Empty<Bytes>>> {
+    Request::get(path)
+        .header("host", address.to_string())
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .body(Empty::new())
+        .ok()
+}
+
+/// One `GET path` on a connection of its own, outside any measurement (to find a
+/// cursor); the body of a `200`, else what went wrong.
+pub async fn get_once(address: SocketAddr, path: &str) -> Result<Bytes, String> {
+    let mut connection = connect(address)
+        .await
+        .ok_or_else(|| format!("GET {path}: connect failed"))?;
+    let request = api_get(address, path).ok_or_else(|| format!("GET {path}: a bad request"))?;
+    match exchange(&mut connection, request).await {
+        Some((StatusCode::OK, body)) => Ok(body),
+        Some((status, _)) => Err(format!("GET {path}: {}", status.as_u16())),
+        None => Err(format!("GET {path}: transport error")),
+    }
+}
+
+/// A `GET` the read path repeats, and how each answer is judged.
+pub trait Reader: Send + 'static {
+    /// The path and query of the next request.
+    fn next_path(&mut self) -> String;
+    /// `Ok` when a `200` answer holds what it must; else what was wrong with it.
+    fn judge(&mut self, body: &[u8]) -> Result<(), String>;
+}
+
+/// How long a read probe runs: through `window`, and, when its answers are slow,
+/// on past it until each connection has had `min_samples` measured requests (so that
+/// a query taking seconds still gets a median and a tail).
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub window: Window,
+    pub min_samples: u64,
+}
+
+/// What a read probe saw.
 pub struct ReadReport {
+    /// Latencies of the requests sent after the warm-up.
     pub latency: Histogram<u64>,
+    /// Those requests, answered.
     pub requests: u64,
-    /// Answers that were a full page of 50 leads.
-    pub full_pages: u64,
-    /// Errors only (everything but a full page).
+    /// Answers that were a `200` and passed the reader's check (warm-up included).
+    pub checked: u64,
+    /// From the end of the warm-up to the last measured answer.
+    pub seconds: f64,
+    /// Errors only: transport failures, other statuses, failed checks.
     pub tally: Tally,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LeadPage {
-    items: Vec<serde::de::IgnoredAny>,
-    next_cursor: Option<String>,
+impl ReadReport {
+    fn new() -> ReadReport {
+        ReadReport {
+            latency: stats::new_histogram(),
+            requests: 0,
+            checked: 0,
+            seconds: 0.0,
+            tally: Tally::default(),
+        }
+    }
+
+    fn merge(&mut self, other: &ReadReport) {
+        let _ = self.latency.add(&other.latency);
+        self.requests += other.requests;
+        self.checked += other.checked;
+        self.seconds = self.seconds.max(other.seconds);
+        self.tally.merge(&other.tally);
+    }
 }
 
-/// The entity types the read path filters on, and how the seeded leads are spread
-/// over them (percent).
-pub const ENTITY_TYPES: [(&str, u32); 5] = [
-    ("Listing", 60),
-    ("Office", 15),
-    ("BusinessForm", 10),
-    ("User", 10),
-    ("EvaluationForm", 5),
-];
-
-/// `GET /api/v1/leads?limit=50&entityType=…` (every other one the next page, through
-/// the cursor) over `connections` connections until the window ends. A page must hold
-/// 50 leads, or it counts as an error.
-pub async fn read(address: SocketAddr, connections: usize, window: Window) -> ReadReport {
+/// Runs `connections` closed-loop workers, each with its own reader from `reader`,
+/// for `budget`.
+pub async fn read<R: Reader>(
+    address: SocketAddr,
+    connections: usize,
+    budget: Budget,
+    reader: impl Fn(usize) -> R,
+) -> ReadReport {
     let tasks: Vec<_> = (0..connections)
-        .map(|id| tokio::spawn(read_worker(address, id, window)))
+        .map(|id| tokio::spawn(read_worker(address, reader(id), budget)))
         .collect();
-    let mut report = ReadReport {
-        latency: stats::new_histogram(),
-        requests: 0,
-        full_pages: 0,
-        tally: Tally::default(),
-    };
+    let mut report = ReadReport::new();
     for task in tasks {
         match task.await {
-            Ok(part) => {
-                let _ = report.latency.add(&part.latency);
-                report.requests += part.requests;
-                report.full_pages += part.full_pages;
-                report.tally.merge(&part.tally);
-            }
+            Ok(part) => report.merge(&part),
             Err(_) => report.tally.error("read worker panicked"),
         }
     }
     report
 }
 
-async fn read_worker(address: SocketAddr, id: usize, window: Window) -> ReadReport {
-    let mut report = ReadReport {
-        latency: stats::new_histogram(),
-        requests: 0,
-        full_pages: 0,
-        tally: Tally::default(),
-    };
-    let mut random = Random::new(1000 + id as u64);
+async fn read_worker<R: Reader>(address: SocketAddr, mut reader: R, budget: Budget) -> ReadReport {
+    let mut report = ReadReport::new();
+    let window = budget.window;
     let mut sender: Option<Sender<Empty<Bytes>>> = None;
-    let mut cursor: Option<(usize, String)> = None;
-    let host = address.to_string();
-    let authorization = format!("Bearer {API_KEY}");
+    // Requests sent after the warm-up, answered or not: the stopping rule counts
+    // failures too, so that a server that stopped answering does not keep it going.
+    let mut attempts = 0u64;
     loop {
         let sent_at = Instant::now();
-        if sent_at >= window.stop_at {
+        if sent_at >= window.stop_at && attempts >= budget.min_samples {
             break;
         }
-        let (entity, after) = match cursor.take() {
-            Some((entity, next)) => (entity, Some(next)),
-            None => (random.below(ENTITY_TYPES.len() as u64) as usize, None),
-        };
-        let mut path = format!(
-            "/api/v1/leads?limit=50&entityType={}",
-            ENTITY_TYPES[entity].0
-        );
-        if let Some(after) = &after {
-            path.push_str("&cursor=");
-            path.push_str(&percent_encode(after));
+        let measured = sent_at >= window.measure_from;
+        if measured {
+            attempts += 1;
         }
+        let path = reader.next_path();
         if sender.as_ref().is_none_or(|s| s.is_closed()) {
             sender = connect(address).await;
         }
@@ -387,58 +419,130 @@ async fn read_worker(address: SocketAddr, id: usize, window: Window) -> ReadRepo
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let Ok(request) = Request::get(path)
-            .header("host", &host)
-            .header("authorization", &authorization)
-            .body(Empty::new())
-        else {
+        let Some(request) = api_get(address, &path) else {
             report.tally.error("request build failed");
             continue;
         };
-        let answer = match connection.ready().await {
-            Ok(()) => match connection.send_request(request).await {
-                Ok(response) => {
-                    let status = response.status();
-                    response
-                        .into_body()
-                        .collect()
-                        .await
-                        .ok()
-                        .map(|body| (status, body.to_bytes()))
-                }
-                Err(_) => None,
-            },
-            Err(_) => None,
-        };
+        let answer = exchange(connection, request).await;
         let done = Instant::now();
         let Some((status, body)) = answer else {
             report.tally.error("transport error");
             sender = None;
             continue;
         };
-        if window.measures(sent_at) {
+        if measured {
             stats::record(&mut report.latency, done - sent_at);
             report.requests += 1;
+            report.seconds = (done - window.measure_from).as_secs_f64();
         }
         if status != StatusCode::OK {
             report.tally.error(format!("{}", status.as_u16()));
             continue;
         }
-        match serde_json::from_slice::<LeadPage>(&body) {
-            Ok(page) if page.items.len() == 50 => {
-                report.full_pages += 1;
-                // A first page is followed by its next page, then a fresh first page.
-                if after.is_none() {
-                    cursor = page.next_cursor.map(|next| (entity, next));
-                }
-            }
-            Ok(page) => report
-                .tally
-                .error(format!("a page of {} leads", page.items.len())),
-            Err(_) => report.tally.error("unreadable page"),
+        match reader.judge(&body) {
+            Ok(()) => report.checked += 1,
+            Err(what) => report.tally.error(what),
         }
     }
     report
+}
+
+/// What one export transferred.
+#[derive(Debug, Clone, Default)]
+pub struct ExportReport {
+    pub status: u16,
+    pub bytes: u64,
+    /// Line feeds in the body: one per NDJSON lead, one per CSV row.
+    pub lines: u64,
+    /// The first two lines and the last one (a line is kept up to 64 KiB).
+    pub first_lines: Vec<String>,
+    pub last_line: String,
+    pub first_byte: Duration,
+    pub took: Duration,
+    /// Whether the body ended before the time limit.
+    pub complete: bool,
+}
+
+/// The most of a line [`Lines`] keeps.
+const KEPT_LINE: usize = 64 * 1024;
+
+/// Counts the lines of a body fed chunk by chunk, keeping only the first two and the
+/// last: memory stays bounded whatever the size of the body.
+#[derive(Debug, Default)]
+struct Lines {
+    count: u64,
+    first: Vec<String>,
+    current: Vec<u8>,
+    last: Vec<u8>,
+}
+
+impl Lines {
+    fn feed(&mut self, mut chunk: &[u8]) {
+        while let Some(end) = chunk.iter().position(|&b| b == b'\n') {
+            self.keep(&chunk[..end]);
+            self.count += 1;
+            let line = std::mem::take(&mut self.current);
+            if self.first.len() < 2 {
+                self.first.push(String::from_utf8_lossy(&line).into_owned());
+            }
+            self.last = line;
+            chunk = &chunk[end + 1..];
+        }
+        self.keep(chunk);
+    }
+
+    fn keep(&mut self, part: &[u8]) {
+        let room = KEPT_LINE.saturating_sub(self.current.len());
+        self.current
+            .extend_from_slice(&part[..part.len().min(room)]);
+    }
+}
+
+/// `GET path` (an export), reading the body as it streams in: counts bytes and lines,
+/// never holding more than a chunk and a line. Stops reading after `limit` (then
+/// `complete` is false and the figures are those of the part received).
+pub async fn export(
+    address: SocketAddr,
+    path: &str,
+    limit: Duration,
+) -> Result<ExportReport, String> {
+    let mut connection = connect::<Empty<Bytes>>(address)
+        .await
+        .ok_or("connect failed")?;
+    let request = api_get(address, path).ok_or("a bad request")?;
+    let started = Instant::now();
+    connection.ready().await.map_err(|e| e.to_string())?;
+    let response = connection
+        .send_request(request)
+        .await
+        .map_err(|e| format!("transport error: {e}"))?;
+    let mut report = ExportReport {
+        status: response.status().as_u16(),
+        first_byte: started.elapsed(),
+        ..ExportReport::default()
+    };
+    let mut body = response.into_body();
+    let mut lines = Lines::default();
+    let deadline = tokio::time::Instant::from_std(started + limit);
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(frame)) => frame.map_err(|e| format!("the transfer broke off: {e}"))?,
+            Ok(None) => {
+                report.complete = true;
+                break;
+            }
+            Err(_) => break,
+        };
+        if let Ok(data) = frame.into_data() {
+            report.bytes += data.len() as u64;
+            lines.feed(&data);
+        }
+    }
+    report.took = started.elapsed();
+    report.lines = lines.count;
+    report.first_lines = lines.first;
+    report.last_line = String::from_utf8_lossy(&lines.last).into_owned();
+    Ok(report)
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).
@@ -465,11 +569,18 @@ mod tests {
     }
 
     #[test]
-    fn entity_shares_add_up_to_100() {
-        assert_eq!(
-            ENTITY_TYPES.iter().map(|(_, share)| share).sum::<u32>(),
-            100
-        );
+    fn lines_are_counted_across_chunks_keeping_the_first_two_and_the_last() {
+        let mut lines = Lines::default();
+        for chunk in ["hea", "der\r\nrow 1\r", "\nrow", " 2\r\n", "", "row 3\r\n"] {
+            lines.feed(chunk.as_bytes());
+        }
+        assert_eq!(lines.count, 4);
+        assert_eq!(lines.first, ["header\r", "row 1\r"]);
+        assert_eq!(lines.last, b"row 3\r");
+        let mut long = Lines::default();
+        long.feed(&vec![b'x'; KEPT_LINE + 10]);
+        long.feed(b"\n");
+        assert_eq!((long.count, long.last.len()), (1, KEPT_LINE));
     }
 
     #[test]

@@ -14,7 +14,10 @@
 //! each as a ratio to the ceiling, and checks that the stored leads equal the distinct
 //! references acknowledged `created`. Then the p99 at 80% of the best throughput (open
 //! loop, against the ceiling at the same rate), the time from start to ready on an
-//! existing database, and the read path (a filtered page of 50 out of a million leads).
+//! existing database, and the read path on a million generated leads: a filtered page
+//! of 50, the free-text search with a rare and a common term, the first and a deep page
+//! of contacts, the stats, and a full export as NDJSON and CSV (time, rate, the
+//! server's memory), every answer checked against the generated data.
 //! It writes `results.json`, `results.md` and `throughput.svg` into `--out`.
 //!
 //! ```sh
@@ -25,6 +28,7 @@
 
 mod load;
 mod mix;
+mod probes;
 mod report;
 mod seed;
 mod server;
@@ -102,15 +106,31 @@ struct Args {
     #[arg(long = "server-env", value_name = "KEY=VALUE")]
     server_env: Vec<String>,
     /// Only these scenarios (ceiling, sqlite, postgres, mariadb), comma-separated. The
-    /// ceiling is always measured, since every figure is a ratio to it.
+    /// ceiling is always measured with ingest, since every figure is a ratio to it.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Leads generated for the read path.
     #[arg(long, default_value_t = 1_000_000)]
     read_leads: u64,
+    /// Measured requests per connection at least, for each read-path probe, however
+    /// slow its answers (the probe runs past `--duration` until it has them).
+    #[arg(long, default_value_t = 20)]
+    read_samples: u64,
+    /// Seconds an export of every generated lead may take; a slower one is stopped,
+    /// and reported as a failed check with what it had sent.
+    #[arg(long, default_value_t = 1200.0)]
+    export_limit: f64,
     /// Skip the read path and the start-up measurement.
     #[arg(long)]
     skip_read: bool,
+    /// Skip ingest (the ceiling, the durable levels and the open loop): only the
+    /// start-up and the read path.
+    #[arg(long)]
+    skip_ingest: bool,
+    /// Keep the read path's generated databases (the URLs are printed), e.g. to run
+    /// EXPLAIN on them; drop them by hand afterwards.
+    #[arg(long)]
+    keep_read_database: bool,
     /// Skip the open-loop run at 80% of the best throughput.
     #[arg(long)]
     skip_open_loop: bool,
@@ -137,7 +157,11 @@ struct Plan {
     out: PathBuf,
     launch: Launch,
     read_leads: u64,
+    read_samples: u64,
+    export_limit: Duration,
+    ingest: bool,
     read: bool,
+    keep_read_database: bool,
     open_loop: bool,
     open_loop_connections: usize,
     startup_samples: usize,
@@ -153,6 +177,7 @@ impl Plan {
             args.warmup = args.warmup.min(0.5);
             args.connections = vec![1, 8];
             args.read_leads = args.read_leads.min(5_000);
+            args.read_samples = args.read_samples.min(5);
             args.startup_samples = args.startup_samples.min(2);
             args.open_loop_connections = args.open_loop_connections.min(16);
         }
@@ -176,7 +201,10 @@ impl Plan {
             env.push((key.to_owned(), value.to_owned()));
         }
         let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
-        let mut backends = vec![Backend::Ceiling];
+        let mut backends = Vec::new();
+        if !args.skip_ingest {
+            backends.push(Backend::Ceiling);
+        }
         if wanted("sqlite") {
             backends.push(Backend::Sqlite);
         }
@@ -219,8 +247,12 @@ impl Plan {
                 log_dir,
             },
             read_leads: args.read_leads.max(1_000),
+            read_samples: args.read_samples.max(1),
+            export_limit: Duration::from_secs_f64(args.export_limit.max(1.0)),
+            ingest: !args.skip_ingest,
             read: !args.skip_read,
-            open_loop: !args.skip_open_loop,
+            keep_read_database: args.keep_read_database,
+            open_loop: !args.skip_open_loop && !args.skip_ingest,
             open_loop_connections: args.open_loop_connections.max(1),
             startup_samples: args.startup_samples.max(1),
             read_connections: vec![1, 8],
@@ -301,17 +333,58 @@ pub struct Startup {
     pub max_ms: f64,
 }
 
-/// The read path at one connection count.
+/// One read-path probe at one connection count.
 #[derive(Debug, Clone, Serialize)]
 pub struct Read {
     pub backend: Backend,
+    /// What was asked, e.g. "search, rare term".
+    pub probe: String,
+    /// The request, e.g. `GET /api/v1/leads?limit=50&q=…`.
+    pub request: String,
     pub leads_in_database: u64,
     pub seed_seconds: f64,
     pub connections: usize,
+    /// From the end of the warm-up to the last measured answer.
+    pub seconds: f64,
     pub requests_per_s: f64,
-    pub full_pages: u64,
+    /// Answers that held what the generated data says they must.
+    pub checked: u64,
     pub latency: Latency,
+    /// Transport failures, other statuses than `200`, and wrong answers.
     pub errors: u64,
+    pub error_kinds: std::collections::BTreeMap<String, u64>,
+    /// CPU cores used while the probe ran (warm-up included) by the server, by the
+    /// load generator, and by other processes (the database server among them).
+    pub server_cpu_cores: f64,
+    pub bench_cpu_cores: f64,
+    pub other_cpu_cores: f64,
+}
+
+/// A full export of the read path's database.
+#[derive(Debug, Clone, Serialize)]
+pub struct Export {
+    pub backend: Backend,
+    /// `ndjson` or `csv`.
+    pub format: &'static str,
+    pub leads_in_database: u64,
+    pub bytes: u64,
+    /// Lines received: one per lead, plus the header for CSV.
+    pub lines: u64,
+    pub seconds: f64,
+    pub first_byte_ms: f64,
+    pub leads_per_s: f64,
+    pub mb_per_s: f64,
+    /// The server's resident set just before the export, and its peak during it.
+    pub rss_before_mb: Option<f64>,
+    pub rss_peak_mb: Option<f64>,
+    /// Whether the peak was reset before the export (else it is the process's).
+    pub peak_reset: bool,
+    /// CPU cores used during the export: server, benchmark, other processes.
+    pub server_cpu_cores: f64,
+    pub bench_cpu_cores: f64,
+    pub other_cpu_cores: f64,
+    /// What was wrong with the body, if anything (wrong line count, order, status).
+    pub problem: Option<String>,
 }
 
 /// Where it ran.
@@ -342,6 +415,7 @@ pub struct Results {
     pub open_loop: Vec<OpenLoop>,
     pub startup: Vec<Startup>,
     pub read: Vec<Read>,
+    pub exports: Vec<Export>,
     pub failures: Vec<String>,
     pub total_seconds: f64,
 }
@@ -564,9 +638,16 @@ async fn run_open_loop(plan: &Plan, backend: Backend, best: f64) -> Result<OpenL
     })
 }
 
+/// What the read path measured on one backend.
+struct ReadPath {
+    startup: Startup,
+    reads: Vec<Read>,
+    exports: Vec<Export>,
+}
+
 /// Seeds a database with `plan.read_leads` leads, measures start-up on it, then the
-/// filtered list.
-async fn run_read_path(plan: &Plan, backend: Backend) -> Result<(Startup, Vec<Read>), BenchError> {
+/// read-path probes and the export.
+async fn run_read_path(plan: &Plan, backend: Backend) -> Result<ReadPath, BenchError> {
     let database = FreshDatabase::create(backend, plan.server_url(backend)).await?;
     eprintln!(
         "  {}: generating {} leads through the storage library",
@@ -581,7 +662,15 @@ async fn run_read_path(plan: &Plan, backend: Backend) -> Result<(Startup, Vec<Re
         }
     };
     let result = measure_existing(plan, backend, &database.url, seeded).await;
-    database.remove().await;
+    if plan.keep_read_database {
+        eprintln!(
+            "  {}: the generated database is kept: {}",
+            backend.label(),
+            redact(&database.keep())
+        );
+    } else {
+        database.remove().await;
+    }
     result
 }
 
@@ -590,7 +679,7 @@ async fn measure_existing(
     backend: Backend,
     url: &str,
     seeded: Duration,
-) -> Result<(Startup, Vec<Read>), BenchError> {
+) -> Result<ReadPath, BenchError> {
     let mut starts = Vec::new();
     let mut server = None;
     for sample in 0..plan.startup_samples {
@@ -611,33 +700,72 @@ async fn measure_existing(
         median_ms,
         max_ms,
     };
+    eprintln!("{}", report::startup_line(&startup));
     let Some(mut server) = server else {
         return Err(BenchError::new("no server for the read path"));
     };
-    let mut reads = Vec::new();
-    for &connections in &plan.read_connections {
-        let window = Window::after_warmup(plan.warmup, plan.duration);
-        let report = load::read(server.address, connections, window).await;
-        reads.push(Read {
-            backend,
-            leads_in_database: plan.read_leads,
-            seed_seconds: seeded.as_secs_f64(),
-            connections,
-            requests_per_s: stats::per_second(report.requests, window.length()),
-            full_pages: report.full_pages,
-            latency: Latency::of(&report.latency),
-            errors: report.tally.error_count(),
-        });
-    }
+    let setting = probes::Setting {
+        warmup: plan.warmup,
+        duration: plan.duration,
+        min_samples: plan.read_samples,
+        connections: plan.read_connections.clone(),
+        export_limit: plan.export_limit,
+    };
+    let database = probes::Database {
+        backend,
+        seeded: seed::Seeded {
+            total: plan.read_leads,
+        },
+        seed_seconds: seeded.as_secs_f64(),
+    };
+    let measured = probes::measure(&server, database, &setting).await;
     let survived = server.is_running();
     server.stop().await;
     if !survived {
         return Err(BenchError::new(format!(
-            "the server died during the read path on {}",
-            backend.label()
+            "the server died during the read path on {}; its log:\n{}",
+            backend.label(),
+            server.log_tail()
         )));
     }
-    Ok((startup, reads))
+    let (reads, exports) = measured?;
+    Ok(ReadPath {
+        startup,
+        reads,
+        exports,
+    })
+}
+
+/// The read path's failed checks: probes with errors, exports with a wrong body.
+fn read_failures(path: &ReadPath) -> Vec<String> {
+    let reads = path
+        .reads
+        .iter()
+        .filter(|read| read.errors > 0)
+        .map(|read| {
+            format!(
+                "read path on {}, {} at {} connection(s): {} errors ({})",
+                read.backend.label(),
+                read.probe,
+                read.connections,
+                read.errors,
+                read.error_kinds
+                    .iter()
+                    .map(|(what, n)| format!("{n} {what}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        });
+    let exports = path.exports.iter().filter_map(|export| {
+        export.problem.as_ref().map(|problem| {
+            format!(
+                "read path on {}, export as {}: {problem}",
+                export.backend.label(),
+                export.format
+            )
+        })
+    });
+    reads.chain(exports).collect()
 }
 
 #[tokio::main]
@@ -667,11 +795,12 @@ async fn main() -> ExitCode {
         open_loop: Vec::new(),
         startup: Vec::new(),
         read: Vec::new(),
+        exports: Vec::new(),
         failures: Vec::new(),
         total_seconds: 0.0,
     };
     eprintln!(
-        "lead-inbox-bench: {} s per level after {} s of warm-up; scenarios: {}; connections: {:?}",
+        "lead-inbox-bench: {} s per level after {} s of warm-up; scenarios: {}; {}",
         plan.duration.as_secs_f64(),
         plan.warmup.as_secs_f64(),
         plan.backends
@@ -679,9 +808,13 @@ async fn main() -> ExitCode {
             .map(|b| b.name())
             .collect::<Vec<_>>()
             .join(", "),
-        plan.connections
+        if plan.ingest {
+            format!("connections: {:?}", plan.connections)
+        } else {
+            "no ingest".to_owned()
+        }
     );
-    for &backend in &plan.backends {
+    for &backend in plan.backends.iter().filter(|_| plan.ingest) {
         for &connections in &plan.connections {
             match run_level(&plan, backend, connections).await {
                 Ok(level) => {
@@ -739,19 +872,13 @@ async fn main() -> ExitCode {
         }
     }
     if plan.read {
-        for &backend in plan
-            .backends
-            .iter()
-            .filter(|b| matches!(b, Backend::Sqlite | Backend::Postgres))
-        {
+        for &backend in plan.backends.iter().filter(|b| b.is_durable()) {
             match run_read_path(&plan, backend).await {
-                Ok((startup, reads)) => {
-                    eprintln!("{}", report::startup_line(&startup));
-                    for read in &reads {
-                        eprintln!("{}", report::read_line(read));
-                    }
-                    results.startup.push(startup);
-                    results.read.extend(reads);
+                Ok(path) => {
+                    results.failures.extend(read_failures(&path));
+                    results.startup.push(path.startup);
+                    results.read.extend(path.reads);
+                    results.exports.extend(path.exports);
                 }
                 Err(error) => {
                     eprintln!("  read path on {}: FAILED: {error}", backend.label());

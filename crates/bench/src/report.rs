@@ -5,7 +5,7 @@
 use std::{fmt::Write as _, path::Path};
 
 use crate::{
-    Level, OpenLoop, Read, Results, Startup,
+    Export, Level, OpenLoop, Read, Results, Startup, probes,
     server::Backend,
     stats::{Latency, ratio},
 };
@@ -90,15 +90,65 @@ pub fn startup_line(startup: &Startup) -> String {
 
 pub fn read_line(read: &Read) -> String {
     format!(
-        "  {}: 50 leads by entity type out of {}, {} connection(s): {} req/s, p50 {} ms, p99 {} ms, p99.9 {} ms, errors {}",
+        "  {}: {} out of {} leads, {} connection(s): {} req/s, p50 {} ms, p99 {} ms, p99.9 {} ms over {} requests, errors {}, CPU {}",
         read.backend.label(),
+        read.probe,
         thousands(read.leads_in_database as f64),
         read.connections,
-        thousands(read.requests_per_s),
+        rate(read.requests_per_s),
         ms(read.latency.p50_ms),
         ms(read.latency.p99_ms),
         ms(read.latency.p999_ms),
-        read.errors
+        read.latency.samples,
+        read.errors,
+        cores(
+            read.server_cpu_cores,
+            read.bench_cpu_cores,
+            read.other_cpu_cores
+        )
+    )
+}
+
+/// CPU cores of the server / the benchmark / other processes.
+fn cores(server: f64, bench: f64, others: f64) -> String {
+    format!("{server:.2} / {bench:.2} / {others:.2}")
+}
+
+/// Requests a second: whole numbers, or one decimal under 10.
+fn rate(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.1}")
+    } else {
+        thousands(value)
+    }
+}
+
+fn mb(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
+}
+
+pub fn export_line(export: &Export) -> String {
+    format!(
+        "  {}: export of {} leads as {}: {:.1} s, {} leads/s, {:.0} MB ({:.1} MB/s), first byte {} ms, server RSS {} MB before, peak {} MB, CPU {}{}",
+        export.backend.label(),
+        thousands(export.leads_in_database as f64),
+        export.format,
+        export.seconds,
+        thousands(export.leads_per_s),
+        export.bytes as f64 / 1e6,
+        export.mb_per_s,
+        ms(export.first_byte_ms),
+        mb(export.rss_before_mb),
+        mb(export.rss_peak_mb),
+        cores(
+            export.server_cpu_cores,
+            export.bench_cpu_cores,
+            export.other_cpu_cores
+        ),
+        match &export.problem {
+            Some(problem) => format!("  ✗ {problem}"),
+            None => format!("  ✓ {} lines", thousands(export.lines as f64)),
+        }
     )
 }
 
@@ -188,7 +238,11 @@ pub fn targets(results: &Results) -> Vec<Target> {
             met: startup.max_ms <= 200.0,
         });
     }
-    for read in &results.read {
+    for read in results
+        .read
+        .iter()
+        .filter(|read| read.probe == probes::LIST)
+    {
         out.push(Target {
             what: format!(
                 "{}: filtered list of 50 out of {} leads, p99 ≤ 20 ms ({} connection{})",
@@ -256,6 +310,150 @@ pub fn markdown(results: &Results) -> String {
     if !results.server_env.is_empty() {
         let _ = writeln!(md, "Server settings: `{}`\n", results.server_env.join(" "));
     }
+    if !results.levels.is_empty() {
+        ingest_tables(&mut md, results);
+    }
+    if !results.startup.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n### Start to ready on an existing database\n\n| database | leads in it | starts | median ms | max ms |\n|---|---:|---:|---:|---:|"
+        );
+        for startup in &results.startup {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                startup.backend.label(),
+                thousands(startup.leads_in_database as f64),
+                startup.samples,
+                ms(startup.median_ms),
+                ms(startup.max_ms)
+            );
+        }
+    }
+    if !results.read.is_empty() {
+        read_table(&mut md, results);
+    }
+    if !results.exports.is_empty() {
+        export_table(&mut md, &results.exports);
+    }
+    let targets = targets(results);
+    if !targets.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n### The issue's targets\n\n| target | measured | met |\n|---|---|---|"
+        );
+        for target in &targets {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                target.what,
+                target.measured,
+                if target.met { "yes" } else { "**no**" }
+            );
+        }
+    }
+    if !results.failures.is_empty() {
+        let _ = writeln!(md, "\n### Failed checks\n");
+        for failure in &results.failures {
+            let _ = writeln!(md, "- {failure}");
+        }
+    }
+    md
+}
+
+/// The read-path probes, one row per probe and connection count.
+fn read_table(md: &mut String, results: &Results) {
+    let mut generated: Vec<String> = Vec::new();
+    for read in &results.read {
+        let line = format!(
+            "{} {} in {:.0} s",
+            read.backend.label(),
+            thousands(read.leads_in_database as f64),
+            read.seed_seconds
+        );
+        if !generated.contains(&line) {
+            generated.push(line);
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n### Read path on generated leads\n\nLeads generated through the storage library: {}. Each probe is measured at 1 connection, and at more when its p99 there is under 100 ms; percentiles are over the `requests` column (with fewer than 100, p99 is the slowest). Every answer was checked against the generated data (`checked`). CPU: cores of {} used by the server / the load generator / other processes (the database server among them) while the probe ran.\n\n| database | probe | request | conns | requests | req/s | p50 ms | p99 ms | p99.9 ms | checked | errors | CPU |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        generated.join("; "),
+        results.machine.cpus
+    );
+    for read in &results.read {
+        let errors = if read.error_kinds.is_empty() {
+            "0".to_owned()
+        } else {
+            read.error_kinds
+                .iter()
+                .map(|(what, n)| format!("{n} {what}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            read.backend.label(),
+            read.probe,
+            read.request,
+            read.connections,
+            thousands(read.latency.samples as f64),
+            rate(read.requests_per_s),
+            ms(read.latency.p50_ms),
+            ms(read.latency.p99_ms),
+            ms(read.latency.p999_ms),
+            thousands(read.checked as f64),
+            errors,
+            cores(
+                read.server_cpu_cores,
+                read.bench_cpu_cores,
+                read.other_cpu_cores
+            )
+        );
+    }
+}
+
+/// The full exports: time, rate, size and the server's memory.
+fn export_table(md: &mut String, exports: &[Export]) {
+    let _ = writeln!(
+        md,
+        "\n### Export of every lead: `GET /api/v1/leads/export?format=…`\n\nOne request, the body read as it streams in. Server RSS: its resident set just before the export, and its peak during it (`VmHWM`, reset before the export{}).\n\n| database | format | leads | seconds | leads/s | MB | MB/s | first byte ms | server RSS before MB | peak MB | CPU | check |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        if exports.iter().all(|e| e.peak_reset) {
+            ""
+        } else {
+            "; where that was not allowed, the peak since the server started"
+        }
+    );
+    for export in exports {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.1} | {} | {:.0} | {:.1} | {} | {} | {} | {} | {} |",
+            export.backend.label(),
+            export.format,
+            thousands(export.leads_in_database as f64),
+            export.seconds,
+            thousands(export.leads_per_s),
+            export.bytes as f64 / 1e6,
+            export.mb_per_s,
+            ms(export.first_byte_ms),
+            mb(export.rss_before_mb),
+            mb(export.rss_peak_mb),
+            cores(
+                export.server_cpu_cores,
+                export.bench_cpu_cores,
+                export.other_cpu_cores
+            ),
+            match &export.problem {
+                Some(problem) => format!("✗ {problem}"),
+                None => format!("✓ {} lines", thousands(export.lines as f64)),
+            }
+        );
+    }
+}
+
+/// The ingest tables: the closed-loop levels with their CPU line, and the open loop.
+fn ingest_tables(md: &mut String, results: &Results) {
     let _ = writeln!(md, "### Ingest (closed loop, the issue's mix)\n");
     let _ = writeln!(
         md,
@@ -364,67 +562,6 @@ pub fn markdown(results: &Results) -> String {
             );
         }
     }
-    if !results.startup.is_empty() {
-        let _ = writeln!(
-            md,
-            "\n### Start to ready on an existing database\n\n| database | leads in it | starts | median ms | max ms |\n|---|---:|---:|---:|---:|"
-        );
-        for startup in &results.startup {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} |",
-                startup.backend.label(),
-                thousands(startup.leads_in_database as f64),
-                startup.samples,
-                ms(startup.median_ms),
-                ms(startup.max_ms)
-            );
-        }
-    }
-    if !results.read.is_empty() {
-        let _ = writeln!(
-            md,
-            "\n### Read path: `GET /api/v1/leads?limit=50&entityType=…` (every other request the next page)\n\n| database | leads in it | generated in | conns | req/s | p50 ms | p99 ms | p99.9 ms | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-        );
-        for read in &results.read {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.0} s | {} | {} | {} | {} | {} | {} |",
-                read.backend.label(),
-                thousands(read.leads_in_database as f64),
-                read.seed_seconds,
-                read.connections,
-                thousands(read.requests_per_s),
-                ms(read.latency.p50_ms),
-                ms(read.latency.p99_ms),
-                ms(read.latency.p999_ms),
-                read.errors
-            );
-        }
-    }
-    let targets = targets(results);
-    if !targets.is_empty() {
-        let _ = writeln!(
-            md,
-            "\n### The issue's targets\n\n| target | measured | met |\n|---|---|---|"
-        );
-        for target in &targets {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} |",
-                target.what,
-                target.measured,
-                if target.met { "yes" } else { "**no**" }
-            );
-        }
-    }
-    if !results.failures.is_empty() {
-        let _ = writeln!(md, "\n### Failed checks\n");
-        for failure in &results.failures {
-            let _ = writeln!(md, "- {failure}");
-        }
-    }
-    md
 }
 
 const COLOURS: [(Backend, &str); 4] = [
@@ -605,13 +742,16 @@ pub fn nice_step(raw: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
-/// Writes results.json, results.md and throughput.svg into `out`.
+/// Writes results.json, results.md and (when ingest was measured) throughput.svg into
+/// `out`.
 pub fn write(out: &Path, results: &Results, markdown: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     let json = serde_json::to_string_pretty(results).map_err(std::io::Error::other)?;
     std::fs::write(out.join("results.json"), json + "\n")?;
     std::fs::write(out.join("results.md"), markdown)?;
-    std::fs::write(out.join("throughput.svg"), svg(results))?;
+    if !results.levels.is_empty() {
+        std::fs::write(out.join("throughput.svg"), svg(results))?;
+    }
     Ok(())
 }
 
@@ -668,6 +808,7 @@ mod tests {
             open_loop: Vec::new(),
             startup: Vec::new(),
             read: Vec::new(),
+            exports: Vec::new(),
             failures: Vec::new(),
             total_seconds: 1.0,
         }

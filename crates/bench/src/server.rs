@@ -126,6 +126,16 @@ impl FreshDatabase {
         }
     }
 
+    /// Leaves the database in place (a SQLite file, a PostgreSQL or MariaDB
+    /// database) and returns its URL: to look into it afterwards.
+    pub fn keep(mut self) -> String {
+        self.server = None;
+        if let Some(dir) = self._dir.take() {
+            let _ = dir.keep();
+        }
+        std::mem::take(&mut self.url)
+    }
+
     /// Drops the database (best effort); a SQLite folder goes with the value.
     pub async fn remove(mut self) {
         let Some((server, name)) = self.server.take() else {
@@ -244,6 +254,17 @@ impl Server {
         peak_rss_mb(self.child.id())
     }
 
+    /// The process's resident set now (VmRSS), in MB.
+    pub fn rss_mb(&self) -> Option<f64> {
+        rss_mb(self.child.id())
+    }
+
+    /// Starts the peak resident set afresh from the current one; false when the
+    /// kernel did not allow it (then the peak is since the start of the process).
+    pub fn reset_peak_rss(&self) -> bool {
+        reset_peak_rss(self.child.id())
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -293,15 +314,30 @@ fn log_tail(path: &Path) -> String {
 
 /// `VmHWM` of `/proc/<pid>/status`, in MB (10^6 bytes).
 pub fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_vm_hwm_kib(&status).map(|kib| kib as f64 * 1024.0 / 1e6)
+    status_mb(pid, "VmHWM")
 }
 
-/// The `VmHWM:` line's value in KiB.
-pub fn parse_vm_hwm_kib(status: &str) -> Option<u64> {
+/// `VmRSS` of `/proc/<pid>/status`, in MB.
+pub fn rss_mb(pid: u32) -> Option<f64> {
+    status_mb(pid, "VmRSS")
+}
+
+fn status_mb(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kib(&status, field).map(|kib| kib as f64 * 1024.0 / 1e6)
+}
+
+/// Resets `VmHWM` to the current resident set: `5` into `/proc/<pid>/clear_refs`
+/// (Linux 4.0+, the process's owner or root).
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// The value in KiB of the `field:` line of a `/proc/<pid>/status`.
+pub fn parse_status_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|number| number.parse().ok())
 }
@@ -415,12 +451,15 @@ mod tests {
     }
 
     #[test]
-    fn peak_rss_is_read_from_vm_hwm() {
+    fn resident_sets_are_read_from_proc() {
         let status =
             "Name:\tlead-inbox\nVmPeak:\t  300000 kB\nVmHWM:\t   24576 kB\nVmRSS:\t   20000 kB\n";
-        assert_eq!(parse_vm_hwm_kib(status), Some(24576));
-        assert_eq!(parse_vm_hwm_kib("Name: x\n"), None);
+        assert_eq!(parse_status_kib(status, "VmHWM"), Some(24576));
+        assert_eq!(parse_status_kib(status, "VmRSS"), Some(20000));
+        assert_eq!(parse_status_kib("Name: x\n", "VmHWM"), None);
         let own = peak_rss_mb(std::process::id()).expect("this process has a VmHWM");
         assert!(own > 0.5 && own < 4096.0, "{own}");
+        let now = rss_mb(std::process::id()).expect("and a VmRSS");
+        assert!(now > 0.5 && now <= own, "{now} {own}");
     }
 }
