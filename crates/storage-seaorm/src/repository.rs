@@ -59,6 +59,35 @@ impl SeaOrmLeadRepository {
 /// SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
 const ROWS_PER_INSERT: usize = 256;
 
+/// How many rows each statement of a multi-row write of `total` rows takes: powers of
+/// two (at most [`ROWS_PER_INSERT`]), largest first, e.g. 37 → 32, 4, 1.
+///
+/// Each row count is another SQL text, and sqlx keeps 100 prepared statements per
+/// connection: with one text per batch size, batches of every size from 1 to 64
+/// overflowed that cache, and each eviction (a `Close` sent ahead of the next `Parse`)
+/// cost PostgreSQL and MariaDB connections a ~40 ms stall (Nagle's algorithm against the
+/// server's delayed acknowledgement). Nine texts per statement stay prepared.
+fn statement_sizes(total: usize) -> impl Iterator<Item = usize> {
+    let full = total / ROWS_PER_INSERT;
+    let rest = total % ROWS_PER_INSERT;
+    std::iter::repeat_n(ROWS_PER_INSERT, full).chain(
+        (0..usize::BITS)
+            .rev()
+            .map(|bit| 1 << bit)
+            .filter(move |size| rest & size != 0),
+    )
+}
+
+/// `values` for an `IN (…)` list, its length rounded up to a power of two by repeating
+/// the last value (which changes nothing): one SQL text per power of two, for the
+/// reason given at [`statement_sizes`].
+fn in_list<T: Clone>(mut values: Vec<T>) -> Vec<T> {
+    if let Some(last) = values.last().cloned() {
+        values.resize(values.len().next_power_of_two(), last);
+    }
+    values
+}
+
 /// A lead this batch stored: its id, reference and receipt instant (for its event).
 struct Created {
     id: i64,
@@ -78,12 +107,13 @@ async fn insert_new(txn: &DatabaseTransaction, leads: Vec<NewLead>) -> Result<Ve
         return insert_new_mysql(txn, leads).await;
     }
     let mut created = Vec::with_capacity(leads.len());
-    let mut leads = leads.into_iter().peekable();
-    while leads.peek().is_some() {
+    let sizes: Vec<usize> = statement_sizes(leads.len()).collect();
+    let mut leads = leads.into_iter();
+    for size in sizes {
         let mut insert = lead::Entity::insert_many(
             leads
                 .by_ref()
-                .take(ROWS_PER_INSERT)
+                .take(size)
                 .map(lead_to_row)
                 .collect::<Vec<_>>(),
         )
@@ -127,7 +157,7 @@ async fn insert_new_mysql(
     let stored: std::collections::HashSet<String> = lead::Entity::find()
         .select_only()
         .column(lead::Column::LeadReference)
-        .filter(lead::Column::LeadReference.is_in(references(&leads)))
+        .filter(lead::Column::LeadReference.is_in(in_list(references(&leads))))
         .into_tuple()
         .all(txn)
         .await?
@@ -138,7 +168,10 @@ async fn insert_new_mysql(
         .filter(|lead| !stored.contains(lead.details.reference.as_str()))
         .collect();
     let mut new = references(&leads);
-    for chunk in leads.chunks(ROWS_PER_INSERT) {
+    let mut rest = leads.as_slice();
+    for size in statement_sizes(leads.len()) {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
         let rows: Vec<_> = chunk.iter().cloned().map(lead_to_row).collect();
         match lead::Entity::insert_many(rows)
             .exec_without_returning(txn)
@@ -147,9 +180,9 @@ async fn insert_new_mysql(
             Ok(_) => {}
             Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 new.clear();
-                for lead in leads {
+                for lead in &leads {
                     let reference = lead.details.reference.as_str().to_owned();
-                    match lead::Entity::insert(lead_to_row(lead))
+                    match lead::Entity::insert(lead_to_row(lead.clone()))
                         .exec_without_returning(txn)
                         .await
                     {
@@ -177,7 +210,7 @@ async fn insert_new_mysql(
         .column(lead::Column::Id)
         .column(lead::Column::LeadReference)
         .column(lead::Column::ReceivedAtUs)
-        .filter(lead::Column::LeadReference.is_in(new))
+        .filter(lead::Column::LeadReference.is_in(in_list(new)))
         .into_tuple()
         .all(txn)
         .await?;
@@ -291,14 +324,19 @@ async fn store_batch(
     let mut created = insert_new(&txn, candidates).await?;
     if !created.is_empty() {
         created.sort_by_key(|lead| lead.id);
-        lead_event::Entity::insert_many(created.iter().map(|lead| lead_event::ActiveModel {
-            id: NotSet,
-            lead_id: Set(lead.id),
-            kind: Set(LeadEventKind::Created.code().to_owned()),
-            at_us: Set(lead.received_at_us),
-        }))
-        .exec_without_returning(&txn)
-        .await?;
+        let mut rest = created.as_slice();
+        for size in statement_sizes(created.len()) {
+            let (chunk, after) = rest.split_at(size);
+            rest = after;
+            lead_event::Entity::insert_many(chunk.iter().map(|lead| lead_event::ActiveModel {
+                id: NotSet,
+                lead_id: Set(lead.id),
+                kind: Set(LeadEventKind::Created.code().to_owned()),
+                at_us: Set(lead.received_at_us),
+            }))
+            .exec_without_returning(&txn)
+            .await?;
+        }
     }
     txn.commit().await?;
     Ok((erased, created))
@@ -1039,7 +1077,7 @@ async fn existing_tombstones(
     let found: Vec<String> = erased_lead::Entity::find()
         .select_only()
         .column(erased_lead::Column::Tombstone)
-        .filter(erased_lead::Column::Tombstone.is_in(tombstones))
+        .filter(erased_lead::Column::Tombstone.is_in(in_list(tombstones)))
         .into_tuple()
         .all(db)
         .await?;
@@ -1167,5 +1205,34 @@ impl QuarantineStore for SeaOrmQuarantineStore {
             limit,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_take_powers_of_two_rows_largest_first() {
+        assert_eq!(statement_sizes(0).collect::<Vec<_>>(), Vec::<usize>::new());
+        assert_eq!(statement_sizes(1).collect::<Vec<_>>(), [1]);
+        assert_eq!(statement_sizes(37).collect::<Vec<_>>(), [32, 4, 1]);
+        assert_eq!(statement_sizes(64).collect::<Vec<_>>(), [64]);
+        assert_eq!(
+            statement_sizes(2 * ROWS_PER_INSERT + 3).collect::<Vec<_>>(),
+            [ROWS_PER_INSERT, ROWS_PER_INSERT, 2, 1]
+        );
+        for total in 0..1000 {
+            assert_eq!(statement_sizes(total).sum::<usize>(), total);
+        }
+    }
+
+    #[test]
+    fn in_lists_round_up_to_a_power_of_two_with_the_last_value() {
+        assert_eq!(in_list(Vec::<u8>::new()), Vec::<u8>::new());
+        assert_eq!(in_list(vec![7]), [7]);
+        assert_eq!(in_list(vec![1, 2, 3]), [1, 2, 3, 3]);
+        assert_eq!(in_list(vec![1, 2, 3, 4]), [1, 2, 3, 4]);
+        assert_eq!(in_list((0..33).collect()).len(), 64);
     }
 }
