@@ -719,11 +719,11 @@ async fn measure_existing(
         seed_seconds: seeded.as_secs_f64(),
     };
     let measured = probes::measure(&server, database, &setting).await;
-    let survived = server.is_running();
+    let exit = server.exit();
     server.stop().await;
-    if !survived {
+    if let Some(exit) = exit {
         return Err(BenchError::new(format!(
-            "the server died during the read path on {}; its log:\n{}",
+            "the server died ({exit}) during the read path on {}; its log:\n{}",
             backend.label(),
             server.log_tail()
         )));
@@ -886,6 +886,12 @@ async fn main() -> ExitCode {
                         .failures
                         .push(format!("read path on {}: {error}", backend.label()));
                 }
+            }
+            // What is measured so far, in case the run is stopped before the end (a
+            // read path can take many minutes per database).
+            results.total_seconds = started.elapsed().as_secs_f64();
+            if let Err(error) = report::write(&plan.out, &results, &report::markdown(&results)) {
+                eprintln!("lead-inbox-bench: cannot write the results so far: {error}");
             }
         }
     }

@@ -274,6 +274,16 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// How the process ended (`exit status: 1`, `signal: 15 (SIGTERM)`), or `None`
+    /// while it runs.
+    pub fn exit(&mut self) -> Option<String> {
+        self.child
+            .try_wait()
+            .ok()
+            .flatten()
+            .map(|status| status.to_string())
+    }
+
     /// The last lines of the server's log.
     pub fn log_tail(&self) -> String {
         log_tail(&self.log)
