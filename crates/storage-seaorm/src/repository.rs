@@ -167,26 +167,28 @@ async fn insert_new_mysql(
         .into_iter()
         .filter(|lead| !stored.contains(lead.details.reference.as_str()))
         .collect();
-    let mut new = references(&leads);
+    let mut new = Vec::with_capacity(leads.len());
     let mut rest = leads.as_slice();
     for size in statement_sizes(leads.len()) {
         let (chunk, after) = rest.split_at(size);
-        rest = after;
         let rows: Vec<_> = chunk.iter().cloned().map(lead_to_row).collect();
         match lead::Entity::insert_many(rows)
             .exec_without_returning(txn)
             .await
         {
-            Ok(_) => {}
+            Ok(_) => {
+                new.extend(references(chunk));
+                rest = after;
+            }
             Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                new.clear();
-                for lead in &leads {
-                    let reference = lead.details.reference.as_str().to_owned();
+                // This chunk and the ones after it go one by one; the chunks before
+                // it are stored, and stay reported as new.
+                for lead in rest {
                     match lead::Entity::insert(lead_to_row(lead.clone()))
                         .exec_without_returning(txn)
                         .await
                     {
-                        Ok(_) => new.push(reference),
+                        Ok(_) => new.push(lead.details.reference.as_str().to_owned()),
                         Err(error)
                             if matches!(
                                 error.sql_err(),
