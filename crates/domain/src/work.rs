@@ -195,6 +195,21 @@ pub struct FieldChange {
     pub reopened: bool,
 }
 
+impl FieldChange {
+    /// This change as the history entry `id`, made at `at` by `actor`.
+    pub fn entry(&self, id: i64, at: DateTime<Utc>, actor: &str) -> HistoryEntry {
+        HistoryEntry {
+            id,
+            at,
+            actor: actor.to_owned(),
+            field: self.field.to_owned(),
+            before: self.before.clone(),
+            after: self.after.clone(),
+            reopened: self.reopened,
+        }
+    }
+}
+
 /// An accepted change: the work after it, and what changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {

@@ -174,15 +174,7 @@ impl LeadRepository for InMemoryLeadRepository {
         let at = applied.work.updated_at.unwrap_or_else(Utc::now);
         for change in &applied.changes {
             state.last_entry += 1;
-            let entry = HistoryEntry {
-                id: state.last_entry,
-                at,
-                actor: actor.to_owned(),
-                field: change.field.to_owned(),
-                before: change.before.clone(),
-                after: change.after.clone(),
-                reopened: change.reopened,
-            };
+            let entry = change.entry(state.last_entry, at, actor);
             state.history.entry(id).or_default().push(entry);
         }
         if let Some(text) = &applied.note {

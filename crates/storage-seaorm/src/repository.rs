@@ -302,26 +302,27 @@ fn sort_column(sort: LeadSort) -> lead::Column {
 /// gap locks can still cross between writers) before the callers get `Unavailable`.
 const BATCH_ATTEMPTS: u32 = 3;
 
-/// One batch's transaction: the tombstones among `leads` (distinct references), then
-/// the others inserted unless stored, and an event per new lead in id order for the
-/// live feed. Returns the tombstones found and the leads created.
+/// One batch's transaction: the tombstones among `leads` (distinct references, each
+/// with its [`LeadReference::tombstone`]), then the others inserted unless stored, and
+/// an event per new lead in id order for the live feed. Returns the tombstones found
+/// and the leads created.
 async fn store_batch(
     db: &DatabaseConnection,
-    leads: &[NewLead],
+    leads: &[(String, NewLead)],
 ) -> Result<(HashSet<String>, Vec<Created>), DbErr> {
     let txn = db.begin().await?;
     let erased = existing_tombstones(
         &txn,
         leads
             .iter()
-            .map(|lead| lead.details.reference.tombstone())
+            .map(|(tombstone, _)| tombstone.clone())
             .collect(),
     )
     .await?;
     let candidates = leads
         .iter()
-        .filter(|lead| !erased.contains(&lead.details.reference.tombstone()))
-        .cloned()
+        .filter(|(tombstone, _)| !erased.contains(tombstone))
+        .map(|(_, lead)| lead.clone())
         .collect();
     let mut created = insert_new(&txn, candidates).await?;
     if !created.is_empty() {
@@ -369,13 +370,13 @@ impl LeadRepository for SeaOrmLeadRepository {
         // Rows go in reference order, so that concurrent writers (several per
         // instance on a database server, or several instances) take the unique key's
         // locks in one order and cannot deadlock each other on it.
-        let mut unique: Vec<NewLead> = leads
+        let mut unique: Vec<(String, NewLead)> = leads
             .into_iter()
             .enumerate()
             .filter(|&(index, _)| is_first[index])
-            .map(|(_, lead)| lead)
+            .map(|(index, lead)| (tombstones[index].clone(), lead))
             .collect();
-        unique.sort_by(|a, b| {
+        unique.sort_by(|(_, a), (_, b)| {
             a.details
                 .reference
                 .as_str()
@@ -488,15 +489,7 @@ impl LeadRepository for SeaOrmLeadRepository {
         let entries: Vec<HistoryEntry> = applied
             .changes
             .iter()
-            .map(|change| HistoryEntry {
-                id: 0,
-                at,
-                actor: actor.to_owned(),
-                field: change.field.to_owned(),
-                before: change.before.clone(),
-                after: change.after.clone(),
-                reopened: change.reopened,
-            })
+            .map(|change| change.entry(0, at, actor))
             .collect();
         insert_history(&txn, id.0, &entries).await?;
         lead_event::Entity::insert(lead_event::ActiveModel {
