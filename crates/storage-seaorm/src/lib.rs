@@ -10,10 +10,11 @@
 mod credentials;
 mod entity;
 mod mapping;
+mod nodelay;
 mod privacy;
 mod repository;
 
-use std::{fmt, path::Path, sync::Arc, time::Duration};
+use std::{fmt, path::Path, str::FromStr, sync::Arc, time::Duration};
 
 use lead_inbox_application::StorageError;
 use lead_inbox_migration::Migrator;
@@ -21,7 +22,12 @@ use lead_inbox_migration::Migrator;
 pub use sea_orm::DatabaseBackend;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr, Statement,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    sqlx::{
+        mysql::MySqlConnectOptions,
+        pool::PoolOptions,
+        postgres::PgConnectOptions,
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
+    },
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -112,6 +118,40 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
+/// Sets `TCP_NODELAY` on each new PostgreSQL or MySQL/MariaDB connection made over TCP
+/// (see [`nodelay`]). A URL sqlx cannot read is left for `Database::connect` to report.
+fn with_tcp_nodelay(connect: &mut ConnectOptions, backend: DatabaseBackend, url: &str) {
+    let tcp_port = match backend {
+        DatabaseBackend::Postgres => PgConnectOptions::from_str(url)
+            .ok()
+            .filter(|options| options.get_socket().is_none())
+            .map(|options| options.get_port()),
+        DatabaseBackend::MySql => MySqlConnectOptions::from_str(url)
+            .ok()
+            .filter(|options| options.get_socket().is_none())
+            .map(|options| options.get_port()),
+        _ => None,
+    };
+    let Some(port) = tcp_port else { return };
+    if backend == DatabaseBackend::Postgres {
+        connect.map_sqlx_postgres_pool_opts(move |pool| nodelay_after_connect(pool, port));
+    } else {
+        connect.map_sqlx_mysql_pool_opts(move |pool| nodelay_after_connect(pool, port));
+    }
+}
+
+fn nodelay_after_connect<Db: sea_orm::sqlx::Database>(
+    pool: PoolOptions<Db>,
+    port: u16,
+) -> PoolOptions<Db> {
+    pool.after_connect(move |_, _| {
+        Box::pin(async move {
+            nodelay::after_connect(port);
+            Ok(())
+        })
+    })
+}
+
 impl SeaOrmStore {
     /// Opens the database at `url` and checks its durability settings.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<SeaOrmStore, ConnectError> {
@@ -135,7 +175,7 @@ impl SeaOrmStore {
                 source,
             })?;
         }
-        let mut connect = ConnectOptions::new(url);
+        let mut connect = ConnectOptions::new(&url);
         connect
             .max_connections(options.max_connections)
             .min_connections(1)
@@ -152,6 +192,7 @@ impl SeaOrmStore {
                     // person's data does not linger in free pages.
                     .pragma("secure_delete", "ON")
             });
+        with_tcp_nodelay(&mut connect, backend, &url);
         let db = Database::connect(connect)
             .await
             .map_err(ConnectError::Connect)?;
@@ -377,5 +418,38 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x"), None);
+    }
+
+    /// Connects to the server in `var` (skipping, with a line saying so, when it is unset)
+    /// and checks that every connection the pool opened has `TCP_NODELAY`.
+    #[cfg(target_os = "linux")]
+    async fn pool_connections_have_nodelay(var: &str, default_port: u16) {
+        let Some(url) = std::env::var(var).ok().filter(|url| !url.trim().is_empty()) else {
+            eprintln!("SKIPPED TCP_NODELAY check: set {var} to run it");
+            return;
+        };
+        let store = SeaOrmStore::connect(&url, &StoreOptions::default())
+            .await
+            .expect("connect");
+        let port = url
+            .rsplit_once(':')
+            .and_then(|(_, rest)| rest.split('/').next()?.parse().ok())
+            .unwrap_or(default_port);
+        let settings = nodelay::nodelay_of_sockets_to(port);
+        store.close().await;
+        assert!(!settings.is_empty(), "the pool holds a connection");
+        assert!(settings.iter().all(|&on| on), "{settings:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn postgres_connections_have_nodelay() {
+        pool_connections_have_nodelay("LEAD_INBOX_TEST_POSTGRES_URL", 5432).await;
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn mysql_connections_have_nodelay() {
+        pool_connections_have_nodelay("LEAD_INBOX_TEST_MYSQL_URL", 3306).await;
     }
 }
