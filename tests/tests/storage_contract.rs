@@ -1163,6 +1163,15 @@ async fn leads_group_into_contacts_by_email_else_phone(storage: TestStorage) {
         ])
         .await
         .expect("insert");
+    // Stored later (greater ids), at the same instant as c-2: ties go to the greater id,
+    // and a contact with two leads at one instant is still one contact.
+    leads
+        .insert_batch(vec![
+            lead_of("c-6", "ana@example.pt", "", at(5)),
+            lead_of("c-7", "ANA@example.pt", "", at(5)),
+        ])
+        .await
+        .expect("insert");
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -1186,10 +1195,12 @@ async fn leads_group_into_contacts_by_email_else_phone(storage: TestStorage) {
     assert_eq!(
         seen,
         [
+            ("c-7".into(), 2, at(5), at(5)),
             ("c-2".into(), 2, at(1), at(5)),
             ("c-4".into(), 2, at(3), at(4)),
         ],
-        "by email (any case) first, else by phone (any form); no contact without either"
+        "by email (any case) first, else by phone (any form); no contact without either; \
+         most recent first, then the latest lead's id"
     );
     let joao = leads
         .get(&LeadReference::parse("c-1").expect("reference"))

@@ -26,7 +26,7 @@ pub use feed::{FeedItem, LeadFeed};
 pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay};
 pub use pagination::{LeadCursor, LeadFilter, LeadSort, Page, PageRequest, PageSizeError};
 pub use ports::{
-    ApiKeyVerifier, Clock, ContactCursor, ContactSummary, ErasureLog, ErasureRecord, InsertOutcome,
+    ApiKeyVerifier, Clock, ContactSummary, ErasureLog, ErasureRecord, InsertOutcome,
     LeadRepository, LeadStats, QuarantineStore, SystemClock, WebhookTokenVerifier,
 };
 pub use privacy::{Purged, RetentionPolicy, SubjectData, SubjectRights};

@@ -58,8 +58,9 @@ pub enum InsertOutcome {
 ///   included) and replaces its notes and history with the given ones, in one
 ///   transaction (for `copy`); `Ok(false)` when there is no such lead.
 /// - `contacts` returns the contacts (leads grouped by contact id; leads without one
-///   belong to none), most recently active first (last receipt, then id, both
-///   descending), after the cursor; `contact` returns one.
+///   belong to none), most recently active first: in the order of their latest leads
+///   (receipt, then lead id, both descending), after the cursor, which is the latest
+///   lead's [`LeadCursor`]; `contact` returns one.
 /// - `stats` counts the leads received in `[from, to)` (either bound optional).
 /// - Every `Created` lead of `insert_batch` and every saved change of `save_work` adds
 ///   a [`LeadEvent`] in the same transaction. `events_after` returns up to `limit`
@@ -112,8 +113,8 @@ pub trait LeadRepository: Send + Sync {
 
     async fn contacts(
         &self,
-        page: PageRequest<ContactCursor>,
-    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError>;
+        page: PageRequest<LeadCursor>,
+    ) -> Result<Page<ContactSummary, LeadCursor>, StorageError>;
 
     async fn contact(&self, id: &str) -> Result<Option<ContactSummary>, StorageError>;
 
@@ -168,11 +169,14 @@ pub struct ContactSummary {
     pub latest: Lead,
 }
 
-/// Where a page of contacts, most recently active first, stops.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContactCursor {
-    pub last_received_at: DateTime<Utc>,
-    pub id: String,
+impl ContactSummary {
+    /// Where a page of contacts that ends with this one stops: its latest lead.
+    pub fn cursor(&self) -> LeadCursor {
+        LeadCursor {
+            at: self.latest.received_at,
+            id: self.latest.id,
+        }
+    }
 }
 
 /// Counts over the leads received in a period.

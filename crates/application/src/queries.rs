@@ -5,8 +5,8 @@ use std::{fmt, sync::Arc};
 use lead_inbox_domain::{Lead, LeadReference, QuarantineId, Quarantined};
 
 use crate::{
-    ContactCursor, ContactSummary, LeadCursor, LeadFilter, LeadRepository, LeadStats, Page,
-    PageRequest, QuarantineStore, StorageError,
+    ContactSummary, LeadCursor, LeadFilter, LeadRepository, LeadStats, Page, PageRequest,
+    QuarantineStore, StorageError,
 };
 
 /// The use cases "read a lead", "list leads", "read the quarantine".
@@ -52,8 +52,8 @@ impl LeadQueries {
 
     pub async fn contacts(
         &self,
-        page: PageRequest<ContactCursor>,
-    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
+        page: PageRequest<LeadCursor>,
+    ) -> Result<Page<ContactSummary, LeadCursor>, StorageError> {
         self.leads.contacts(page).await
     }
 

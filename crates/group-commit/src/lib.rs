@@ -20,8 +20,8 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    ContactCursor, ContactSummary, InsertOutcome, LeadCursor, LeadFilter, LeadRepository,
-    LeadStats, Page, PageRequest, StorageError,
+    ContactSummary, InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadStats, Page,
+    PageRequest, StorageError,
 };
 use lead_inbox_domain::{
     Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, LeadWork, NewLead, Note, Subject,
@@ -280,8 +280,8 @@ impl LeadRepository for GroupCommitLeadRepository {
 
     async fn contacts(
         &self,
-        page: PageRequest<ContactCursor>,
-    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
+        page: PageRequest<LeadCursor>,
+    ) -> Result<Page<ContactSummary, LeadCursor>, StorageError> {
         self.inner.contacts(page).await
     }
 
@@ -435,8 +435,8 @@ mod tests {
         }
         async fn contacts(
             &self,
-            page: PageRequest<ContactCursor>,
-        ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
+            page: PageRequest<LeadCursor>,
+        ) -> Result<Page<ContactSummary, LeadCursor>, StorageError> {
             self.inner.contacts(page).await
         }
 

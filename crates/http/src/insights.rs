@@ -1,7 +1,7 @@
 //! `/api/v1/contacts` (leads grouped by the person who sent them) and `/api/v1/stats`.
 
 use chrono::{DateTime, FixedOffset, Utc};
-use lead_inbox_application::{ContactCursor, ContactSummary, LeadFilter, LeadStats, Scope};
+use lead_inbox_application::{ContactSummary, LeadFilter, LeadStats, Scope};
 use lead_inbox_domain::{SenderEmail, SenderPhone, format_utc};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -14,7 +14,8 @@ use crate::{
     ApiTags,
     error::ApiError,
     leads::{
-        ApiFailure, ApiKeyAuth, ApiResult, LeadsApi, bad_request, default_limit, page_request,
+        ApiFailure, ApiKeyAuth, ApiResult, LeadsApi, default_limit, lead_cursor, page_request,
+        parse_lead_cursor,
     },
     views::{LeadStatusView, LeadView},
 };
@@ -91,7 +92,7 @@ impl Example for ContactPage {
     fn example() -> Self {
         ContactPage {
             items: vec![ContactView::example()],
-            next_cursor: Some("1723215945120331_3c1e1b0b1f4a4c8e9a7d5b2e6f0a1c3d".into()),
+            next_cursor: Some("1723215945120331_42".into()),
         }
     }
 }
@@ -259,29 +260,6 @@ pub enum StatsResponse {
     Ok(Json<StatsView>),
 }
 
-// A contact cursor is `<last receipt in µs>_<contact id>`.
-fn contact_cursor(cursor: &ContactCursor) -> String {
-    format!(
-        "{}_{}",
-        cursor.last_received_at.timestamp_micros(),
-        cursor.id
-    )
-}
-
-fn parse_contact_cursor(cursor: &str) -> Result<ContactCursor, ApiFailure> {
-    let invalid = || bad_request("cursor is not valid: pass back a nextCursor unchanged");
-    let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
-    let last_received_at = micros
-        .parse()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(invalid)?;
-    Ok(ContactCursor {
-        last_received_at,
-        id: id.to_owned(),
-    })
-}
-
 pub struct InsightsApi {
     api: LeadsApi,
 }
@@ -315,18 +293,18 @@ impl InsightsApi {
         )]
         limit: Query<u32>,
         /// The `nextCursor` of the previous page.
-        #[oai(validator(pattern = "^[0-9]{1,18}_[0-9a-f]{32}$"))]
+        #[oai(validator(pattern = "^[0-9]{1,18}_[0-9]{1,18}$"))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<ContactPageResponse> {
         let (state, _) = self.api.authorize(auth, Scope::Read).await?;
-        let after = cursor.0.as_deref().map(parse_contact_cursor).transpose()?;
+        let after = cursor.0.as_deref().map(parse_lead_cursor).transpose()?;
         let page = state
             .queries
             .contacts(page_request(Some(limit.0), after)?)
             .await
             .map_err(|error| self.api.storage_failure(error))?;
         Ok(ContactPageResponse::Ok(Json(ContactPage {
-            next_cursor: page.next.as_ref().map(contact_cursor),
+            next_cursor: page.next.as_ref().map(lead_cursor),
             items: page.items.iter().map(ContactView::from).collect(),
         })))
     }
@@ -393,23 +371,5 @@ impl InsightsApi {
             .await
             .map_err(|error| self.api.storage_failure(error))?;
         Ok(StatsResponse::Ok(Json(stats.into())))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn contact_cursors_round_trip() {
-        let cursor = ContactCursor {
-            last_received_at: DateTime::from_timestamp_micros(1_723_215_944_613_151)
-                .expect("valid"),
-            id: "3c1e1b0b1f4a4c8e9a7d5b2e6f0a1c3d".into(),
-        };
-        let text = contact_cursor(&cursor);
-        assert_eq!(text, "1723215944613151_3c1e1b0b1f4a4c8e9a7d5b2e6f0a1c3d");
-        assert_eq!(parse_contact_cursor(&text).ok(), Some(cursor));
-        assert!(parse_contact_cursor("x_y").is_err());
     }
 }

@@ -147,11 +147,11 @@ pub(crate) fn bad_request(message: impl Into<String>) -> ApiFailure {
 // this point"), so clients can treat it as opaque and a generated client can never
 // build an invalid one. A quarantine cursor is the last id seen.
 
-fn lead_cursor(cursor: &LeadCursor) -> String {
+pub(crate) fn lead_cursor(cursor: &LeadCursor) -> String {
     format!("{}_{}", cursor.at.timestamp_micros(), cursor.id.0)
 }
 
-fn parse_lead_cursor(cursor: &str) -> Result<LeadCursor, ApiFailure> {
+pub(crate) fn parse_lead_cursor(cursor: &str) -> Result<LeadCursor, ApiFailure> {
     let invalid = || bad_request("cursor is not valid: pass back a nextCursor unchanged");
     let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
     let micros: i64 = micros.parse().map_err(|_| invalid())?;

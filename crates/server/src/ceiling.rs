@@ -19,8 +19,8 @@ use std::sync::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    ContactCursor, ContactSummary, InsertOutcome, LeadCursor, LeadFilter, LeadRepository,
-    LeadStats, Page, PageRequest, QuarantineStore, StorageError,
+    ContactSummary, InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadStats, Page,
+    PageRequest, QuarantineStore, StorageError,
 };
 use lead_inbox_domain::{
     Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, LeadWork, NewLead,
@@ -125,8 +125,8 @@ impl LeadRepository for DiscardingLeadRepository {
 
     async fn contacts(
         &self,
-        _page: PageRequest<ContactCursor>,
-    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
+        _page: PageRequest<LeadCursor>,
+    ) -> Result<Page<ContactSummary, LeadCursor>, StorageError> {
         Ok(Page {
             items: Vec::new(),
             next: None,

@@ -12,9 +12,9 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    ContactCursor, ContactSummary, CredentialKind, CredentialRecord, CredentialStore, ErasureLog,
-    ErasureRecord, InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadStats, NewCredential,
-    Page, PageRequest, QuarantineStore, SecretHash, StorageError,
+    ContactSummary, CredentialKind, CredentialRecord, CredentialStore, ErasureLog, ErasureRecord,
+    InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadStats, NewCredential, Page,
+    PageRequest, QuarantineStore, SecretHash, StorageError,
 };
 use lead_inbox_domain::{
     Applied, HistoryEntry, Lead, LeadEvent, LeadEventKind, LeadId, LeadReference, LeadWork,
@@ -193,23 +193,20 @@ impl LeadRepository for InMemoryLeadRepository {
 
     async fn contacts(
         &self,
-        page: PageRequest<ContactCursor>,
-    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
+        page: PageRequest<LeadCursor>,
+    ) -> Result<Page<ContactSummary, LeadCursor>, StorageError> {
         let state = lock(&self.state);
         let mut contacts = contacts_of(state.rows.values());
         contacts.retain(|contact| {
             page.after().is_none_or(|after| {
-                (contact.last_received_at, &contact.id) < (after.last_received_at, &after.id)
+                (contact.latest.received_at, contact.latest.id) < (after.at, after.id)
             })
         });
         contacts.truncate(page.limit() as usize + 1);
         Ok(Page::from_overfetch(
             contacts,
             page.limit(),
-            |contact: &ContactSummary| ContactCursor {
-                last_received_at: contact.last_received_at,
-                id: contact.id.clone(),
-            },
+            ContactSummary::cursor,
         ))
     }
 
@@ -419,7 +416,8 @@ fn contacts_of<'a>(leads: impl Iterator<Item = &'a Lead>) -> Vec<ContactSummary>
         }
     }
     let mut contacts: Vec<ContactSummary> = by_id.into_values().collect();
-    contacts.sort_by(|a, b| (b.last_received_at, &b.id).cmp(&(a.last_received_at, &a.id)));
+    contacts
+        .sort_by_key(|contact| std::cmp::Reverse((contact.latest.received_at, contact.latest.id)));
     contacts
 }
 

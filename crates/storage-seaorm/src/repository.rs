@@ -9,8 +9,8 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    ContactCursor, ContactSummary, InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadSort,
-    LeadStats, Page, PageRequest, QuarantineStore, StorageError,
+    ContactSummary, InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadSort, LeadStats,
+    Page, PageRequest, QuarantineStore, StorageError,
     ports::{DAY_MICROS, median_micros, most_first},
 };
 use lead_inbox_domain::{
@@ -23,7 +23,7 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     QueryTrait, SqlErr, TransactionTrait,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict, Order, Query},
+    sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, OnConflict, Order, Query},
 };
 
 use crate::{
@@ -425,25 +425,11 @@ impl LeadRepository for SeaOrmLeadRepository {
         filter: &LeadFilter,
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError> {
-        let key = sort_column(filter.sort);
-        let mut query = lead::Entity::find()
-            .filter(filter_condition(filter))
-            .order_by_desc(key)
-            .order_by_desc(lead::Column::Id)
-            .limit(u64::from(page.limit()) + 1);
-        if let Some(after) = page.after() {
-            // `key <= at AND (key < at OR id < after)`, not the equivalent
-            // `key < at OR (key = at AND id < after)`: the planners (PostgreSQL's
-            // measurably) take only the first form's `key <= at` as the index range, so
-            // a page deep in a million leads starts where the cursor is instead of
-            // filtering every row before it (407 ms → 0.3 ms at row 600,000).
-            let at = to_micros(&after.at);
-            query = query.filter(key.lte(at)).filter(
-                Condition::any()
-                    .add(key.lt(at))
-                    .add(lead::Column::Id.lt(after.id.0)),
-            );
-        }
+        let query = newest_first(
+            lead::Entity::find().filter(filter_condition(filter)),
+            sort_column(filter.sort),
+            &page,
+        );
         let rows = query.all(&self.inner.db).await.map_err(storage_error)?;
         let leads = rows
             .into_iter()
@@ -599,53 +585,38 @@ impl LeadRepository for SeaOrmLeadRepository {
 
     async fn contacts(
         &self,
-        page: PageRequest<ContactCursor>,
-    ) -> Result<Page<ContactSummary, ContactCursor>, StorageError> {
-        let last = || Expr::from(Func::max(Expr::col(lead::Column::ReceivedAtUs)));
-        let mut query = contact_groups()
-            .order_by(last(), Order::Desc)
-            .order_by_desc(lead::Column::ContactId)
-            .limit(u64::from(page.limit()) + 1);
-        if let Some(after) = page.after() {
-            let at = to_micros(&after.last_received_at);
-            query = query.having(
-                Condition::any().add(last().lt(at)).add(
-                    Condition::all()
-                        .add(last().eq(at))
-                        .add(lead::Column::ContactId.lt(after.id.as_str())),
-                ),
-            );
-        }
-        let groups: Vec<(String, i64, i64, i64)> = query
-            .into_tuple()
+        page: PageRequest<LeadCursor>,
+    ) -> Result<Page<ContactSummary, LeadCursor>, StorageError> {
+        // Each contact's latest lead, newest first: the scan walks `ix_leads_received`
+        // from the cursor on and keeps a lead when `ix_leads_contact` has no later
+        // lead of its contact, so a page costs about a page of index probes, not a
+        // grouping of every lead.
+        let latest_leads = lead::Entity::find()
+            .filter(lead::Column::ContactId.is_not_null())
+            .filter(Expr::exists(later_lead_of_the_same_contact()).not());
+        let latest = newest_first(latest_leads, lead::Column::ReceivedAtUs, &page)
             .all(&self.inner.db)
             .await
             .map_err(storage_error)?;
-        let mut contacts = Vec::with_capacity(groups.len());
-        for group in groups {
-            contacts.push(self.contact_summary(group).await?);
-        }
         Ok(Page::from_overfetch(
-            contacts,
+            self.contact_summaries(latest).await?,
             page.limit(),
-            |contact: &ContactSummary| ContactCursor {
-                last_received_at: contact.last_received_at,
-                id: contact.id.clone(),
-            },
+            ContactSummary::cursor,
         ))
     }
 
     async fn contact(&self, id: &str) -> Result<Option<ContactSummary>, StorageError> {
-        let group: Option<(String, i64, i64, i64)> = contact_groups()
+        let latest = lead::Entity::find()
             .filter(lead::Column::ContactId.eq(id))
-            .into_tuple()
+            .order_by_desc(lead::Column::ReceivedAtUs)
+            .order_by_desc(lead::Column::Id)
             .one(&self.inner.db)
             .await
             .map_err(storage_error)?;
-        match group {
-            Some(group) => self.contact_summary(group).await.map(Some),
-            None => Ok(None),
-        }
+        Ok(self
+            .contact_summaries(latest.into_iter().collect())
+            .await?
+            .pop())
     }
 
     async fn stats(
@@ -1022,45 +993,105 @@ async fn replace_tags(
     Ok(())
 }
 
-/// Leads grouped by contact: `(contact_id, leads, first receipt, last receipt)`.
-fn contact_groups() -> sea_orm::Select<lead::Entity> {
-    lead::Entity::find()
-        .select_only()
-        .column(lead::Column::ContactId)
-        .column_as(lead::Column::Id.count(), "leads")
-        .column_as(
-            Expr::from(Func::min(Expr::col(lead::Column::ReceivedAtUs))),
-            "first_us",
+/// `query`'s leads newest first by `key`, then by id, one more than the page's limit,
+/// after the page's cursor.
+fn newest_first(
+    query: sea_orm::Select<lead::Entity>,
+    key: lead::Column,
+    page: &PageRequest<LeadCursor>,
+) -> sea_orm::Select<lead::Entity> {
+    let query = query
+        .order_by_desc(key)
+        .order_by_desc(lead::Column::Id)
+        .limit(u64::from(page.limit()) + 1);
+    let Some(after) = page.after() else {
+        return query;
+    };
+    // `key <= at AND (key < at OR id < after)`, not the equivalent
+    // `key < at OR (key = at AND id < after)`: the planners (PostgreSQL's measurably)
+    // take only the first form's `key <= at` as the index range, so a page deep in a
+    // million leads starts where the cursor is instead of filtering every row before
+    // it (407 ms → 0.3 ms at row 600,000).
+    let at = to_micros(&after.at);
+    query.filter(key.lte(at)).filter(
+        Condition::any()
+            .add(key.lt(at))
+            .add(lead::Column::Id.lt(after.id.0)),
+    )
+}
+
+/// A lead of the same contact as the outer query's lead, received after it (or at the
+/// same instant, with a greater id).
+fn later_lead_of_the_same_contact() -> sea_orm::sea_query::SelectStatement {
+    let later = Alias::new("later");
+    let outer = |column: lead::Column| Expr::col((lead::Entity, column));
+    let inner = |column: lead::Column| Expr::col((later.clone(), column));
+    Query::select()
+        .expr(Expr::val(1))
+        .from_as(lead::Entity, later.clone())
+        .and_where(inner(lead::Column::ContactId).eq(outer(lead::Column::ContactId)))
+        .cond_where(
+            Condition::any()
+                .add(inner(lead::Column::ReceivedAtUs).gt(outer(lead::Column::ReceivedAtUs)))
+                .add(
+                    Condition::all()
+                        .add(
+                            inner(lead::Column::ReceivedAtUs).eq(outer(lead::Column::ReceivedAtUs)),
+                        )
+                        .add(inner(lead::Column::Id).gt(outer(lead::Column::Id))),
+                ),
         )
-        .column_as(
-            Expr::from(Func::max(Expr::col(lead::Column::ReceivedAtUs))),
-            "last_us",
-        )
-        .filter(lead::Column::ContactId.is_not_null())
-        .group_by(lead::Column::ContactId)
+        .to_owned()
 }
 
 impl SeaOrmLeadRepository {
-    /// A contact from its group row, with its most recent lead.
-    async fn contact_summary(
+    /// The contacts whose latest leads are `latest`, in that order, with their lead
+    /// counts and first receipts (one grouped query over `ix_leads_contact`).
+    async fn contact_summaries(
         &self,
-        (id, leads, first_us, last_us): (String, i64, i64, i64),
-    ) -> Result<ContactSummary, StorageError> {
-        let latest = lead::Entity::find()
-            .filter(lead::Column::ContactId.eq(id.as_str()))
-            .order_by_desc(lead::Column::ReceivedAtUs)
-            .order_by_desc(lead::Column::Id)
-            .one(&self.inner.db)
+        latest: Vec<lead::Model>,
+    ) -> Result<Vec<ContactSummary>, StorageError> {
+        let ids: Vec<String> = latest
+            .iter()
+            .filter_map(|row| row.contact_id.clone())
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let groups: Vec<(String, i64, i64)> = lead::Entity::find()
+            .select_only()
+            .column(lead::Column::ContactId)
+            .column_as(lead::Column::Id.count(), "leads")
+            .column_as(
+                Expr::from(Func::min(Expr::col(lead::Column::ReceivedAtUs))),
+                "first_us",
+            )
+            .filter(lead::Column::ContactId.is_in(in_list(ids)))
+            .group_by(lead::Column::ContactId)
+            .into_tuple()
+            .all(&self.inner.db)
             .await
-            .map_err(storage_error)?
-            .ok_or_else(|| StorageError::unavailable("the contact's leads went away meanwhile"))?;
-        Ok(ContactSummary {
-            leads: u64::try_from(leads).unwrap_or_default(),
-            first_received_at: from_micros("leads", 0, first_us)?,
-            last_received_at: from_micros("leads", 0, last_us)?,
-            latest: lead_from_row(latest)?,
-            id,
-        })
+            .map_err(storage_error)?;
+        let groups: HashMap<String, (i64, i64)> = groups
+            .into_iter()
+            .map(|(id, leads, first_us)| (id, (leads, first_us)))
+            .collect();
+        latest
+            .into_iter()
+            .map(|row| {
+                let id = row.contact_id.clone().unwrap_or_default();
+                // A contact erased between the two queries still has its latest lead.
+                let (leads, first_us) = groups.get(&id).copied().unwrap_or((1, row.received_at_us));
+                let latest = lead_from_row(row)?;
+                Ok(ContactSummary {
+                    leads: u64::try_from(leads).unwrap_or_default(),
+                    first_received_at: from_micros("leads", latest.id.0, first_us)?,
+                    last_received_at: latest.received_at,
+                    latest,
+                    id,
+                })
+            })
+            .collect()
     }
 }
 
