@@ -449,3 +449,42 @@ async fn copy_sqlite_to_postgres() {
 async fn copy_sqlite_to_mysql() {
     copy_to(Backend::MySql, "copy_sqlite_to_mysql").await;
 }
+
+/// After a bulk load, `refresh_statistics` gives PostgreSQL's planner statistics on the
+/// leads at once (MariaDB: the statement runs; SQLite: nothing to do).
+#[tokio::test]
+async fn planner_statistics_are_gathered_on_request() {
+    for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
+        let Some(database) = TestDatabase::create(backend, "planner_statistics").await else {
+            continue;
+        };
+        let store = database.open_store().await;
+        let leads: Vec<NewLead> = (0..20)
+            .map(|n| {
+                let raw = serde_json::to_vec(&example(&format!("CY-Listing-A3bT7Y2xL6w-{n}")))
+                    .expect("json");
+                NewLead {
+                    details: parse_payload(&raw).expect("lead"),
+                    raw: RawPayload::new(raw),
+                    received_at: chrono::Utc::now(),
+                }
+            })
+            .collect();
+        store.leads().insert_batch(leads).await.expect("insert");
+        store.refresh_statistics().await.expect("statistics");
+        if backend == Backend::Postgres {
+            let connection = Database::connect(&database.url).await.expect("open");
+            let row = connection
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DatabaseBackend::Postgres,
+                    "SELECT count(*) FROM pg_stats WHERE tablename = 'leads' \
+                     AND attname IN ('received_at_us', 'contact_id')",
+                ))
+                .await
+                .expect("pg_stats")
+                .expect("a row");
+            assert_eq!(row.try_get_by_index::<i64>(0).expect("count"), 2);
+        }
+        store.close().await;
+    }
+}

@@ -291,6 +291,13 @@ pub async fn seed(url: &str, total: u64) -> Result<Duration, BenchError> {
             Err(_) => result = Err(BenchError::new("a seeding task panicked")),
         }
     }
+    if result.is_ok() {
+        // Planner statistics, as a database that has been running has them.
+        result = store
+            .refresh_statistics()
+            .await
+            .map_err(|e| BenchError::new(format!("planner statistics: {e}")));
+    }
     store.close().await;
     result.map(|()| started.elapsed())
 }

@@ -12,7 +12,7 @@ use std::{
 use lead_inbox_application::{
     ApiAccess, Clock, CredentialKind, CredentialStore, ErasureLog, LeadFeed, LeadIntake,
     LeadQueries, LeadRepository, LeadWorkflow, QuarantineStore, RetentionPolicy, SecretString,
-    SubjectRights, SystemClock,
+    StorageError, SubjectRights, SystemClock,
 };
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
 use lead_inbox_group_commit::{
@@ -185,6 +185,14 @@ impl Storage {
     pub fn pool_sampler(&self) -> Option<PoolSampler> {
         let store = self.store.clone()?;
         Some(Arc::new(move || store.pool_stats()))
+    }
+
+    /// See [`SeaOrmStore::refresh_statistics`]; nothing to do in memory.
+    pub async fn refresh_statistics(&self) -> Result<(), StorageError> {
+        match &self.store {
+            Some(store) => store.refresh_statistics().await,
+            None => Ok(()),
+        }
     }
 
     pub async fn close(&self) {

@@ -759,6 +759,11 @@ async fn copy(config: Option<PathBuf>, from: &str, to: &str) -> ExitCode {
     })
     .await;
     bar.finish_and_clear();
+    if let Err(error) = target.refresh_statistics().await {
+        eprintln!(
+            "lead-inbox: gathering planner statistics on the target failed ({error}); the database's own background statistics will catch up"
+        );
+    }
     source.close().await;
     target.close().await;
     match result {

@@ -1021,25 +1021,23 @@ fn newest_first(
 }
 
 /// A lead of the same contact as the outer query's lead, received after it (or at the
-/// same instant, with a greater id).
+/// same instant, with a greater id). Written as `received >= r AND (received > r OR
+/// id > i)` for the same reason as the keyset in [`newest_first`]: the planner then
+/// probes `ix_leads_contact` from the outer lead's receipt on.
 fn later_lead_of_the_same_contact() -> sea_orm::sea_query::SelectStatement {
     let later = Alias::new("later");
     let outer = |column: lead::Column| Expr::col((lead::Entity, column));
     let inner = |column: lead::Column| Expr::col((later.clone(), column));
+    let received = lead::Column::ReceivedAtUs;
     Query::select()
         .expr(Expr::val(1))
         .from_as(lead::Entity, later.clone())
         .and_where(inner(lead::Column::ContactId).eq(outer(lead::Column::ContactId)))
+        .and_where(inner(received).gte(outer(received)))
         .cond_where(
             Condition::any()
-                .add(inner(lead::Column::ReceivedAtUs).gt(outer(lead::Column::ReceivedAtUs)))
-                .add(
-                    Condition::all()
-                        .add(
-                            inner(lead::Column::ReceivedAtUs).eq(outer(lead::Column::ReceivedAtUs)),
-                        )
-                        .add(inner(lead::Column::Id).gt(outer(lead::Column::Id))),
-                ),
+                .add(inner(received).gt(outer(received)))
+                .add(inner(lead::Column::Id).gt(outer(lead::Column::Id))),
         )
         .to_owned()
 }
