@@ -488,3 +488,36 @@ async fn planner_statistics_are_gathered_on_request() {
         store.close().await;
     }
 }
+
+/// Migration 008 on MariaDB: `entity_type` becomes `VARCHAR(64)` (its index whole) and
+/// goes back to `LONGTEXT` on the way down.
+#[tokio::test]
+async fn mysql_entity_type_becomes_a_varchar_and_back() {
+    use lead_inbox_migration::Migrator;
+    use sea_orm_migration::MigratorTrait;
+
+    let Some(database) = TestDatabase::create(Backend::MySql, "entity_type_column").await else {
+        return;
+    };
+    database.open_store().await.close().await;
+    let connection = Database::connect(&database.url).await.expect("open");
+    let column_type = || async {
+        connection
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::MySql,
+                "SELECT CAST(COLUMN_TYPE AS CHAR) FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'leads' \
+                 AND COLUMN_NAME = 'entity_type'",
+            ))
+            .await
+            .expect("information_schema")
+            .expect("the column")
+            .try_get_by_index::<String>(0)
+            .expect("text")
+    };
+    assert_eq!(column_type().await, "varchar(64)");
+    Migrator::down(&connection, Some(1)).await.expect("down");
+    assert_eq!(column_type().await, "longtext");
+    Migrator::up(&connection, None).await.expect("up");
+    assert_eq!(column_type().await, "varchar(64)");
+}

@@ -182,9 +182,18 @@ impl<'a> PayloadReader<'a> {
 
     fn read(mut self) -> Result<LeadDetails, Rejection> {
         let reference = self.reference()?;
-        let entity_type = self
+        let entity_type = match self
             .text(LeadField::EntityType, true)
-            .and_then(|text| EntityType::parse(&text));
+            .and_then(|text| EntityType::parse(&text))
+        {
+            Some(EntityType::Unknown(value))
+                if value.chars().count() > crate::MAX_ENTITY_TYPE_CHARS =>
+            {
+                self.flag(LeadField::EntityType, AnomalyKind::OutOfRange, Some(value));
+                None
+            }
+            other => other,
+        };
         if let Some(EntityType::Unknown(value)) = &entity_type {
             self.flag(
                 LeadField::EntityType,
@@ -837,6 +846,23 @@ mod tests {
                 ("SenderEmail".into(), AnomalyKind::NotPlausible)
             ]
         );
+    }
+
+    #[test]
+    fn an_entity_type_longer_than_64_characters_is_out_of_range_and_dropped() {
+        let at_most = "É".repeat(crate::MAX_ENTITY_TYPE_CHARS);
+        let kept = parse_payload(&with(json!({"EntityType": at_most}))).expect("a lead");
+        assert_eq!(kept.entity_type, Some(EntityType::Unknown(at_most.clone())));
+        let too_long = format!("{at_most}x");
+        let details = parse_payload(&with(json!({"EntityType": too_long}))).expect("a lead");
+        assert_eq!(details.entity_type, None);
+        let flagged: Vec<_> = details
+            .anomalies
+            .iter()
+            .filter(|anomaly| *anomaly.field() == LeadField::EntityType)
+            .map(|anomaly| (anomaly.kind(), anomaly.original().map(str::to_owned)))
+            .collect();
+        assert_eq!(flagged, [(AnomalyKind::OutOfRange, Some(too_long))]);
     }
 
     #[test]

@@ -14,6 +14,11 @@ pub enum EntityType {
     Unknown(String),
 }
 
+/// The longest entity type a lead keeps, in characters. The documented ones have at
+/// most 14; a longer value is no entity type (it is flagged as out of range, and the
+/// raw payload keeps it), and the bound lets MySQL/MariaDB index the column whole.
+pub const MAX_ENTITY_TYPE_CHARS: usize = 64;
+
 impl EntityType {
     const KNOWN: [EntityType; 5] = [
         EntityType::Listing,

@@ -25,7 +25,7 @@ pub mod timeline;
 pub mod work;
 
 pub use anomaly::{Anomaly, AnomalyKind, LeadField};
-pub use entity::EntityType;
+pub use entity::{EntityType, MAX_ENTITY_TYPE_CHARS};
 pub use lead::{Lead, LeadDetails, LeadId, NewLead, Profile, RawPayload, Redacted, Sender};
 pub use quarantine::{NewQuarantined, QuarantineId, Quarantined, Rejection, RejectionKind};
 pub use reference::{LeadReference, LeadReferenceError, ReferenceParts};

@@ -13,6 +13,7 @@ mod m20261128_000004_privacy;
 mod m20261128_000005_work_and_search;
 mod m20261128_000006_lead_events;
 mod m20261128_000007_index_first_response;
+mod m20261129_000008_entity_type_column;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_work_and_search::Migration),
             Box::new(m20261128_000006_lead_events::Migration),
             Box::new(m20261128_000007_index_first_response::Migration),
+            Box::new(m20261129_000008_entity_type_column::Migration),
         ]
     }
 }
