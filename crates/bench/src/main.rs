@@ -134,9 +134,11 @@ struct Args {
     /// Skip the open-loop run at 80% of the best throughput.
     #[arg(long)]
     skip_open_loop: bool,
-    /// Connections of the open-loop run.
-    #[arg(long, default_value_t = 128)]
-    open_loop_connections: usize,
+    /// Connections of the open-loop run. Default: those of the closed-loop level that
+    /// reached the best throughput, so that the offered rate is not held back by too few
+    /// connections (each sends on its own schedule, one request at a time).
+    #[arg(long)]
+    open_loop_connections: Option<usize>,
     /// Starts measured on an existing database.
     #[arg(long, default_value_t = 5)]
     startup_samples: usize,
@@ -163,7 +165,7 @@ struct Plan {
     read: bool,
     keep_read_database: bool,
     open_loop: bool,
-    open_loop_connections: usize,
+    open_loop_connections: Option<usize>,
     startup_samples: usize,
     read_connections: Vec<usize>,
     smoke: bool,
@@ -179,7 +181,7 @@ impl Plan {
             args.read_leads = args.read_leads.min(5_000);
             args.read_samples = args.read_samples.min(5);
             args.startup_samples = args.startup_samples.min(2);
-            args.open_loop_connections = args.open_loop_connections.min(16);
+            args.open_loop_connections = Some(args.open_loop_connections.unwrap_or(16).min(16));
         }
         let binary = match args.server_binary {
             Some(binary) => binary,
@@ -253,7 +255,7 @@ impl Plan {
             read: !args.skip_read,
             keep_read_database: args.keep_read_database,
             open_loop: !args.skip_open_loop && !args.skip_ingest,
-            open_loop_connections: args.open_loop_connections.max(1),
+            open_loop_connections: args.open_loop_connections.map(|n| n.max(1)),
             startup_samples: args.startup_samples.max(1),
             read_connections: vec![1, 8],
             smoke: args.smoke,
@@ -593,10 +595,16 @@ async fn run_level(plan: &Plan, backend: Backend, connections: usize) -> Result<
     })
 }
 
-/// The durable backend at 80% of its best throughput, open loop, then the ceiling at
-/// the same rate.
-async fn run_open_loop(plan: &Plan, backend: Backend, best: f64) -> Result<OpenLoop, BenchError> {
+/// The durable backend at 80% of its best throughput (`best`, reached with
+/// `best_connections`), open loop, then the ceiling at the same rate.
+async fn run_open_loop(
+    plan: &Plan,
+    backend: Backend,
+    best: f64,
+    best_connections: usize,
+) -> Result<OpenLoop, BenchError> {
     let rate = 0.8 * best;
+    let connections = plan.open_loop_connections.unwrap_or(best_connections);
     let mut measured = Vec::new();
     for target in [backend, Backend::Ceiling] {
         let database = FreshDatabase::create(target, plan.server_url(target)).await?;
@@ -606,7 +614,7 @@ async fn run_open_loop(plan: &Plan, backend: Backend, best: f64) -> Result<OpenL
         let load = load::ingest(
             server.address,
             &run_id(),
-            plan.open_loop_connections,
+            connections,
             window,
             Some(Rate(rate)),
         )
@@ -629,7 +637,7 @@ async fn run_open_loop(plan: &Plan, backend: Backend, best: f64) -> Result<OpenL
         backend,
         best_requests_per_s: best,
         rate_per_s: rate,
-        connections: plan.open_loop_connections,
+        connections,
         achieved_per_s: stats::per_second(durable.measured_requests, window),
         latency: Latency::of(&durable.latency),
         errors: durable.tally.error_count(),
@@ -848,16 +856,15 @@ async fn main() -> ExitCode {
     }
     if plan.open_loop {
         for &backend in plan.backends.iter().filter(|b| b.is_durable()) {
-            let best = results
+            let Some(best) = results
                 .levels
                 .iter()
-                .filter(|level| level.backend == backend)
-                .map(|level| level.requests_per_s)
-                .fold(0.0, f64::max);
-            if best <= 0.0 {
+                .filter(|level| level.backend == backend && level.requests_per_s > 0.0)
+                .max_by(|a, b| a.requests_per_s.total_cmp(&b.requests_per_s))
+            else {
                 continue;
-            }
-            match run_open_loop(&plan, backend, best).await {
+            };
+            match run_open_loop(&plan, backend, best.requests_per_s, best.connections).await {
                 Ok(open) => {
                     eprintln!("{}", report::open_loop_line(&open));
                     results.open_loop.push(open);
