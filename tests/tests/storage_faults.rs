@@ -450,8 +450,9 @@ async fn copy_sqlite_to_mysql() {
     copy_to(Backend::MySql, "copy_sqlite_to_mysql").await;
 }
 
-/// After a bulk load, `refresh_statistics` gives PostgreSQL's planner statistics on the
-/// leads at once (MariaDB: the statement runs; SQLite: nothing to do).
+/// After a bulk load, `refresh_statistics` gives PostgreSQL's planner statistics and
+/// visibility map on the leads at once (MariaDB: the statement runs; SQLite: nothing to
+/// do).
 #[tokio::test]
 async fn planner_statistics_are_gathered_on_request() {
     for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
@@ -484,6 +485,16 @@ async fn planner_statistics_are_gathered_on_request() {
                 .expect("pg_stats")
                 .expect("a row");
             assert_eq!(row.try_get_by_index::<i64>(0).expect("count"), 2);
+            // The vacuum set the visibility map, so that scans can be index-only.
+            let row = connection
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DatabaseBackend::Postgres,
+                    "SELECT relallvisible FROM pg_class WHERE relname = 'leads'",
+                ))
+                .await
+                .expect("pg_class")
+                .expect("a row");
+            assert!(row.try_get_by_index::<i32>(0).expect("pages") > 0);
         }
         store.close().await;
     }
