@@ -127,28 +127,64 @@ fn mb(value: Option<f64>) -> String {
     value.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
 }
 
-pub fn export_line(export: &Export) -> String {
-    format!(
-        "  {}: export of {} leads as {}: {:.1} s, {} leads/s, {:.0} MB ({:.1} MB/s), first byte {} ms, server RSS {} MB before, peak {} MB, CPU {}{}",
-        export.backend.label(),
-        thousands(export.leads_in_database as f64),
-        export.format,
-        export.seconds,
-        thousands(export.leads_per_s),
-        export.bytes as f64 / 1e6,
-        export.mb_per_s,
-        ms(export.first_byte_ms),
-        mb(export.rss_before_mb),
-        mb(export.rss_peak_mb),
-        cores(
-            export.server_cpu_cores,
-            export.bench_cpu_cores,
-            export.other_cpu_cores
-        ),
-        match &export.problem {
-            Some(problem) => format!("  ✗ {problem}"),
-            None => format!("  ✓ {} lines", thousands(export.lines as f64)),
+/// An export's figures, formatted once for the console line and the table row.
+struct ExportCells {
+    backend: &'static str,
+    leads: String,
+    format: &'static str,
+    seconds: String,
+    leads_per_s: String,
+    mb: String,
+    mb_per_s: String,
+    first_byte_ms: String,
+    rss_before_mb: String,
+    rss_peak_mb: String,
+    cpu: String,
+    check: String,
+}
+
+impl ExportCells {
+    fn of(export: &Export) -> ExportCells {
+        ExportCells {
+            backend: export.backend.label(),
+            leads: thousands(export.leads_in_database as f64),
+            format: export.format,
+            seconds: format!("{:.1}", export.seconds),
+            leads_per_s: thousands(export.leads_per_s),
+            mb: format!("{:.0}", export.bytes as f64 / 1e6),
+            mb_per_s: format!("{:.1}", export.mb_per_s),
+            first_byte_ms: ms(export.first_byte_ms),
+            rss_before_mb: mb(export.rss_before_mb),
+            rss_peak_mb: mb(export.rss_peak_mb),
+            cpu: cores(
+                export.server_cpu_cores,
+                export.bench_cpu_cores,
+                export.other_cpu_cores,
+            ),
+            check: match &export.problem {
+                Some(problem) => format!("✗ {problem}"),
+                None => format!("✓ {} lines", thousands(export.lines as f64)),
+            },
         }
+    }
+}
+
+pub fn export_line(export: &Export) -> String {
+    let c = ExportCells::of(export);
+    format!(
+        "  {}: export of {} leads as {}: {} s, {} leads/s, {} MB ({} MB/s), first byte {} ms, server RSS {} MB before, peak {} MB, CPU {}  {}",
+        c.backend,
+        c.leads,
+        c.format,
+        c.seconds,
+        c.leads_per_s,
+        c.mb,
+        c.mb_per_s,
+        c.first_byte_ms,
+        c.rss_before_mb,
+        c.rss_peak_mb,
+        c.cpu,
+        c.check,
     )
 }
 
@@ -426,28 +462,22 @@ fn export_table(md: &mut String, exports: &[Export]) {
         }
     );
     for export in exports {
+        let c = ExportCells::of(export);
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.1} | {} | {:.0} | {:.1} | {} | {} | {} | {} | {} |",
-            export.backend.label(),
-            export.format,
-            thousands(export.leads_in_database as f64),
-            export.seconds,
-            thousands(export.leads_per_s),
-            export.bytes as f64 / 1e6,
-            export.mb_per_s,
-            ms(export.first_byte_ms),
-            mb(export.rss_before_mb),
-            mb(export.rss_peak_mb),
-            cores(
-                export.server_cpu_cores,
-                export.bench_cpu_cores,
-                export.other_cpu_cores
-            ),
-            match &export.problem {
-                Some(problem) => format!("✗ {problem}"),
-                None => format!("✓ {} lines", thousands(export.lines as f64)),
-            }
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.backend,
+            c.format,
+            c.leads,
+            c.seconds,
+            c.leads_per_s,
+            c.mb,
+            c.mb_per_s,
+            c.first_byte_ms,
+            c.rss_before_mb,
+            c.rss_peak_mb,
+            c.cpu,
+            c.check,
         );
     }
 }
