@@ -15,7 +15,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use lead_inbox_application::{CredentialStore, ErasureLog, LeadRepository, QuarantineStore};
 use lead_inbox_server::{Application, Config};
 use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement, TryGetable};
 use secrecy::SecretString;
 
 pub const WEBHOOK_TOKEN: &str = "test-webhook-token-0b4ba9b1";
@@ -441,4 +441,14 @@ pub fn example_with(reference: &str, changes: serde_json::Value) -> serde_json::
 /// The documentation's example lead with another `LeadReference`.
 pub fn example(reference: &str) -> serde_json::Value {
     example_with(reference, serde_json::Value::Null)
+}
+
+/// The first column of the one row `sql` answers on `db` (a setting, a count, a type).
+pub async fn scalar<T: TryGetable>(db: &DatabaseConnection, sql: &str) -> T {
+    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+        .unwrap_or_else(|| panic!("{sql}: no row"))
+        .try_get_by_index(0)
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
 }

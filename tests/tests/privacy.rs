@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use lead_inbox_tests::{TestApp, WEBHOOK_TOKEN, example_with, spawn_app};
+use lead_inbox_tests::{TestApp, WEBHOOK_TOKEN, example_with, scalar, spawn_app};
 use reqwest::Method;
-use sea_orm::{ConnectionTrait, Database, Statement};
+use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
 const EMAIL: &str = "Joao.Silva@Example.PT";
@@ -53,23 +53,15 @@ async fn database_files(url: &str) -> Option<Vec<PathBuf>> {
         return None;
     }
     let db = Database::connect(url).await.expect("connect");
-    let text = |sql: &str| {
-        let db = &db;
-        let sql = sql.to_owned();
-        async move {
-            let row = db
-                .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-                .await
-                .expect("query")
-                .expect("a row");
-            row.try_get_by_index::<String>(0).expect("text")
-        }
-    };
     db.execute_unprepared("CHECKPOINT")
         .await
         .expect("CHECKPOINT");
-    let data = text("SHOW data_directory").await;
-    let oid = text("SELECT oid::text FROM pg_database WHERE datname = current_database()").await;
+    let data: String = scalar(&db, "SHOW data_directory").await;
+    let oid: String = scalar(
+        &db,
+        "SELECT oid::text FROM pg_database WHERE datname = current_database()",
+    )
+    .await;
     db.close().await.ok();
     let mut files = Vec::new();
     let mut folders = vec![Path::new(&data).join("base").join(oid)];

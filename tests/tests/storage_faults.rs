@@ -10,7 +10,7 @@ use lead_inbox_domain::{
 use lead_inbox_server::{Application, Storage};
 use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
 use lead_inbox_tests::{
-    Backend, TestDatabase, ToggleProxy, WEBHOOK_TOKEN, example, host_and_port, test_config,
+    Backend, TestDatabase, ToggleProxy, WEBHOOK_TOKEN, example, host_and_port, scalar, test_config,
 };
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
@@ -42,15 +42,10 @@ async fn a_sqlite_file_is_wal_with_full_sync() {
     store.close().await;
     // Read the file's own setting back with a separate connection.
     let connection = Database::connect(&database.url).await.expect("open");
-    let row = connection
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::Sqlite,
-            "PRAGMA journal_mode",
-        ))
-        .await
-        .expect("pragma")
-        .expect("a row");
-    assert_eq!(row.try_get_by_index::<String>(0).expect("text"), "wal");
+    assert_eq!(
+        scalar::<String>(&connection, "PRAGMA journal_mode").await,
+        "wal"
+    );
 }
 
 #[tokio::test]
@@ -475,26 +470,20 @@ async fn planner_statistics_are_gathered_on_request() {
         store.refresh_statistics().await.expect("statistics");
         if backend == Backend::Postgres {
             let connection = Database::connect(&database.url).await.expect("open");
-            let row = connection
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DatabaseBackend::Postgres,
-                    "SELECT count(*) FROM pg_stats WHERE tablename = 'leads' \
-                     AND attname IN ('received_at_us', 'contact_id')",
-                ))
-                .await
-                .expect("pg_stats")
-                .expect("a row");
-            assert_eq!(row.try_get_by_index::<i64>(0).expect("count"), 2);
+            let analysed: i64 = scalar(
+                &connection,
+                "SELECT count(*) FROM pg_stats WHERE tablename = 'leads' \
+                 AND attname IN ('received_at_us', 'contact_id')",
+            )
+            .await;
+            assert_eq!(analysed, 2);
             // The vacuum set the visibility map, so that scans can be index-only.
-            let row = connection
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DatabaseBackend::Postgres,
-                    "SELECT relallvisible FROM pg_class WHERE relname = 'leads'",
-                ))
-                .await
-                .expect("pg_class")
-                .expect("a row");
-            assert!(row.try_get_by_index::<i32>(0).expect("pages") > 0);
+            let visible: i32 = scalar(
+                &connection,
+                "SELECT relallvisible FROM pg_class WHERE relname = 'leads'",
+            )
+            .await;
+            assert!(visible > 0);
         }
         store.close().await;
     }
@@ -512,19 +501,13 @@ async fn mysql_entity_type_becomes_a_varchar_and_back() {
     };
     database.open_store().await.close().await;
     let connection = Database::connect(&database.url).await.expect("open");
-    let column_type = || async {
-        connection
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DatabaseBackend::MySql,
-                "SELECT CAST(COLUMN_TYPE AS CHAR) FROM information_schema.COLUMNS \
-                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'leads' \
-                 AND COLUMN_NAME = 'entity_type'",
-            ))
-            .await
-            .expect("information_schema")
-            .expect("the column")
-            .try_get_by_index::<String>(0)
-            .expect("text")
+    let column_type = || {
+        scalar::<String>(
+            &connection,
+            "SELECT CAST(COLUMN_TYPE AS CHAR) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'leads' \
+             AND COLUMN_NAME = 'entity_type'",
+        )
     };
     assert_eq!(column_type().await, "varchar(64)");
     Migrator::down(&connection, Some(1)).await.expect("down");
