@@ -78,6 +78,16 @@ fn statement_sizes(total: usize) -> impl Iterator<Item = usize> {
     )
 }
 
+/// `items` in the chunks [`statement_sizes`] gives, in order.
+fn statement_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    statement_sizes(items.len()).map(move |size| {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        chunk
+    })
+}
+
 /// `values` for an `IN (…)` list, its length rounded up to a power of two by repeating
 /// the last value (which changes nothing): one SQL text per power of two, for the
 /// reason given at [`statement_sizes`].
@@ -168,22 +178,17 @@ async fn insert_new_mysql(
         .filter(|lead| !stored.contains(lead.details.reference.as_str()))
         .collect();
     let mut new = Vec::with_capacity(leads.len());
-    let mut rest = leads.as_slice();
-    for size in statement_sizes(leads.len()) {
-        let (chunk, after) = rest.split_at(size);
+    for chunk in statement_chunks(&leads) {
         let rows: Vec<_> = chunk.iter().cloned().map(lead_to_row).collect();
         match lead::Entity::insert_many(rows)
             .exec_without_returning(txn)
             .await
         {
-            Ok(_) => {
-                new.extend(references(chunk));
-                rest = after;
-            }
+            Ok(_) => new.extend(references(chunk)),
             Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 // This chunk and the ones after it go one by one; the chunks before
-                // it are stored, and stay reported as new.
-                for lead in rest {
+                // it are stored (`new` holds them), and stay reported as new.
+                for lead in &leads[new.len()..] {
                     match lead::Entity::insert(lead_to_row(lead.clone()))
                         .exec_without_returning(txn)
                         .await
@@ -327,10 +332,7 @@ async fn store_batch(
     let mut created = insert_new(&txn, candidates).await?;
     if !created.is_empty() {
         created.sort_by_key(|lead| lead.id);
-        let mut rest = created.as_slice();
-        for size in statement_sizes(created.len()) {
-            let (chunk, after) = rest.split_at(size);
-            rest = after;
+        for chunk in statement_chunks(&created) {
             lead_event::Entity::insert_many(chunk.iter().map(|lead| lead_event::ActiveModel {
                 id: NotSet,
                 lead_id: Set(lead.id),
@@ -1249,6 +1251,13 @@ mod tests {
         for total in 0..1000 {
             assert_eq!(statement_sizes(total).sum::<usize>(), total);
         }
+        let items: Vec<usize> = (0..37).collect();
+        let chunks: Vec<&[usize]> = statement_chunks(&items).collect();
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [32, 4, 1]
+        );
+        assert_eq!(chunks.concat(), items, "every item once, in order");
     }
 
     #[test]
