@@ -294,7 +294,7 @@ pub async fn seed(url: &str, total: u64) -> Result<Duration, BenchError> {
     if result.is_ok() {
         // Planner statistics, as a database that has been running has them.
         result = store
-            .refresh_statistics()
+            .settle_after_bulk_load()
             .await
             .map_err(|e| BenchError::new(format!("planner statistics: {e}")));
     }

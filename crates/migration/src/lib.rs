@@ -14,6 +14,7 @@ mod m20261128_000005_work_and_search;
 mod m20261128_000006_lead_events;
 mod m20261128_000007_index_first_response;
 mod m20261129_000008_entity_type_column;
+mod m20261129_000009_sqlite_search_index;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_lead_events::Migration),
             Box::new(m20261128_000007_index_first_response::Migration),
             Box::new(m20261129_000008_entity_type_column::Migration),
+            Box::new(m20261129_000009_sqlite_search_index::Migration),
         ]
     }
 }

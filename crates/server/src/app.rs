@@ -187,10 +187,10 @@ impl Storage {
         Some(Arc::new(move || store.pool_stats()))
     }
 
-    /// See [`SeaOrmStore::refresh_statistics`]; nothing to do in memory.
-    pub async fn refresh_statistics(&self) -> Result<(), StorageError> {
+    /// See [`SeaOrmStore::settle_after_bulk_load`]; nothing to do in memory.
+    pub async fn settle_after_bulk_load(&self) -> Result<(), StorageError> {
         match &self.store {
-            Some(store) => store.refresh_statistics().await,
+            Some(store) => store.settle_after_bulk_load().await,
             None => Ok(()),
         }
     }
@@ -213,6 +213,9 @@ pub struct Application {
     storage: Storage,
     /// Told when shutdown begins, so that endless responses (the live feed) end.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// The task that keeps SQLite's search index up with the leads (see
+    /// [`SeaOrmStore::keep_search_index`]), stopped before the pool closes.
+    search_indexer: Option<tokio::task::AbortHandle>,
 }
 
 impl std::fmt::Debug for Application {
@@ -346,6 +349,11 @@ impl Application {
             tls = serve.tls.is_some(),
             "lead inbox is ready"
         );
+        // Last, once nothing can fail: SQLite's search index, filled off the commit path.
+        let search_indexer = storage
+            .store
+            .clone()
+            .map(|store| tokio::spawn(store.keep_search_index()).abort_handle());
         Ok(Application {
             address,
             listener,
@@ -354,6 +362,7 @@ impl Application {
             metrics,
             storage,
             stopping,
+            search_indexer,
         })
     }
 
@@ -401,6 +410,9 @@ impl Application {
             }
             None => main.await,
         };
+        if let Some(indexer) = &self.search_indexer {
+            indexer.abort();
+        }
         self.storage.close().await;
         tracing::info!("lead inbox stopped");
         result

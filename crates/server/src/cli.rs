@@ -759,9 +759,9 @@ async fn copy(config: Option<PathBuf>, from: &str, to: &str) -> ExitCode {
     })
     .await;
     bar.finish_and_clear();
-    if let Err(error) = target.refresh_statistics().await {
+    if let Err(error) = target.settle_after_bulk_load().await {
         eprintln!(
-            "lead-inbox: gathering planner statistics on the target failed ({error}); the database's own background statistics will catch up"
+            "lead-inbox: settling the target after the copy (planner statistics, search index) failed ({error}); the database's background work and the server's search indexer will catch up"
         );
     }
     source.close().await;

@@ -13,6 +13,7 @@ mod mapping;
 mod nodelay;
 mod privacy;
 mod repository;
+mod search_index;
 
 use std::{fmt, path::Path, str::FromStr, sync::Arc, time::Duration};
 
@@ -263,20 +264,22 @@ impl SeaOrmStore {
         SeaOrmCredentialStore::new(self.inner.clone())
     }
 
-    /// Has PostgreSQL and MySQL/MariaDB gather fresh planner statistics on the leads
-    /// now, after a bulk load (a `copy`, the benchmark's million leads) that their
-    /// background statistics (autovacuum, InnoDB's) would reach only later. Without
-    /// them PostgreSQL plans a freshly loaded table as if it were small: a contacts page
-    /// took 238 ms instead of 3 ms. On PostgreSQL this is `VACUUM (ANALYZE)`, as its
-    /// documentation advises after a bulk load: the vacuum also sets the visibility
-    /// map, without which no scan can be index-only (the statistics' counts read every
-    /// row). SQLite's planner needs no statistics for the indexed queries, so there it
-    /// does nothing.
-    pub async fn refresh_statistics(&self) -> Result<(), StorageError> {
+    /// Brings the database up to date after a bulk load (a `copy`, the benchmark's
+    /// million leads), with what background work would reach only later:
+    ///
+    /// - PostgreSQL and MySQL/MariaDB gather fresh planner statistics on the leads.
+    ///   Without them PostgreSQL plans a freshly loaded table as if it were small: a
+    ///   contacts page took 238 ms instead of 3 ms. On PostgreSQL this is `VACUUM
+    ///   (ANALYZE)`, as its documentation advises after a bulk load: the vacuum also
+    ///   sets the visibility map, without which no scan can be index-only (the
+    ///   statistics' counts read every row).
+    /// - SQLite indexes every new lead for search ([`Self::index_all_for_search`]); its
+    ///   planner needs no statistics for the indexed queries.
+    pub async fn settle_after_bulk_load(&self) -> Result<(), StorageError> {
         let sql = match self.backend() {
             DatabaseBackend::Postgres => "VACUUM (ANALYZE)",
             DatabaseBackend::MySql => "ANALYZE TABLE leads, lead_tags, lead_events",
-            _ => return Ok(()),
+            _ => return self.index_all_for_search().await.map(drop),
         };
         self.inner
             .db

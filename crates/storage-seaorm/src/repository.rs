@@ -22,7 +22,7 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, SqlErr, TransactionTrait,
+    QueryTrait, SqlErr, Statement, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, OnConflict, Order, Query},
 };
 
@@ -33,6 +33,7 @@ use crate::{
         corrupt, from_micros, lead_from_row, lead_to_row, quarantined_from_row, quarantined_to_row,
         to_micros,
     },
+    search_index::{self, Candidates},
     storage_error,
 };
 
@@ -295,6 +296,20 @@ fn filter_condition(filter: &LeadFilter) -> Condition {
     condition
 }
 
+/// `statement` (a SQLite `SELECT … FROM "leads" …`) with its `leads` read through the
+/// rowid only (`NOT INDEXED`), for a search the index narrowed to a few ids. Left to
+/// itself, the planner walks `ix_leads_received` for the order (or another index for an
+/// equality filter, which it guesses matches ten rows) and checks the ids on every
+/// lead: 78 ms at a million leads instead of a fraction of one. sea-query cannot write
+/// the clause, so it goes in after the first `FROM "leads"`, the outer query's (any
+/// subquery, such as the tag filter's, comes later and reads another table).
+fn by_rowid_only(mut statement: Statement) -> Statement {
+    statement.sql = statement
+        .sql
+        .replacen(r#"FROM "leads""#, r#"FROM "leads" NOT INDEXED"#, 1);
+    statement
+}
+
 /// The column a list sorts by.
 fn sort_column(sort: LeadSort) -> lead::Column {
     match sort {
@@ -427,12 +442,41 @@ impl LeadRepository for SeaOrmLeadRepository {
         filter: &LeadFilter,
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError> {
+        let mut condition = filter_condition(filter);
+        let mut narrowed = false;
+        if let Some(term) = &filter.search {
+            let indexed = search_index::candidates(&self.inner.db, term)
+                .await
+                .map_err(storage_error)?;
+            if let Some(Candidates {
+                ids,
+                indexed_through,
+            }) = indexed
+            {
+                // The indexed leads that may hold the term, and those not indexed yet;
+                // the `LIKE` in the filter decides among them.
+                let mut among = Condition::any().add(lead::Column::Id.gt(indexed_through));
+                if !ids.is_empty() {
+                    among = among.add(lead::Column::Id.is_in(in_list(ids)));
+                }
+                condition = condition.add(among);
+                narrowed = true;
+            }
+        }
         let query = newest_first(
-            lead::Entity::find().filter(filter_condition(filter)),
+            lead::Entity::find().filter(condition),
             sort_column(filter.sort),
             &page,
         );
-        let rows = query.all(&self.inner.db).await.map_err(storage_error)?;
+        let rows = if narrowed {
+            lead::Entity::find()
+                .from_raw_sql(by_rowid_only(query.build(DatabaseBackend::Sqlite)))
+                .all(&self.inner.db)
+                .await
+        } else {
+            query.all(&self.inner.db).await
+        }
+        .map_err(storage_error)?;
         let leads = rows
             .into_iter()
             .map(lead_from_row)
@@ -1258,6 +1302,29 @@ mod tests {
             [32, 4, 1]
         );
         assert_eq!(chunks.concat(), items, "every item once, in order");
+    }
+
+    #[test]
+    fn a_narrowed_search_reads_the_outer_leads_by_rowid_only() {
+        let filter = LeadFilter {
+            tag: Some("vip".into()),
+            search: Some("joao".into()),
+            ..LeadFilter::default()
+        };
+        let page = PageRequest::new(Some(10), None).expect("a page");
+        let query = newest_first(
+            lead::Entity::find().filter(filter_condition(&filter)),
+            lead::Column::ReceivedAtUs,
+            &page,
+        );
+        let sql = by_rowid_only(query.build(DatabaseBackend::Sqlite)).sql;
+        assert_eq!(sql.matches("NOT INDEXED").count(), 1, "{sql}");
+        let from = sql.find(r#"FROM "leads" NOT INDEXED WHERE"#).expect(&sql);
+        let tags = sql.find(r#"FROM "lead_tags""#).expect(&sql);
+        assert!(
+            from < tags,
+            "the outer query's table, not the subquery's: {sql}"
+        );
     }
 
     #[test]

@@ -1,0 +1,310 @@
+//! SQLite's search index (migration 9): an FTS5 trigram table over the leads' folded
+//! search text, filled off the commit path and read by the list's free-text search.
+//!
+//! - [`SeaOrmStore::index_for_search`] indexes the next leads, in id order, in a
+//!   transaction of its own, and records the last id it indexed. SQLite's ids only
+//!   grow (`AUTOINCREMENT`) and it commits one writer at a time, so every lead at or
+//!   below that id is indexed and every lead above it is not.
+//! - [`SeaOrmStore::keep_search_index`] runs those passes for as long as the server
+//!   runs, yielding the writer's turn to ingest between them.
+//! - [`candidates`] answers a search: the leads the index says hold every trigram of
+//!   the term, plus "every lead above the indexed id", which the caller checks with the
+//!   `LIKE` as before. A term with more candidates than [`MAX_CANDIDATES`] is common:
+//!   the caller then walks the leads newest first, which finds a page of a common term
+//!   after few rows.
+
+use std::time::{Duration, Instant};
+
+use lead_inbox_application::StorageError;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, TransactionTrait, Value};
+
+use crate::{SeaOrmStore, storage_error};
+
+/// Leads indexed per pass: a pass holds SQLite's one write turn for a few milliseconds.
+const LEADS_PER_PASS: i64 = 512;
+
+/// While the index is behind, the pause after a pass, as a multiple of the pass's own
+/// time: the index then takes at most a fifth of the writer's time, and ingest the rest.
+const PAUSE_PER_PASS_TIME: u32 = 4;
+
+/// The pause after a pass that found the index up to date.
+const IDLE_PAUSE: Duration = Duration::from_millis(500);
+
+/// Most candidates a search takes from the index. A term with more is common enough
+/// that walking the leads newest first finds a page within about `total × page ÷
+/// MAX_CANDIDATES` rows (25,000 at a million leads and pages of 50).
+pub(crate) const MAX_CANDIDATES: usize = 2_000;
+
+/// Most trigrams a term is looked up by. Any subset of a term's trigrams gives a
+/// superset of its leads, which the `LIKE` then narrows: a long term costs no more.
+const MAX_TRIGRAMS: usize = 12;
+
+/// What the index says about a search term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Candidates {
+    /// The indexed leads that may hold the term (a superset: the `LIKE` decides).
+    pub(crate) ids: Vec<i64>,
+    /// Leads above this id are not indexed yet and may hold it too.
+    pub(crate) indexed_through: i64,
+}
+
+/// The FTS5 query for leads holding `term` (already folded): its distinct trigrams,
+/// each a quoted string, all required. `None` when the term has fewer than three
+/// characters, which no trigram can find.
+///
+/// The index keeps no positions (`detail=none`), so it cannot match the trigrams as one
+/// phrase; all of them present is a superset of the term present.
+pub(crate) fn match_expression(term: &str) -> Option<String> {
+    let chars: Vec<char> = term.chars().collect();
+    let mut trigrams: Vec<String> = Vec::new();
+    for window in chars.windows(3) {
+        let trigram: String = window.iter().collect();
+        if !trigrams.contains(&trigram) {
+            trigrams.push(trigram);
+        }
+    }
+    if trigrams.is_empty() {
+        return None;
+    }
+    // Spread over the term rather than its start, when it has more than the maximum.
+    let step = trigrams.len().div_ceil(MAX_TRIGRAMS);
+    let quoted: Vec<String> = trigrams
+        .iter()
+        .step_by(step)
+        .map(|trigram| format!("\"{}\"", trigram.replace('"', "\"\"")))
+        .collect();
+    Some(quoted.join(" AND "))
+}
+
+/// What the index knows of `term`; `None` when it cannot help: not SQLite, a term
+/// shorter than three characters, or a common term (more than [`MAX_CANDIDATES`]).
+pub(crate) async fn candidates(
+    db: &impl ConnectionTrait,
+    term: &str,
+) -> Result<Option<Candidates>, DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Sqlite {
+        return Ok(None);
+    }
+    let Some(expression) = match_expression(term) else {
+        return Ok(None);
+    };
+    // The progress first: a lead indexed after this read is above it, so the caller
+    // still checks it; read the other way round, it could be in neither.
+    let indexed_through = indexed_through(db).await?;
+    // One row, the ids joined: sqlx hands SQLite's rows over one by one, and 2,001 of
+    // them (a common term) cost more than the lookup itself.
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            "SELECT count(*), coalesce(group_concat(rowid), '') FROM \
+             (SELECT rowid FROM lead_search WHERE lead_search MATCH ? LIMIT ?)",
+            [
+                Value::from(expression),
+                Value::from(MAX_CANDIDATES as i64 + 1),
+            ],
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let found: i64 = row.try_get_by_index(0)?;
+    if found > MAX_CANDIDATES as i64 {
+        return Ok(None);
+    }
+    let joined: String = row.try_get_by_index(1)?;
+    let ids = joined
+        .split(',')
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            id.parse::<i64>().map_err(|_| {
+                DbErr::Type(format!(
+                    "lead_search returned a rowid that is not a number: {id}"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Candidates {
+        ids,
+        indexed_through,
+    }))
+}
+
+async fn indexed_through(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    scalar(
+        db,
+        "SELECT indexed_through FROM lead_search_progress WHERE id = 1",
+        [],
+    )
+    .await
+    .map(Option::unwrap_or_default)
+}
+
+async fn scalar(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: impl IntoIterator<Item = Value>,
+) -> Result<Option<i64>, DbErr> {
+    db.query_one_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Sqlite,
+        sql,
+        values,
+    ))
+    .await?
+    .map(|row| row.try_get_by_index::<Option<i64>>(0))
+    .transpose()
+    .map(Option::flatten)
+}
+
+impl SeaOrmStore {
+    /// Indexes the next leads (at most 512) for search; returns how many it indexed.
+    /// Nothing to do, and 0, on PostgreSQL and MySQL/MariaDB.
+    pub async fn index_for_search(&self) -> Result<u64, StorageError> {
+        if self.backend() != DatabaseBackend::Sqlite {
+            return Ok(0);
+        }
+        let db = &self.inner.db;
+        let _writer = self.inner.write_turn().await;
+        let from = indexed_through(db).await.map_err(storage_error)?;
+        let Some(through) = scalar(
+            db,
+            "SELECT max(id) FROM (SELECT id FROM leads WHERE id > ? ORDER BY id LIMIT ?)",
+            [Value::from(from), Value::from(LEADS_PER_PASS)],
+        )
+        .await
+        .map_err(storage_error)?
+        else {
+            return Ok(0);
+        };
+        let txn = db.begin().await.map_err(storage_error)?;
+        // The insert comes first, so that the transaction holds the write lock before it
+        // reads: a lead erased since the reads above is not in `leads` any more.
+        let indexed = txn
+            .execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                "INSERT INTO lead_search (rowid, search_text) \
+                 SELECT id, search_text FROM leads \
+                 WHERE id > ? AND id <= ? AND search_text IS NOT NULL",
+                [Value::from(from), Value::from(through)],
+            ))
+            .await
+            .map_err(storage_error)?
+            .rows_affected();
+        // Compare and set: another process (a `lead-inbox` command on the same file)
+        // that indexed these leads first leaves this pass to be undone.
+        let advanced = txn
+            .execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                "UPDATE lead_search_progress SET indexed_through = ? \
+                 WHERE id = 1 AND indexed_through = ?",
+                [Value::from(through), Value::from(from)],
+            ))
+            .await
+            .map_err(storage_error)?
+            .rows_affected();
+        if advanced == 0 {
+            txn.rollback().await.map_err(storage_error)?;
+            return Ok(0);
+        }
+        txn.commit().await.map_err(storage_error)?;
+        Ok(indexed)
+    }
+
+    /// Indexes every lead not indexed yet, pass after pass: after a bulk load, so that
+    /// its leads are searchable at once. Returns how many it indexed.
+    pub async fn index_all_for_search(&self) -> Result<u64, StorageError> {
+        let mut total = 0;
+        loop {
+            let indexed = self.index_for_search().await?;
+            if indexed == 0 && self.search_index_lag().await? == 0 {
+                return Ok(total);
+            }
+            total += indexed;
+        }
+    }
+
+    /// How many leads are not in the search index yet (0 off SQLite).
+    pub async fn search_index_lag(&self) -> Result<u64, StorageError> {
+        if self.backend() != DatabaseBackend::Sqlite {
+            return Ok(0);
+        }
+        let db = &self.inner.db;
+        let from = indexed_through(db).await.map_err(storage_error)?;
+        scalar(
+            db,
+            "SELECT count(*) FROM leads WHERE id > ?",
+            [Value::from(from)],
+        )
+        .await
+        .map_err(storage_error)
+        .map(|n| n.unwrap_or_default().unsigned_abs())
+    }
+
+    /// Keeps the search index up with the leads for as long as the server runs (SQLite;
+    /// returns at once elsewhere). While the index is behind, each pass is followed by a
+    /// pause four times its length, so that ingest keeps most of the one writer; once it
+    /// is up to date, it looks again every half second. A failed pass is logged and
+    /// tried again after the pause: searches stay correct meanwhile, only slower.
+    pub async fn keep_search_index(self) {
+        if self.backend() != DatabaseBackend::Sqlite {
+            return;
+        }
+        loop {
+            let started = Instant::now();
+            let pause = match self.index_for_search().await {
+                Ok(indexed) if indexed > 0 => started.elapsed() * PAUSE_PER_PASS_TIME,
+                Ok(_) => IDLE_PAUSE,
+                Err(error) => {
+                    tracing::warn!(error = %error, "indexing leads for search failed; trying again");
+                    IDLE_PAUSE
+                }
+            };
+            tokio::time::sleep(pause.max(Duration::from_millis(1))).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_are_looked_up_by_their_distinct_trigrams() {
+        assert_eq!(
+            match_expression("joao").as_deref(),
+            Some(r#""joa" AND "oao""#)
+        );
+        assert_eq!(
+            match_expression("aaaa").as_deref(),
+            Some(r#""aaa""#),
+            "a trigram repeated in the term is asked for once"
+        );
+        assert_eq!(
+            match_expression("o s").as_deref(),
+            Some(r#""o s""#),
+            "spaces are characters of a trigram"
+        );
+        assert_eq!(match_expression("jo"), None);
+        assert_eq!(match_expression(""), None);
+    }
+
+    #[test]
+    fn quotes_in_a_term_are_escaped_and_characters_count_not_bytes() {
+        assert_eq!(match_expression(r#"a"b"#).as_deref(), Some(r#""a""b""#));
+        assert_eq!(
+            match_expression("ção").as_deref(),
+            Some(r#""ção""#),
+            "three characters, six bytes: one trigram"
+        );
+    }
+
+    #[test]
+    fn long_terms_are_looked_up_by_at_most_twelve_trigrams_spread_over_them() {
+        let term = "abcdefghijklmnopqrstuvwxyz0123456789";
+        let expression = match_expression(term).expect("trigrams");
+        let trigrams: Vec<&str> = expression.split(" AND ").collect();
+        assert!(trigrams.len() <= MAX_TRIGRAMS, "{expression}");
+        assert_eq!(trigrams.first(), Some(&r#""abc""#));
+        assert!(
+            trigrams.iter().any(|t| t.contains('7')),
+            "the end of the term is looked up too: {expression}"
+        );
+    }
+}

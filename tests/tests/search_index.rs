@@ -1,0 +1,311 @@
+//! SQLite's search index (migration 9): searches are exact whether a lead is indexed
+//! yet or not, erasure and retention take a lead's trigrams out of the index, the
+//! server keeps the index up by itself, and the migration goes down and up.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use lead_inbox_application::{LeadFilter, LeadRepository, PageRequest};
+use lead_inbox_domain::{NewLead, RawPayload, Subject, casayes::parse_payload, search::fold};
+use lead_inbox_server::Application;
+use lead_inbox_storage_seaorm::SeaOrmStore;
+use lead_inbox_tests::{Backend, TestDatabase, WEBHOOK_TOKEN, example_with, scalar, test_config};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::json;
+
+/// A lead from `name` at `email`, received at `received_at`.
+fn lead(reference: &str, name: &str, email: &str, received_at: DateTime<Utc>) -> NewLead {
+    let raw = serde_json::to_vec(&example_with(
+        reference,
+        json!({ "SenderName": name, "SenderEmail": email }),
+    ))
+    .expect("json");
+    NewLead {
+        details: parse_payload(&raw).expect("a lead"),
+        raw: RawPayload::new(raw),
+        received_at,
+    }
+}
+
+/// The references `term` finds, newest first, in pages of `limit`, all pages.
+async fn found(store: &SeaOrmStore, term: &str, limit: u32) -> Vec<String> {
+    let filter = LeadFilter {
+        search: Some(fold(term)),
+        ..LeadFilter::default()
+    };
+    let leads = store.leads();
+    let mut references = Vec::new();
+    let mut after = None;
+    loop {
+        let page = leads
+            .list(
+                &filter,
+                PageRequest::new(Some(limit), after).expect("a page"),
+            )
+            .await
+            .expect("list");
+        references.extend(page.items.iter().map(|l| l.reference().as_str().to_owned()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return references,
+        }
+    }
+}
+
+/// How many indexed leads hold the trigram `trigram`, read from the index itself.
+async fn indexed_with(connection: &DatabaseConnection, trigram: &str) -> i64 {
+    scalar(
+        connection,
+        &format!("SELECT count(*) FROM lead_search WHERE lead_search MATCH '\"{trigram}\"'"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sqlite_searches_are_exact_before_during_and_after_indexing() {
+    let database = TestDatabase::create(Backend::Sqlite, "search_index")
+        .await
+        .expect("sqlite");
+    let store = database.open_store().await;
+    let start = Utc::now() - chrono::Duration::days(1);
+    let at = |n: i64| start + chrono::Duration::seconds(n);
+    // 2,100 Silvas (more than the index hands out for one term: a common term), and
+    // among them three Quaresmas, early, middle and late.
+    let quaresmas = [7_i64, 1_000, 2_090];
+    let mut batch = Vec::new();
+    for n in 0..2_100_i64 {
+        let name = if quaresmas.contains(&n) {
+            format!("Rita Quaresma {n}")
+        } else {
+            format!("Ana Silva {n}")
+        };
+        batch.push(lead(
+            &format!("s-{n}"),
+            &name,
+            &format!("p{n}@example.pt"),
+            at(n),
+        ));
+        if batch.len() == 256 {
+            store
+                .leads()
+                .insert_batch(std::mem::take(&mut batch))
+                .await
+                .expect("insert");
+        }
+    }
+    store.leads().insert_batch(batch).await.expect("insert");
+    let rare = ["s-2090", "s-1000", "s-7"];
+    let newest_silvas: Vec<String> = (0..2_100_i64)
+        .rev()
+        .filter(|n| !quaresmas.contains(n))
+        .take(60)
+        .map(|n| format!("s-{n}"))
+        .collect();
+
+    // Nothing indexed yet: every lead is above the indexed id, and checked directly.
+    assert_eq!(store.search_index_lag().await.expect("lag"), 2_100);
+    assert_eq!(found(&store, "QUARESMA", 2).await, rare);
+
+    // One pass indexes part; the rest is still checked directly.
+    assert_eq!(store.index_for_search().await.expect("a pass"), 512);
+    assert_eq!(store.search_index_lag().await.expect("lag"), 2_100 - 512);
+    assert_eq!(found(&store, "quaresma", 2).await, rare);
+
+    // All indexed: the index answers, accents and case folded, in pages.
+    assert_eq!(
+        store.index_all_for_search().await.expect("catch up"),
+        2_100 - 512
+    );
+    assert_eq!(store.search_index_lag().await.expect("lag"), 0);
+    assert_eq!(found(&store, "Quarésma", 2).await, rare);
+    assert_eq!(found(&store, "rita quaresma 10", 50).await, ["s-1000"]);
+    // The index is what answers: a lead taken out of it behind the store's back is not
+    // found any more (and is again once put back).
+    let connection = Database::connect(&database.url).await.expect("open");
+    let take_out = "INSERT INTO lead_search (lead_search, rowid, search_text) \
+                  SELECT 'delete', id, search_text FROM leads WHERE lead_reference = 's-1000'";
+    connection
+        .execute_unprepared(take_out)
+        .await
+        .expect("take out");
+    assert_eq!(found(&store, "quaresma", 50).await, ["s-2090", "s-7"]);
+    connection
+        .execute_unprepared(
+            "INSERT INTO lead_search (rowid, search_text) \
+             SELECT id, search_text FROM leads WHERE lead_reference = 's-1000'",
+        )
+        .await
+        .expect("put back");
+    assert_eq!(found(&store, "quaresma", 50).await, rare);
+    assert!(found(&store, "quaresmas", 50).await.is_empty());
+    // A term shorter than a trigram, and a common one, walk the leads instead.
+    let short = found(&store, "a 1", 500).await;
+    assert_eq!(
+        short.len(),
+        1_111,
+        "\"a 1\" is in every `Ana Silva 1…` and `Rita Quaresma 1000`"
+    );
+    let first_page = store
+        .leads()
+        .list(
+            &LeadFilter {
+                search: Some(fold("silva")),
+                ..LeadFilter::default()
+            },
+            PageRequest::new(Some(60), None).expect("a page"),
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        first_page
+            .items
+            .iter()
+            .map(|l| l.reference().as_str().to_owned())
+            .collect::<Vec<_>>(),
+        newest_silvas
+    );
+
+    // Leads after the index: found with the indexed ones.
+    store
+        .leads()
+        .insert_batch(vec![lead(
+            "late",
+            "Rui Quaresma",
+            "rui@example.pt",
+            at(3_000),
+        )])
+        .await
+        .expect("insert");
+    assert_eq!(
+        found(&store, "quaresma", 50).await,
+        ["late", "s-2090", "s-1000", "s-7"]
+    );
+
+    // Erasure and retention take a lead out of the index, in their own transaction.
+    store
+        .leads()
+        .insert_batch(vec![
+            lead("erased", "Zé Xkwq", "xkwq@example.pt", at(3_001)),
+            lead(
+                "purged",
+                "Vqjz Old",
+                "vqjz@example.pt",
+                start - chrono::Duration::days(400),
+            ),
+        ])
+        .await
+        .expect("insert");
+    store.index_all_for_search().await.expect("catch up");
+    assert_eq!(indexed_with(&connection, "xkw").await, 1);
+    assert_eq!(indexed_with(&connection, "vqj").await, 1);
+    let subject = Subject::email("xkwq@example.pt").expect("an email");
+    assert_eq!(
+        store.leads().erase_subject(&subject).await.expect("erase"),
+        1
+    );
+    assert_eq!(indexed_with(&connection, "xkw").await, 0);
+    assert!(found(&store, "xkwq", 50).await.is_empty());
+    let purged = store
+        .leads()
+        .purge_received_before(start - chrono::Duration::days(300), 100)
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+    assert_eq!(indexed_with(&connection, "vqj").await, 0);
+    // The others are still indexed and found.
+    assert_eq!(indexed_with(&connection, "qua").await, 4);
+    assert_eq!(found(&store, "quaresma", 50).await.len(), 4);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_server_indexes_new_leads_by_itself() {
+    let database = TestDatabase::create(Backend::Sqlite, "search_indexer")
+        .await
+        .expect("sqlite");
+    let app = Application::build(test_config(&database.url))
+        .await
+        .expect("the server starts");
+    let address = app.address();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    for n in 0..20 {
+        let response = client
+            .post(format!("http://{address}/webhooks/casayes/leads"))
+            .header("token", WEBHOOK_TOKEN)
+            .json(&example_with(
+                &format!("i-{n}"),
+                json!({ "SenderName": format!("Eva Indexada {n}") }),
+            ))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    }
+    let store = database.open_store().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.search_index_lag().await.expect("lag") > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the server never indexed its leads"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let connection = Database::connect(&database.url).await.expect("open");
+    assert_eq!(indexed_with(&connection, "xad").await, 20);
+    assert_eq!(found(&store, "indexada 1", 50).await.len(), 11);
+    let _ = stop.send(());
+    server.await.expect("join").expect("served");
+}
+
+#[tokio::test]
+async fn the_sqlite_search_index_migrates_down_and_up() {
+    use lead_inbox_migration::Migrator;
+    use sea_orm_migration::MigratorTrait;
+
+    let database = TestDatabase::create(Backend::Sqlite, "search_index_migration")
+        .await
+        .expect("sqlite");
+    let store = database.open_store().await;
+    store
+        .leads()
+        .insert_batch(vec![lead(
+            "m-1",
+            "Lia Migrada",
+            "lia@example.pt",
+            Utc::now(),
+        )])
+        .await
+        .expect("insert");
+    store.index_all_for_search().await.expect("index");
+    let connection = Database::connect(&database.url).await.expect("open");
+    let tables = || {
+        scalar::<i64>(
+            &connection,
+            "SELECT count(*) FROM sqlite_master WHERE name IN \
+             ('lead_search', 'lead_search_progress', 'leads_leave_search')",
+        )
+    };
+    assert_eq!(tables().await, 3);
+    Migrator::down(&connection, Some(1)).await.expect("down");
+    assert_eq!(tables().await, 0);
+    // Erasing without the index works, and so does indexing from scratch after `up`.
+    assert_eq!(
+        store
+            .leads()
+            .erase_subject(&Subject::email("nobody@example.pt").expect("an email"))
+            .await
+            .expect("erase"),
+        0
+    );
+    Migrator::up(&connection, None).await.expect("up");
+    assert_eq!(tables().await, 3);
+    assert_eq!(store.search_index_lag().await.expect("lag"), 1);
+    assert_eq!(store.index_all_for_search().await.expect("index"), 1);
+    assert_eq!(indexed_with(&connection, "lia").await, 1);
+    assert_eq!(found(&store, "migrada", 50).await, ["m-1"]);
+    store.close().await;
+}
