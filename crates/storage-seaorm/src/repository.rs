@@ -310,6 +310,33 @@ fn by_rowid_only(mut statement: Statement) -> Statement {
     statement
 }
 
+/// The rows of `query` (two integers each) on MySQL/MariaDB, sent as text rather than
+/// as a prepared statement. MariaDB 10.11 runs the statistics' count by day (a `GROUP
+/// BY` on an expression) from a covering index the first time a connection executes
+/// the prepared statement, and by reading and sorting the whole table from the second
+/// time on: 0.13 s, then 1.95 s at 300,000 leads (its slow log shows the plan change).
+/// As text it is planned afresh each time, like a query from the `mysql` client, which
+/// stays on the index. The query's values are integers, written into the text by
+/// sea-query's MySQL printer.
+async fn mysql_unprepared_pairs(
+    db: &DatabaseConnection,
+    query: sea_orm::Select<lead::Entity>,
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    use sea_orm::sqlx::{AssertSqlSafe, Row};
+    let sql = query
+        .into_query()
+        .to_string(sea_orm::sea_query::MysqlQueryBuilder);
+    let query_error = |error| DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(error)));
+    sea_orm::sqlx::raw_sql(AssertSqlSafe(sql))
+        .fetch_all(db.get_mysql_connection_pool())
+        .await
+        .map_err(query_error)?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, sea_orm::sqlx::Error>>()
+        .map_err(query_error)
+}
+
 /// The column a list sorts by.
 fn sort_column(sort: LeadSort) -> lead::Column {
     match sort {
@@ -682,16 +709,18 @@ impl LeadRepository for SeaOrmLeadRepository {
         // A literal, not a bound parameter: PostgreSQL matches the GROUP BY expression
         // to the selected one only when they are the same text.
         let day = Expr::cust(format!("(received_at_us - received_at_us % {DAY_MICROS})"));
-        let days: Vec<(i64, i64)> = in_period()
+        let by_day = in_period()
             .select_only()
             .column_as(day.clone(), "day")
             .column_as(lead::Column::Id.count(), "n")
             .group_by(day.clone())
-            .order_by(day, Order::Asc)
-            .into_tuple()
-            .all(db)
-            .await
-            .map_err(storage_error)?;
+            .order_by(day, Order::Asc);
+        let days: Vec<(i64, i64)> = if db.get_database_backend() == DatabaseBackend::MySql {
+            mysql_unprepared_pairs(db, by_day).await
+        } else {
+            by_day.into_tuple().all(db).await
+        }
+        .map_err(storage_error)?;
         let types: Vec<(Option<String>, i64)> = in_period()
             .select_only()
             .column(lead::Column::EntityType)
