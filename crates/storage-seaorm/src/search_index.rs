@@ -35,6 +35,13 @@ const IDLE_PAUSE: Duration = Duration::from_millis(500);
 /// MAX_CANDIDATES` rows (25,000 at a million leads and pages of 50).
 pub(crate) const MAX_CANDIDATES: usize = 2_000;
 
+/// Most leads a search checks directly because the index has not reached them yet.
+/// Beyond that (the index catching up after an upgrade or a bulk load, or behind a
+/// long burst), the search walks the leads newest first as without the index: a term
+/// that the few indexed leads hold rarely may be common in the rest, and checking
+/// every lead of a long tail would cost more than the walk.
+const MAX_UNINDEXED: i64 = 20_000;
+
 /// Most trigrams a term is looked up by. Any subset of a term's trigrams gives a
 /// superset of its leads, which the `LIKE` then narrows: a long term costs no more.
 const MAX_TRIGRAMS: usize = 12;
@@ -77,7 +84,8 @@ pub(crate) fn match_expression(term: &str) -> Option<String> {
 }
 
 /// What the index knows of `term`; `None` when it cannot help: not SQLite, a term
-/// shorter than three characters, or a common term (more than [`MAX_CANDIDATES`]).
+/// shorter than three characters, an index far behind (more than [`MAX_UNINDEXED`]
+/// leads), or a common term (more than [`MAX_CANDIDATES`]).
 pub(crate) async fn candidates(
     db: &impl ConnectionTrait,
     term: &str,
@@ -90,7 +98,21 @@ pub(crate) async fn candidates(
     };
     // The progress first: a lead indexed after this read is above it, so the caller
     // still checks it; read the other way round, it could be in neither.
-    let indexed_through = indexed_through(db).await?;
+    let progress = db
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Sqlite,
+            "SELECT indexed_through, coalesce((SELECT max(id) FROM leads), 0) \
+             FROM lead_search_progress WHERE id = 1",
+        ))
+        .await?;
+    let Some(progress) = progress else {
+        return Ok(None);
+    };
+    let indexed_through: i64 = progress.try_get_by_index(0)?;
+    let last_id: i64 = progress.try_get_by_index(1)?;
+    if last_id - indexed_through > MAX_UNINDEXED {
+        return Ok(None);
+    }
     // One row, the ids joined: sqlx hands SQLite's rows over one by one, and 2,001 of
     // them (a common term) cost more than the lookup itself.
     let row = db
