@@ -12,7 +12,9 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use lead_inbox_application::{CredentialStore, ErasureLog, LeadRepository, QuarantineStore};
+use lead_inbox_application::{
+    CredentialStore, ErasureLog, LeadFilter, LeadRepository, PageRequest, QuarantineStore,
+};
 use lead_inbox_server::{Application, Config};
 use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement, TryGetable};
@@ -451,4 +453,29 @@ pub async fn scalar<T: TryGetable>(db: &DatabaseConnection, sql: &str) -> T {
         .unwrap_or_else(|| panic!("{sql}: no row"))
         .try_get_by_index(0)
         .unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
+/// The references of every lead `filter` lists, in the list's order, read page after
+/// page of `limit` through the cursors.
+pub async fn references_listed(
+    leads: &dyn LeadRepository,
+    filter: &LeadFilter,
+    limit: u32,
+) -> Vec<String> {
+    let mut references = Vec::new();
+    let mut after = None;
+    loop {
+        let page = leads
+            .list(
+                filter,
+                PageRequest::new(Some(limit), after).expect("a page"),
+            )
+            .await
+            .expect("list");
+        references.extend(page.items.iter().map(|l| l.reference().as_str().to_owned()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return references,
+        }
+    }
 }

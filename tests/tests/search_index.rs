@@ -9,7 +9,9 @@ use lead_inbox_application::{LeadFilter, LeadRepository, PageRequest};
 use lead_inbox_domain::{NewLead, RawPayload, Subject, casayes::parse_payload, search::fold};
 use lead_inbox_server::Application;
 use lead_inbox_storage_seaorm::SeaOrmStore;
-use lead_inbox_tests::{Backend, TestDatabase, WEBHOOK_TOKEN, example_with, scalar, test_config};
+use lead_inbox_tests::{
+    Backend, TestDatabase, WEBHOOK_TOKEN, example_with, references_listed, scalar, test_config,
+};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::json;
 
@@ -33,23 +35,7 @@ async fn found(store: &SeaOrmStore, term: &str, limit: u32) -> Vec<String> {
         search: Some(fold(term)),
         ..LeadFilter::default()
     };
-    let leads = store.leads();
-    let mut references = Vec::new();
-    let mut after = None;
-    loop {
-        let page = leads
-            .list(
-                &filter,
-                PageRequest::new(Some(limit), after).expect("a page"),
-            )
-            .await
-            .expect("list");
-        references.extend(page.items.iter().map(|l| l.reference().as_str().to_owned()));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return references,
-        }
-    }
+    references_listed(&store.leads(), &filter, limit).await
 }
 
 /// How many indexed leads hold the trigram `trigram`, read from the index itself.

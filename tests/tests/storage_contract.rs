@@ -13,7 +13,7 @@ use lead_inbox_domain::{
     RawPayload, Rejection, RejectionKind, Subject, WorkChange, casayes::parse_payload,
     search::fold,
 };
-use lead_inbox_tests::{Backend, TestStorage, example_with, test_storage};
+use lead_inbox_tests::{Backend, TestStorage, example_with, references_listed, test_storage};
 use serde_json::{Value, json};
 
 fn at(micros: i64) -> DateTime<Utc> {
@@ -38,23 +38,7 @@ fn lead(reference: &str, received_at: DateTime<Utc>) -> NewLead {
 }
 
 async fn all_references(storage: &TestStorage) -> Vec<String> {
-    let mut references = Vec::new();
-    let mut after = None;
-    loop {
-        let page = storage
-            .leads
-            .list(
-                &LeadFilter::default(),
-                PageRequest::new(Some(500), after).expect("valid page"),
-            )
-            .await
-            .expect("list");
-        references.extend(page.items.iter().map(|l| l.reference().as_str().to_owned()));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return references,
-        }
-    }
+    references_listed(storage.leads.as_ref(), &LeadFilter::default(), 500).await
 }
 
 async fn insert_reports_created_then_duplicate(storage: TestStorage) {
@@ -567,21 +551,7 @@ async fn filters_narrow_the_list_and_page_with_it(storage: TestStorage) {
     }
     let listed = |filter: LeadFilter| {
         let leads = storage.leads.clone();
-        async move {
-            let mut references = Vec::new();
-            let mut after = None;
-            loop {
-                let page = leads
-                    .list(&filter, PageRequest::new(Some(1), after).expect("valid"))
-                    .await
-                    .expect("list");
-                references.extend(page.items.iter().map(|l| l.reference().as_str().to_owned()));
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => return references,
-                }
-            }
-        }
+        async move { references_listed(leads.as_ref(), &filter, 1).await }
     };
     let time = |day: u32| {
         chrono::DateTime::parse_from_rfc3339(&created(day))

@@ -28,9 +28,10 @@ use std::{
 };
 
 use clap::{Parser, ValueEnum};
-use lead_inbox_application::{LeadFilter, LeadRepository, PageRequest};
+use lead_inbox_application::LeadFilter;
 use lead_inbox_domain::casayes::SPEC_EXAMPLE;
 use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
+use lead_inbox_tests::references_listed;
 use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
 
 const TOKEN: &str = "crash-harness-token";
@@ -180,27 +181,7 @@ async fn all_stored(database_url: &str) -> Vec<String> {
     let store = SeaOrmStore::connect(database_url, &StoreOptions::default())
         .await
         .expect("the database opens");
-    let leads = store.leads();
-    let mut references = Vec::new();
-    let mut after = None;
-    loop {
-        let page = leads
-            .list(
-                &LeadFilter::default(),
-                PageRequest::new(Some(500), after).expect("valid"),
-            )
-            .await
-            .expect("list");
-        references.extend(
-            page.items
-                .iter()
-                .map(|lead| lead.reference().as_str().to_owned()),
-        );
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    let references = references_listed(&store.leads(), &LeadFilter::default(), 500).await;
     store.close().await;
     references
 }
