@@ -263,6 +263,20 @@ impl TestApp {
         (status, body)
     }
 
+    /// Stops the server gracefully (requests in flight finish), waits for it and
+    /// returns how its serving ended.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match self.server.take() {
+            Some(server) => server
+                .await
+                .expect("the server task ends without panicking"),
+            None => Ok(()),
+        }
+    }
+
     /// Stops the server gracefully (requests in flight finish) and waits for it;
     /// returns the database, still there, for inspection.
     pub async fn stop_keeping_database(mut self) -> TestDatabase {
@@ -310,7 +324,17 @@ pub async fn spawn_app(what: &str) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(what: &str, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
-    let database = TestDatabase::create(Backend::for_end_to_end(), what).await?;
+    spawn_app_on(Backend::for_end_to_end(), what, adjust).await
+}
+
+/// As [`spawn_app_with`], on a fresh database of `backend` whatever the end-to-end
+/// backend is (for behaviour of one database only).
+pub async fn spawn_app_on(
+    backend: Backend,
+    what: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> Option<TestApp> {
+    let database = TestDatabase::create(backend, what).await?;
     let mut config = test_config(&database.url);
     adjust(&mut config);
     let app = Application::build(config).await.expect("the server starts");

@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{LeadFilter, LeadRepository, PageRequest};
 use lead_inbox_domain::{NewLead, RawPayload, Subject, casayes::parse_payload, search::fold};
-use lead_inbox_server::Application;
 use lead_inbox_storage_seaorm::SeaOrmStore;
 use lead_inbox_tests::{
-    Backend, TestDatabase, WEBHOOK_TOKEN, example_with, references_listed, scalar, test_config,
+    Backend, TestDatabase, WEBHOOK_TOKEN, example_with, references_listed, scalar, spawn_app_on,
 };
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::json;
@@ -206,32 +205,18 @@ async fn sqlite_searches_are_exact_before_during_and_after_indexing() {
 
 #[tokio::test]
 async fn the_server_indexes_new_leads_by_itself() {
-    let database = TestDatabase::create(Backend::Sqlite, "search_indexer")
+    let app = spawn_app_on(Backend::Sqlite, "search_indexer", |_| {})
         .await
         .expect("sqlite");
-    let app = Application::build(test_config(&database.url))
-        .await
-        .expect("the server starts");
-    let address = app.address();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-    let client = reqwest::Client::new();
     for n in 0..20 {
-        let response = client
-            .post(format!("http://{address}/webhooks/casayes/leads"))
-            .header("token", WEBHOOK_TOKEN)
-            .json(&example_with(
-                &format!("i-{n}"),
-                json!({ "SenderName": format!("Eva Indexada {n}") }),
-            ))
-            .send()
-            .await
-            .expect("post");
+        let body = example_with(
+            &format!("i-{n}"),
+            json!({ "SenderName": format!("Eva Indexada {n}") }),
+        );
+        let response = app.deliver(Some(WEBHOOK_TOKEN), body.to_string()).await;
         assert_eq!(response.status(), 200, "{:?}", response.text().await);
     }
-    let store = database.open_store().await;
+    let store = app.database.open_store().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while store.search_index_lag().await.expect("lag") > 0 {
         assert!(
@@ -240,11 +225,11 @@ async fn the_server_indexes_new_leads_by_itself() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let connection = Database::connect(&database.url).await.expect("open");
+    let connection = Database::connect(&app.database.url).await.expect("open");
     assert_eq!(indexed_with(&connection, "xad").await, 20);
     assert_eq!(found(&store, "indexada 1", 50).await.len(), 11);
-    let _ = stop.send(());
-    server.await.expect("join").expect("served");
+    store.close().await;
+    app.stop().await.expect("served until stopped");
 }
 
 #[tokio::test]
