@@ -292,11 +292,12 @@ pub async fn seed(url: &str, total: u64) -> Result<Duration, BenchError> {
         }
     }
     if result.is_ok() {
-        // Planner statistics, as a database that has been running has them.
+        // Planner statistics and SQLite's search index, as a database that has been
+        // running has them.
         result = store
             .settle_after_bulk_load()
             .await
-            .map_err(|e| BenchError::new(format!("planner statistics: {e}")));
+            .map_err(|e| BenchError::new(format!("settling after the bulk load: {e}")));
     }
     store.close().await;
     result.map(|()| started.elapsed())

@@ -469,33 +469,32 @@ impl LeadRepository for SeaOrmLeadRepository {
         filter: &LeadFilter,
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError> {
-        let mut condition = filter_condition(filter);
-        let mut narrowed = false;
-        if let Some(term) = &filter.search {
-            let indexed = search_index::candidates(&self.inner.db, term)
+        let narrowed = match &filter.search {
+            Some(term) => search_index::candidates(&self.inner.db, term)
                 .await
-                .map_err(storage_error)?;
-            if let Some(Candidates {
-                ids,
-                indexed_through,
-            }) = indexed
-            {
-                // The indexed leads that may hold the term, and those not indexed yet;
-                // the `LIKE` in the filter decides among them.
-                let mut among = Condition::any().add(lead::Column::Id.gt(indexed_through));
-                if !ids.is_empty() {
-                    among = among.add(lead::Column::Id.is_in(in_list(ids)));
-                }
-                condition = condition.add(among);
-                narrowed = true;
+                .map_err(storage_error)?,
+            None => None,
+        };
+        let mut condition = filter_condition(filter);
+        if let Some(Candidates {
+            ids,
+            indexed_through,
+        }) = &narrowed
+        {
+            // The indexed leads that may hold the term, and those not indexed yet; the
+            // `LIKE` in the filter decides among them.
+            let mut among = Condition::any().add(lead::Column::Id.gt(*indexed_through));
+            if !ids.is_empty() {
+                among = among.add(lead::Column::Id.is_in(in_list(ids.clone())));
             }
+            condition = condition.add(among);
         }
         let query = newest_first(
             lead::Entity::find().filter(condition),
             sort_column(filter.sort),
             &page,
         );
-        let rows = if narrowed {
+        let rows = if narrowed.is_some() {
             lead::Entity::find()
                 .from_raw_sql(by_rowid_only(query.build(DatabaseBackend::Sqlite)))
                 .all(&self.inner.db)
