@@ -503,3 +503,18 @@ pub async fn references_listed(
         }
     }
 }
+
+/// Rolls the migrations back down to and including the one named `name` (those after
+/// it first), so that a test of one migration does not depend on how many follow it.
+pub async fn migrate_down_through(db: &DatabaseConnection, name: &str) {
+    use lead_inbox_migration::Migrator;
+    use sea_orm_migration::MigratorTrait;
+
+    let after = Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|migration| migration.name() == name)
+        .unwrap_or_else(|| panic!("no migration {name}"));
+    let steps = u32::try_from(after + 1).expect("a few migrations");
+    Migrator::down(db, Some(steps)).await.expect("down");
+}

@@ -10,7 +10,8 @@ use lead_inbox_domain::{
 use lead_inbox_server::{Application, Storage};
 use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
 use lead_inbox_tests::{
-    Backend, TestDatabase, ToggleProxy, WEBHOOK_TOKEN, example, host_and_port, scalar, test_config,
+    Backend, TestDatabase, ToggleProxy, WEBHOOK_TOKEN, example, host_and_port,
+    migrate_down_through, scalar, test_config,
 };
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
@@ -446,8 +447,8 @@ async fn copy_sqlite_to_mysql() {
 }
 
 /// After a bulk load, `settle_after_bulk_load` gives PostgreSQL's planner statistics and
-/// visibility map on the leads at once (MariaDB: the statement runs; SQLite: nothing to
-/// do).
+/// visibility map on the leads at once (MariaDB: the statement runs; SQLite indexes the
+/// leads for search, which `search_index.rs` checks).
 #[tokio::test]
 async fn planner_statistics_are_gathered_on_request() {
     for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
@@ -511,14 +512,7 @@ async fn mysql_entity_type_becomes_a_varchar_and_back() {
     };
     assert_eq!(column_type().await, "varchar(64)");
     // Down through 008, past the later ones (no-ops on MariaDB).
-    let after_008 = Migrator::migrations()
-        .iter()
-        .rev()
-        .position(|m| m.name() == "m20261129_000008_entity_type_column")
-        .expect("migration 008");
-    Migrator::down(&connection, Some(after_008 as u32 + 1))
-        .await
-        .expect("down");
+    migrate_down_through(&connection, "m20261129_000008_entity_type_column").await;
     assert_eq!(column_type().await, "longtext");
     Migrator::up(&connection, None).await.expect("up");
     assert_eq!(column_type().await, "varchar(64)");
