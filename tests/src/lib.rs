@@ -12,9 +12,11 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use chrono::{DateTime, Utc};
 use lead_inbox_application::{
     CredentialStore, ErasureLog, LeadFilter, LeadRepository, PageRequest, QuarantineStore,
 };
+use lead_inbox_domain::{NewLead, RawPayload, casayes::parse_payload};
 use lead_inbox_server::{Application, Config};
 use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement, TryGetable};
@@ -462,6 +464,16 @@ pub fn example_with(reference: &str, changes: serde_json::Value) -> serde_json::
         target.extend(changes);
     }
     value
+}
+
+/// A lead as the webhook hands it to storage: the body `raw`, parsed, received at
+/// `received_at`.
+pub fn new_lead(raw: Vec<u8>, received_at: DateTime<Utc>) -> NewLead {
+    NewLead {
+        details: parse_payload(&raw).expect("a lead"),
+        raw: RawPayload::new(raw),
+        received_at,
+    }
 }
 
 /// The documentation's example lead with another `LeadReference`.

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{LeadFilter, LeadRepository, PageRequest};
-use lead_inbox_domain::{NewLead, RawPayload, Subject, casayes::parse_payload, search::fold};
+use lead_inbox_domain::{NewLead, Subject, search::fold};
 use lead_inbox_storage_seaorm::SeaOrmStore;
 use lead_inbox_tests::{
-    Backend, TestDatabase, WEBHOOK_TOKEN, example_with, migrate_down_through, references_listed,
-    scalar, spawn_app_on,
+    Backend, TestDatabase, WEBHOOK_TOKEN, example_with, migrate_down_through, new_lead,
+    references_listed, scalar, spawn_app_on,
 };
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::json;
@@ -22,11 +22,7 @@ fn lead(reference: &str, name: &str, email: &str, received_at: DateTime<Utc>) ->
         json!({ "SenderName": name, "SenderEmail": email }),
     ))
     .expect("json");
-    NewLead {
-        details: parse_payload(&raw).expect("a lead"),
-        raw: RawPayload::new(raw),
-        received_at,
-    }
+    new_lead(raw, received_at)
 }
 
 /// The references `term` finds, newest first, in pages of `limit`, all pages.

@@ -10,10 +10,11 @@ use lead_inbox_application::{
 };
 use lead_inbox_domain::{
     LeadEventKind, LeadReference, LeadStatus, LeadWork, NewLead, NewQuarantined, QuarantineId,
-    RawPayload, Rejection, RejectionKind, Subject, WorkChange, casayes::parse_payload,
-    search::fold,
+    RawPayload, Rejection, RejectionKind, Subject, WorkChange, search::fold,
 };
-use lead_inbox_tests::{Backend, TestStorage, example_with, references_listed, test_storage};
+use lead_inbox_tests::{
+    Backend, TestStorage, example_with, new_lead, references_listed, test_storage,
+};
 use serde_json::{Value, json};
 
 fn at(micros: i64) -> DateTime<Utc> {
@@ -25,16 +26,8 @@ fn payload(reference: &str, changes: Value) -> Vec<u8> {
     serde_json::to_vec(&example_with(reference, changes)).expect("serialisable")
 }
 
-fn lead_from(raw: Vec<u8>, received_at: DateTime<Utc>) -> NewLead {
-    NewLead {
-        details: parse_payload(&raw).expect("a lead"),
-        raw: RawPayload::new(raw),
-        received_at,
-    }
-}
-
 fn lead(reference: &str, received_at: DateTime<Utc>) -> NewLead {
-    lead_from(payload(reference, json!({})), received_at)
+    new_lead(payload(reference, json!({})), received_at)
 }
 
 async fn all_references(storage: &TestStorage) -> Vec<String> {
@@ -339,7 +332,7 @@ async fn large_payloads_and_unicode_round_trip_byte_for_byte(storage: TestStorag
         json!({"Message": message, "SenderName": text, "PresentationLetter": text}),
     );
     assert!(raw.len() > 250 * 1024);
-    let original = lead_from(raw.clone(), at(7));
+    let original = new_lead(raw.clone(), at(7));
     storage
         .leads
         .insert_batch(vec![original.clone()])
@@ -366,7 +359,7 @@ async fn timestamps_keep_their_precision_and_offset(storage: TestStorage) {
         json!({"CreatedDate": "2024-08-09T20:50:44.123456789+05:45", "EstimatedDateToMove": "2025-01-31T08:00:00.6131515-03:30"}),
     );
     let received_at = at(0) + Duration::microseconds(123_457);
-    let original = lead_from(raw, received_at);
+    let original = new_lead(raw, received_at);
     storage
         .leads
         .insert_batch(vec![original.clone()])
@@ -542,7 +535,7 @@ async fn filters_narrow_the_list_and_page_with_it(storage: TestStorage) {
         ),
     ];
     for (n, (reference, changes)) in leads.into_iter().enumerate() {
-        let lead = lead_from(payload(reference, changes), at(n as i64 * 10));
+        let lead = new_lead(payload(reference, changes), at(n as i64 * 10));
         storage
             .leads
             .insert_batch(vec![lead])
@@ -627,7 +620,7 @@ async fn filters_narrow_the_list_and_page_with_it(storage: TestStorage) {
 
 /// A lead of the spec example's shape sent by someone with this email and phone.
 fn lead_of(reference: &str, email: &str, phone: &str, received_at: DateTime<Utc>) -> NewLead {
-    lead_from(
+    new_lead(
         payload(
             reference,
             json!({"SenderEmail": email, "SenderPhone": phone}),
@@ -1000,7 +993,7 @@ async fn work_is_saved_compare_and_swap_with_history_and_notes(storage: TestStor
 async fn leads_sort_by_created_date_and_page_in_that_order(storage: TestStorage) {
     // Received in one order, created in another; one has no CreatedDate.
     let created = |reference: &str, created: &str, received: i64| {
-        lead_from(
+        new_lead(
             payload(reference, json!({"CreatedDate": created})),
             at(received),
         )
@@ -1011,7 +1004,7 @@ async fn leads_sort_by_created_date_and_page_in_that_order(storage: TestStorage)
             created("s-a", "2024-01-03T00:00:00Z", 1),
             created("s-b", "2024-01-01T00:00:00Z", 2),
             created("s-c", "2024-01-02T00:00:00Z", 3),
-            lead_from(payload("s-d", json!({"CreatedDate": null})), at(4)),
+            new_lead(payload("s-d", json!({"CreatedDate": null})), at(4)),
         ])
         .await
         .expect("insert");
@@ -1198,7 +1191,7 @@ async fn stats_count_by_day_type_and_status_with_the_median_speed_to_lead(storag
         .expect("valid")
     };
     let typed = |reference: &str, kind: &str, at: DateTime<Utc>| {
-        lead_from(payload(reference, json!({"EntityType": kind})), at)
+        new_lead(payload(reference, json!({"EntityType": kind})), at)
     };
     leads
         .insert_batch(vec![

@@ -4,14 +4,12 @@
 use std::time::{Duration, Instant};
 
 use lead_inbox_application::{InsertOutcome, LeadFilter, LeadRepository, PageRequest, copy};
-use lead_inbox_domain::{
-    NewLead, NewQuarantined, RawPayload, Rejection, RejectionKind, casayes::parse_payload,
-};
+use lead_inbox_domain::{NewLead, NewQuarantined, RawPayload, Rejection, RejectionKind};
 use lead_inbox_server::{Application, Storage};
 use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
 use lead_inbox_tests::{
     Backend, TestDatabase, ToggleProxy, WEBHOOK_TOKEN, example, host_and_port,
-    migrate_down_through, scalar, test_config,
+    migrate_down_through, new_lead, references_listed, scalar, test_config,
 };
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
@@ -260,11 +258,7 @@ async fn copy_to(backend: Backend, what: &str) {
         let raw = serde_json::to_vec(&example(&format!("copy-{n:04}"))).expect("JSON");
         let received_at =
             chrono::DateTime::from_timestamp_micros(1_700_000_000_000_000 + n).expect("valid");
-        let lead = NewLead {
-            details: parse_payload(&raw).expect("lead"),
-            raw: RawPayload::new(raw),
-            received_at,
-        };
+        let lead = new_lead(raw, received_at);
         assert_eq!(
             source.leads.insert_batch(vec![lead]).await.expect("insert"),
             [InsertOutcome::Created]
@@ -353,11 +347,7 @@ async fn copy_to(backend: Backend, what: &str) {
         [("agent-1", "call back")]
     );
     let raw = serde_json::to_vec(&example("copy-erased")).expect("JSON");
-    let redelivered = NewLead {
-        details: parse_payload(&raw).expect("lead"),
-        raw: RawPayload::new(raw),
-        received_at: chrono::Utc::now(),
-    };
+    let redelivered = new_lead(raw, chrono::Utc::now());
     assert_eq!(
         target
             .leads
@@ -460,11 +450,7 @@ async fn planner_statistics_are_gathered_on_request() {
             .map(|n| {
                 let raw = serde_json::to_vec(&example(&format!("CY-Listing-A3bT7Y2xL6w-{n}")))
                     .expect("json");
-                NewLead {
-                    details: parse_payload(&raw).expect("lead"),
-                    raw: RawPayload::new(raw),
-                    received_at: chrono::Utc::now(),
-                }
+                new_lead(raw, chrono::Utc::now())
             })
             .collect();
         store.leads().insert_batch(leads).await.expect("insert");
@@ -488,6 +474,56 @@ async fn planner_statistics_are_gathered_on_request() {
         }
         store.close().await;
     }
+}
+
+/// Two processes writing to one SQLite file (two instances, or a `lead-inbox` command
+/// beside the server) take turns instead of failing: each store below has its own pool
+/// and its own in-process write queue, as a second process would. A store's batch reads
+/// (the tombstones) before it inserts; begun deferred, it failed at once with
+/// `database is locked` when the other wrote in between, and the webhook answered
+/// `503`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_write_to_one_sqlite_file_in_turn() {
+    let database = TestDatabase::create(Backend::Sqlite, "two_writers")
+        .await
+        .expect("sqlite");
+    let first = database.open_store().await;
+    let second = database.open_store().await;
+    let write = |store: SeaOrmStore, side: &'static str| {
+        tokio::spawn(async move {
+            for batch in 0..60 {
+                let leads = (0..5)
+                    .map(|n| {
+                        let raw = serde_json::to_vec(&example(&format!("{side}-{batch:02}-{n}")))
+                            .expect("JSON");
+                        new_lead(raw, chrono::Utc::now())
+                    })
+                    .collect();
+                let outcomes = store.leads().insert_batch(leads).await;
+                assert_eq!(
+                    outcomes.expect("the batch waits for its turn and is stored"),
+                    [InsertOutcome::Created; 5],
+                    "{side} batch {batch}"
+                );
+            }
+        })
+    };
+    let writers = [write(first.clone(), "one"), write(second.clone(), "two")];
+    for writer in writers {
+        writer.await.expect("the writer finished");
+    }
+    let mut stored = references_listed(&first.leads(), &LeadFilter::default(), 100).await;
+    stored.sort();
+    let mut expected: Vec<String> = ["one", "two"]
+        .iter()
+        .flat_map(|side| {
+            (0..60).flat_map(move |batch| (0..5).map(move |n| format!("{side}-{batch:02}-{n}")))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(stored, expected);
+    first.close().await;
+    second.close().await;
 }
 
 /// Migration 008 on MariaDB: `entity_type` becomes `VARCHAR(64)` (its index whole) and

@@ -22,7 +22,8 @@ use lead_inbox_migration::Migrator;
 /// Which database a store is on.
 pub use sea_orm::DatabaseBackend;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
     sqlx::{
         mysql::MySqlConnectOptions,
         pool::PoolOptions,
@@ -99,6 +100,23 @@ impl Inner {
             Some(gate) => Some(gate.lock().await),
             None => None,
         }
+    }
+
+    /// Starts a transaction that writes. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), waiting up to the busy timeout while another process (a
+    /// second instance, a `lead-inbox` command) writes. A deferred transaction that
+    /// read first would instead fail at its first write, without waiting, when another
+    /// process was writing or had committed since the read (`SQLITE_BUSY`: a reader
+    /// cannot wait to become the writer, as the two could wait on each other).
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        let immediate = (self.db.get_database_backend() == DatabaseBackend::Sqlite)
+            .then_some(SqliteTransactionMode::Immediate);
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: immediate,
+                ..TransactionOptions::default()
+            })
+            .await
     }
 }
 

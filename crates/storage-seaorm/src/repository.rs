@@ -22,7 +22,7 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, SqlErr, Statement, TransactionTrait,
+    QueryTrait, SqlErr, Statement,
     sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, OnConflict, Order, Query},
 };
 
@@ -354,10 +354,10 @@ const BATCH_ATTEMPTS: u32 = 3;
 /// an event per new lead in id order for the live feed. Returns the tombstones found
 /// and the leads created.
 async fn store_batch(
-    db: &DatabaseConnection,
+    store: &Inner,
     leads: &[(String, NewLead)],
 ) -> Result<(HashSet<String>, Vec<Created>), DbErr> {
-    let txn = db.begin().await?;
+    let txn = store.begin_write().await?;
     let erased = existing_tombstones(
         &txn,
         leads
@@ -429,7 +429,7 @@ impl LeadRepository for SeaOrmLeadRepository {
         let mut attempt = 1;
         let (erased, created) = loop {
             let _writer = self.inner.write_turn().await;
-            match store_batch(&self.inner.db, &unique).await {
+            match store_batch(&self.inner, &unique).await {
                 Err(error) if attempt < BATCH_ATTEMPTS && deadlocked(&error) => attempt += 1,
                 result => break result.map_err(storage_error)?,
             }
@@ -531,7 +531,7 @@ impl LeadRepository for SeaOrmLeadRepository {
         let at = work.updated_at.unwrap_or_else(Utc::now);
         let at_us = to_micros(&at);
         let _writer = self.inner.write_turn().await;
-        let txn = self.inner.db.begin().await.map_err(storage_error)?;
+        let txn = self.inner.begin_write().await.map_err(storage_error)?;
         let updated = work_update(work)
             .filter(lead::Column::Id.eq(id.0))
             .filter(lead::Column::Version.eq(expected_version))
@@ -580,7 +580,7 @@ impl LeadRepository for SeaOrmLeadRepository {
         history: &[HistoryEntry],
     ) -> Result<bool, StorageError> {
         let _writer = self.inner.write_turn().await;
-        let txn = self.inner.db.begin().await.map_err(storage_error)?;
+        let txn = self.inner.begin_write().await.map_err(storage_error)?;
         let id: Option<i64> = lead::Entity::find()
             .select_only()
             .column(lead::Column::Id)
@@ -849,7 +849,7 @@ impl LeadRepository for SeaOrmLeadRepository {
 
     async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError> {
         let _writer = self.inner.write_turn().await;
-        let txn = self.inner.db.begin().await.map_err(storage_error)?;
+        let txn = self.inner.begin_write().await.map_err(storage_error)?;
         let leads = subject_leads(&txn, subject).await?;
         if leads.is_empty() {
             return Ok(0);
@@ -890,7 +890,7 @@ impl LeadRepository for SeaOrmLeadRepository {
 
     async fn add_tombstones(&self, tombstones: Vec<String>) -> Result<u64, StorageError> {
         let _writer = self.inner.write_turn().await;
-        let txn = self.inner.db.begin().await.map_err(storage_error)?;
+        let txn = self.inner.begin_write().await.map_err(storage_error)?;
         let added = insert_tombstones(&txn, tombstones).await?;
         txn.commit().await.map_err(storage_error)?;
         Ok(added)

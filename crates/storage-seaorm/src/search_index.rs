@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use lead_inbox_application::StorageError;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, Value};
 
 use crate::{SeaOrmStore, storage_error};
 
@@ -195,9 +195,9 @@ impl SeaOrmStore {
         else {
             return Ok(0);
         };
-        let txn = db.begin().await.map_err(storage_error)?;
-        // The insert comes first, so that the transaction holds the write lock before it
-        // reads: a lead erased since the reads above is not in `leads` any more.
+        let txn = self.inner.begin_write().await.map_err(storage_error)?;
+        // The transaction holds the write lock from its start, so it copies the leads as
+        // they are now: a lead erased since the reads above is not in `leads` any more.
         let indexed = txn
             .execute_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Sqlite,
