@@ -1,18 +1,22 @@
-//! SQLite's search index (migration 9): searches are exact whether a lead is indexed
-//! yet or not, erasure and retention take a lead's trigrams out of the index, the
-//! server keeps the index up by itself, and the migration goes down and up.
+//! The search indexes of SQLite (migration 9) and MySQL/MariaDB (migration 10):
+//! searches are exact whether a lead is indexed yet or not, the index is what answers,
+//! erasure and retention take a lead's trigrams out of it, SQLite's server keeps its
+//! index up by itself, and the migrations go down and up. (PostgreSQL's trigram index
+//! serves the `LIKE` itself: the storage contract covers it.)
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{LeadFilter, LeadRepository, PageRequest};
 use lead_inbox_domain::{NewLead, Subject, search::fold};
+use lead_inbox_migration::search_words::{trigram_word, trigram_words};
 use lead_inbox_storage_seaorm::SeaOrmStore;
 use lead_inbox_tests::{
     Backend, TestDatabase, WEBHOOK_TOKEN, example_with, migrate_down_through, new_lead,
     references_listed, scalar, spawn_app_on,
 };
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
 use serde_json::json;
 
 /// A lead from `name` at `email`, received at `received_at`.
@@ -51,38 +55,7 @@ async fn sqlite_searches_are_exact_before_during_and_after_indexing() {
     let store = database.open_store().await;
     let start = Utc::now() - chrono::Duration::days(1);
     let at = |n: i64| start + chrono::Duration::seconds(n);
-    // 2,100 Silvas (more than the index hands out for one term: a common term), and
-    // among them three Quaresmas, early, middle and late.
-    let quaresmas = [7_i64, 1_000, 2_090];
-    let mut batch = Vec::new();
-    for n in 0..2_100_i64 {
-        let name = if quaresmas.contains(&n) {
-            format!("Rita Quaresma {n}")
-        } else {
-            format!("Ana Silva {n}")
-        };
-        batch.push(lead(
-            &format!("s-{n}"),
-            &name,
-            &format!("p{n}@example.pt"),
-            at(n),
-        ));
-        if batch.len() == 256 {
-            store
-                .leads()
-                .insert_batch(std::mem::take(&mut batch))
-                .await
-                .expect("insert");
-        }
-    }
-    store.leads().insert_batch(batch).await.expect("insert");
-    let rare = ["s-2090", "s-1000", "s-7"];
-    let newest_silvas: Vec<String> = (0..2_100_i64)
-        .rev()
-        .filter(|n| !quaresmas.contains(n))
-        .take(60)
-        .map(|n| format!("s-{n}"))
-        .collect();
+    let (rare, newest_silvas) = silvas_and_quaresmas(&store, start).await;
 
     // Nothing indexed yet: every lead is above the indexed id, and checked directly.
     assert_eq!(store.search_index_lag().await.expect("lag"), 2_100);
@@ -127,25 +100,7 @@ async fn sqlite_searches_are_exact_before_during_and_after_indexing() {
         1_111,
         "\"a 1\" is in every `Ana Silva 1…` and `Rita Quaresma 1000`"
     );
-    let first_page = store
-        .leads()
-        .list(
-            &LeadFilter {
-                search: Some(fold("silva")),
-                ..LeadFilter::default()
-            },
-            PageRequest::new(Some(60), None).expect("a page"),
-        )
-        .await
-        .expect("list");
-    assert_eq!(
-        first_page
-            .items
-            .iter()
-            .map(|l| l.reference().as_str().to_owned())
-            .collect::<Vec<_>>(),
-        newest_silvas
-    );
+    assert_eq!(first_page(&store, "silva").await, newest_silvas);
 
     // Leads after the index: found with the indexed ones.
     store
@@ -275,5 +230,188 @@ async fn the_sqlite_search_index_migrates_down_and_up() {
     assert_eq!(store.index_all_for_search().await.expect("index"), 1);
     assert_eq!(indexed_with(&connection, "lia").await, 1);
     assert_eq!(found(&store, "migrada", 50).await, ["m-1"]);
+    store.close().await;
+}
+
+/// 2,100 leads: Silvas (a common term) and three Quaresmas, early, middle and late.
+/// Returns the Quaresmas newest first, and the newest 60 Silvas.
+async fn silvas_and_quaresmas(
+    store: &SeaOrmStore,
+    start: DateTime<Utc>,
+) -> ([&'static str; 3], Vec<String>) {
+    let quaresmas = [7_i64, 1_000, 2_090];
+    let mut batch = Vec::new();
+    for n in 0..2_100_i64 {
+        let name = if quaresmas.contains(&n) {
+            format!("Rita Quaresma {n}")
+        } else {
+            format!("Ana Silva {n}")
+        };
+        batch.push(lead(
+            &format!("s-{n}"),
+            &name,
+            &format!("p{n}@example.pt"),
+            start + chrono::Duration::seconds(n),
+        ));
+        if batch.len() == 256 {
+            store
+                .leads()
+                .insert_batch(std::mem::take(&mut batch))
+                .await
+                .expect("insert");
+        }
+    }
+    store.leads().insert_batch(batch).await.expect("insert");
+    let newest_silvas = (0..2_100_i64)
+        .rev()
+        .filter(|n| !quaresmas.contains(n))
+        .take(60)
+        .map(|n| format!("s-{n}"))
+        .collect();
+    (["s-2090", "s-1000", "s-7"], newest_silvas)
+}
+
+/// The first page of a search for `term`, 60 leads.
+async fn first_page(store: &SeaOrmStore, term: &str) -> Vec<String> {
+    store
+        .leads()
+        .list(
+            &LeadFilter {
+                search: Some(fold(term)),
+                ..LeadFilter::default()
+            },
+            PageRequest::new(Some(60), None).expect("a page"),
+        )
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .map(|l| l.reference().as_str().to_owned())
+        .collect()
+}
+
+/// How many leads hold the trigram `trigram` in MySQL's index, read from the index.
+async fn mysql_indexed_with(connection: &DatabaseConnection, trigram: &str) -> i64 {
+    scalar(
+        connection,
+        &format!(
+            "SELECT count(*) FROM lead_search_grams \
+             WHERE MATCH (grams) AGAINST ('+{}' IN BOOLEAN MODE)",
+            trigram_word(trigram)
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn mysql_searches_ask_the_fulltext_index() {
+    let Some(database) = TestDatabase::create(Backend::MySql, "mysql_search_index").await else {
+        return;
+    };
+    let store = database.open_store().await;
+    let start = Utc::now() - chrono::Duration::days(1);
+    let (rare, newest_silvas) = silvas_and_quaresmas(&store, start).await;
+    let connection = Database::connect(&database.url).await.expect("open");
+    let rows = || scalar::<i64>(&connection, "SELECT count(*) FROM lead_search_grams");
+    assert_eq!(rows().await, 2_100, "every lead is indexed as it is stored");
+    assert_eq!(mysql_indexed_with(&connection, "qua").await, 3);
+
+    // The index answers, accents and case folded, in pages.
+    assert_eq!(found(&store, "QUARESMA", 2).await, rare);
+    assert_eq!(found(&store, "Quarésma", 50).await, rare);
+    assert_eq!(found(&store, "rita quaresma 10", 50).await, ["s-1000"]);
+    assert!(found(&store, "quaresmas", 50).await.is_empty());
+    // A lead taken out of the index behind the store's back is not found any more
+    // (and is again once put back).
+    connection
+        .execute_unprepared(
+            "DELETE FROM lead_search_grams WHERE lead_id = \
+             (SELECT id FROM leads WHERE lead_reference = 's-1000')",
+        )
+        .await
+        .expect("take out");
+    assert_eq!(found(&store, "quaresma", 50).await, ["s-2090", "s-7"]);
+    let words = trigram_words(&fold("Rita Quaresma 1000"));
+    connection
+        .execute_unprepared(&format!(
+            "INSERT INTO lead_search_grams (lead_id, grams) \
+             SELECT id, '{words}' FROM leads WHERE lead_reference = 's-1000'"
+        ))
+        .await
+        .expect("put back");
+    assert_eq!(found(&store, "quaresma", 50).await, rare);
+
+    // A term shorter than a trigram, and a common one, walk the leads instead.
+    assert_eq!(found(&store, "a 1", 500).await.len(), 1_111);
+    assert_eq!(first_page(&store, "silva").await, newest_silvas);
+
+    // Trigrams beyond ASCII letters and digits (written as hex words).
+    store
+        .leads()
+        .insert_batch(vec![lead(
+            "accents",
+            "Zoë Ñandú",
+            "zoe.n@example.pt",
+            start + chrono::Duration::seconds(3_000),
+        )])
+        .await
+        .expect("insert");
+    assert_eq!(found(&store, "ÑANDU", 50).await, ["accents"]);
+    assert_eq!(found(&store, "zoe n", 50).await, ["accents"]);
+    assert_eq!(found(&store, "e.n@ex", 50).await, ["accents"]);
+
+    // Erasure and retention delete a lead's row with the lead.
+    store
+        .leads()
+        .insert_batch(vec![
+            lead(
+                "erased",
+                "Zé Xkwq",
+                "xkwq@example.pt",
+                start + chrono::Duration::seconds(3_001),
+            ),
+            lead(
+                "purged",
+                "Vqjz Old",
+                "vqjz@example.pt",
+                start - chrono::Duration::days(400),
+            ),
+        ])
+        .await
+        .expect("insert");
+    assert_eq!(mysql_indexed_with(&connection, "xkw").await, 1);
+    let subject = Subject::email("xkwq@example.pt").expect("an email");
+    assert_eq!(
+        store.leads().erase_subject(&subject).await.expect("erase"),
+        1
+    );
+    assert_eq!(mysql_indexed_with(&connection, "xkw").await, 0);
+    assert!(found(&store, "xkwq", 50).await.is_empty());
+    let purged = store
+        .leads()
+        .purge_received_before(start - chrono::Duration::days(300), 100)
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+    assert_eq!(mysql_indexed_with(&connection, "vqj").await, 0);
+    assert_eq!(rows().await, 2_101);
+
+    // Down and up again: the migration indexes the leads stored before it.
+    migrate_down_through(&connection, "m20261129_000010_mysql_search_index").await;
+    let tables = || {
+        scalar::<i64>(
+            &connection,
+            "SELECT count(*) FROM information_schema.tables \
+             WHERE table_schema = database() AND table_name = 'lead_search_grams'",
+        )
+    };
+    assert_eq!(tables().await, 0);
+    lead_inbox_migration::Migrator::up(&connection, None)
+        .await
+        .expect("up");
+    assert_eq!(rows().await, 2_101);
+    assert_eq!(mysql_indexed_with(&connection, "qua").await, 3);
+    assert_eq!(found(&store, "quaresma", 50).await, rare);
+    assert_eq!(found(&store, "e.n@ex", 50).await, ["accents"]);
     store.close().await;
 }

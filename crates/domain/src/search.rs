@@ -34,6 +34,19 @@ pub fn search_text(
     fold(&parts.join(" \u{1f} "))
 }
 
+/// The distinct three-character pieces of `text` (folded), in order of first
+/// appearance: what the trigram search indexes keep of a lead, and look a term up by.
+/// Any lead whose text holds a term holds every trigram of it.
+pub fn trigrams(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut seen = std::collections::HashSet::new();
+    chars
+        .windows(3)
+        .map(|window| window.iter().collect::<String>())
+        .filter(|trigram| seen.insert(trigram.clone()))
+        .collect()
+}
+
 /// Who a lead is from, as one contact: the normalised email, else the E.164 phone.
 /// `None` when the lead has neither (such a lead is a contact of its own).
 pub fn contact_key(email_normalised: Option<&str>, phone_e164: Option<&str>) -> Option<String> {
@@ -81,6 +94,14 @@ impl LeadDetails {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trigrams_are_distinct_and_in_order() {
+        assert_eq!(trigrams("joao"), ["joa", "oao"]);
+        assert_eq!(trigrams("aaaa"), ["aaa"]);
+        assert_eq!(trigrams("são é"), ["são", "ão ", "o é"]);
+        assert!(trigrams("ab").is_empty());
+    }
 
     #[test]
     fn folding_ignores_case_accents_and_spacing() {

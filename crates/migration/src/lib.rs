@@ -15,6 +15,8 @@ mod m20261128_000006_lead_events;
 mod m20261128_000007_index_first_response;
 mod m20261129_000008_entity_type_column;
 mod m20261129_000009_sqlite_search_index;
+mod m20261129_000010_mysql_search_index;
+pub mod search_words;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -33,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_index_first_response::Migration),
             Box::new(m20261129_000008_entity_type_column::Migration),
             Box::new(m20261129_000009_sqlite_search_index::Migration),
+            Box::new(m20261129_000010_mysql_search_index::Migration),
         ]
     }
 }

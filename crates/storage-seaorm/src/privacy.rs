@@ -171,7 +171,14 @@ impl ErasureLog for SeaOrmErasureLog {
                 self.run(&format!("VACUUM (FULL, ANALYZE) {PERSONAL_TABLES}"))
                     .await
             }
-            DatabaseBackend::MySql => self.run(&format!("OPTIMIZE TABLE {PERSONAL_TABLES}")).await,
+            // The search index's table too: InnoDB keeps a deleted row's words in its
+            // `FULLTEXT` index until the table is rebuilt.
+            DatabaseBackend::MySql => {
+                self.run(&format!(
+                    "OPTIMIZE TABLE {PERSONAL_TABLES}, lead_search_grams"
+                ))
+                .await
+            }
             _ => Ok(()),
         }
     }

@@ -18,6 +18,7 @@ use lead_inbox_domain::{
     LeadWork, NewLead, NewQuarantined, Note, QuarantineId, Quarantined, Subject,
     work::tags_to_text,
 };
+use lead_inbox_migration::search_words::trigram_words;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
@@ -384,9 +385,40 @@ async fn store_batch(
             .exec_without_returning(&txn)
             .await?;
         }
+        if txn.get_database_backend() == DatabaseBackend::MySql {
+            index_for_search_mysql(&txn, leads, &created).await?;
+        }
     }
     txn.commit().await?;
     Ok((erased, created))
+}
+
+/// Writes the `lead_search_grams` rows of the leads a batch `created` (MySQL/MariaDB),
+/// in the batch's transaction: a lead is searchable by the index once it is committed.
+async fn index_for_search_mysql(
+    txn: &DatabaseTransaction,
+    leads: &[(String, NewLead)],
+    created: &[Created],
+) -> Result<(), DbErr> {
+    let by_reference: HashMap<&str, &NewLead> = leads
+        .iter()
+        .map(|(_, lead)| (lead.details.reference.as_str(), lead))
+        .collect();
+    for chunk in statement_chunks(created) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new("lead_search_grams"))
+            .columns([Alias::new("lead_id"), Alias::new("grams")]);
+        for lead in chunk {
+            let text = by_reference
+                .get(lead.reference.as_str())
+                .map(|new| new.details.search_text())
+                .unwrap_or_default();
+            insert.values_panic([lead.id.into(), trigram_words(&text).into()]);
+        }
+        txn.execute(&insert).await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -483,9 +515,19 @@ impl LeadRepository for SeaOrmLeadRepository {
         {
             // The indexed leads that may hold the term, and those not indexed yet; the
             // `LIKE` in the filter decides among them.
-            let mut among = Condition::any().add(lead::Column::Id.gt(*indexed_through));
+            let mut among = Condition::any();
+            if let Some(through) = indexed_through {
+                among = among.add(lead::Column::Id.gt(*through));
+            }
             if !ids.is_empty() {
                 among = among.add(lead::Column::Id.is_in(in_list(ids.clone())));
+            }
+            if among.is_empty() {
+                // No lead holds the term.
+                return Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                });
             }
             condition = condition.add(among);
         }
@@ -494,7 +536,8 @@ impl LeadRepository for SeaOrmLeadRepository {
             sort_column(filter.sort),
             &page,
         );
-        let rows = if narrowed.is_some() {
+        let backend = self.inner.db.get_database_backend();
+        let rows = if narrowed.is_some() && backend == DatabaseBackend::Sqlite {
             lead::Entity::find()
                 .from_raw_sql(by_rowid_only(query.build(DatabaseBackend::Sqlite)))
                 .all(&self.inner.db)

@@ -16,6 +16,8 @@
 use std::time::{Duration, Instant};
 
 use lead_inbox_application::StorageError;
+use lead_inbox_domain::search::trigrams;
+use lead_inbox_migration::search_words::trigram_word;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, Value};
 
 use crate::{SeaOrmStore, storage_error};
@@ -51,48 +53,101 @@ const MAX_TRIGRAMS: usize = 12;
 pub(crate) struct Candidates {
     /// The indexed leads that may hold the term (a superset: the `LIKE` decides).
     pub(crate) ids: Vec<i64>,
-    /// Leads above this id are not indexed yet and may hold it too.
-    pub(crate) indexed_through: i64,
+    /// SQLite: leads above this id are not indexed yet and may hold it too. `None` on
+    /// MySQL/MariaDB, whose index is written with the leads.
+    pub(crate) indexed_through: Option<i64>,
 }
 
-/// The FTS5 query for leads holding `term` (already folded): its distinct trigrams,
-/// each a quoted string, all required. `None` when the term has fewer than three
-/// characters, which no trigram can find.
-///
-/// The index keeps no positions (`detail=none`), so it cannot match the trigrams as one
-/// phrase; all of them present is a superset of the term present.
-pub(crate) fn match_expression(term: &str) -> Option<String> {
-    let chars: Vec<char> = term.chars().collect();
-    let mut trigrams: Vec<String> = Vec::new();
-    for window in chars.windows(3) {
-        let trigram: String = window.iter().collect();
-        if !trigrams.contains(&trigram) {
-            trigrams.push(trigram);
-        }
-    }
+/// The trigrams a search looks `term` (already folded) up by: its distinct trigrams,
+/// at most [`MAX_TRIGRAMS`] of them spread over the term. `None` when the term has
+/// fewer than three characters, which no trigram can find.
+fn lookup_trigrams(term: &str) -> Option<Vec<String>> {
+    let trigrams = trigrams(term);
     if trigrams.is_empty() {
         return None;
     }
     // Spread over the term rather than its start, when it has more than the maximum.
     let step = trigrams.len().div_ceil(MAX_TRIGRAMS);
-    let quoted: Vec<String> = trigrams
+    Some(trigrams.into_iter().step_by(step).collect())
+}
+
+/// The FTS5 query for leads holding `term` (SQLite): its trigrams, each a quoted
+/// string, all required.
+///
+/// The index keeps no positions (`detail=none`), so it cannot match the trigrams as one
+/// phrase; all of them present is a superset of the term present.
+pub(crate) fn match_expression(term: &str) -> Option<String> {
+    let quoted: Vec<String> = lookup_trigrams(term)?
         .iter()
-        .step_by(step)
         .map(|trigram| format!("\"{}\"", trigram.replace('"', "\"\"")))
         .collect();
     Some(quoted.join(" AND "))
 }
 
-/// What the index knows of `term`; `None` when it cannot help: not SQLite, a term
-/// shorter than three characters, an index far behind (more than [`MAX_UNINDEXED`]
-/// leads), or a common term (more than [`MAX_CANDIDATES`]).
+/// The boolean-mode `FULLTEXT` query for leads holding `term` (MySQL/MariaDB): the word
+/// of each of its trigrams, all required.
+pub(crate) fn fulltext_expression(term: &str) -> Option<String> {
+    let required: Vec<String> = lookup_trigrams(term)?
+        .iter()
+        .map(|trigram| format!("+{}", trigram_word(trigram)))
+        .collect();
+    Some(required.join(" "))
+}
+
+/// What the index knows of `term`; `None` when it cannot help: a term shorter than
+/// three characters, a common term (more than [`MAX_CANDIDATES`]), SQLite's index far
+/// behind (more than [`MAX_UNINDEXED`] leads), or PostgreSQL, whose trigram index
+/// serves the `LIKE` itself.
 pub(crate) async fn candidates(
     db: &impl ConnectionTrait,
     term: &str,
 ) -> Result<Option<Candidates>, DbErr> {
-    if db.get_database_backend() != DatabaseBackend::Sqlite {
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => sqlite_candidates(db, term).await,
+        DatabaseBackend::MySql => mysql_candidates(db, term).await,
+        _ => Ok(None),
+    }
+}
+
+/// [`candidates`] on MySQL/MariaDB: the leads whose `lead_search_grams` row holds the
+/// word of every trigram of the term.
+async fn mysql_candidates(
+    db: &impl ConnectionTrait,
+    term: &str,
+) -> Result<Option<Candidates>, DbErr> {
+    let Some(expression) = fulltext_expression(term) else {
+        return Ok(None);
+    };
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::MySql,
+            "SELECT lead_id FROM lead_search_grams \
+             WHERE MATCH (grams) AGAINST (? IN BOOLEAN MODE) LIMIT ?",
+            [
+                Value::from(expression),
+                Value::from(MAX_CANDIDATES as i64 + 1),
+            ],
+        ))
+        .await?;
+    if rows.len() > MAX_CANDIDATES {
         return Ok(None);
     }
+    let ids = rows
+        .iter()
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Candidates {
+        ids,
+        indexed_through: None,
+    }))
+}
+
+/// [`candidates`] on SQLite: the leads the FTS5 index holds with every trigram of the
+/// term, and the leads it has not reached yet.
+async fn sqlite_candidates(
+    db: &impl ConnectionTrait,
+    term: &str,
+) -> Result<Option<Candidates>, DbErr> {
     let Some(expression) = match_expression(term) else {
         return Ok(None);
     };
@@ -145,7 +200,7 @@ pub(crate) async fn candidates(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(Candidates {
         ids,
-        indexed_through,
+        indexed_through: Some(indexed_through),
     }))
 }
 
@@ -305,6 +360,17 @@ mod tests {
         );
         assert_eq!(match_expression("jo"), None);
         assert_eq!(match_expression(""), None);
+    }
+
+    #[test]
+    fn fulltext_terms_require_the_word_of_each_trigram() {
+        assert_eq!(fulltext_expression("joao").as_deref(), Some("+qjoa +qoao"));
+        assert_eq!(
+            fulltext_expression("a@b").as_deref(),
+            Some("+x614062"),
+            "a trigram beyond letters and digits is its bytes in hex"
+        );
+        assert_eq!(fulltext_expression("jo"), None);
     }
 
     #[test]
