@@ -91,6 +91,9 @@ pub(crate) struct Inner {
     /// SQLite has one writer at a time: writes from this process queue here instead of
     /// contending for the database lock. `None` on servers with row locks.
     pub(crate) write_gate: Option<tokio::sync::Mutex<()>>,
+    /// MySQL/MariaDB: which trigrams the newest leads hold, for picking the rarest
+    /// trigrams of a search term (see [`search_index::TrigramSample`]).
+    pub(crate) trigram_sample: std::sync::Mutex<Option<Arc<search_index::TrigramSample>>>,
 }
 
 impl Inner {
@@ -267,6 +270,7 @@ impl SeaOrmStore {
             inner: Arc::new(Inner {
                 write_gate: (backend == DatabaseBackend::Sqlite)
                     .then(|| tokio::sync::Mutex::new(())),
+                trigram_sample: std::sync::Mutex::new(None),
                 db,
             }),
         };

@@ -502,7 +502,7 @@ impl LeadRepository for SeaOrmLeadRepository {
         page: PageRequest<LeadCursor>,
     ) -> Result<Page<Lead, LeadCursor>, StorageError> {
         let narrowed = match &filter.search {
-            Some(term) => search_index::candidates(&self.inner.db, term)
+            Some(term) => search_index::candidates(&self.inner, term)
                 .await
                 .map_err(storage_error)?,
             None => None,

@@ -13,14 +13,18 @@
 //!   the caller then walks the leads newest first, which finds a page of a common term
 //!   after few rows.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    sync::{Arc, PoisonError},
+    time::{Duration, Instant},
+};
 
 use lead_inbox_application::StorageError;
 use lead_inbox_domain::search::trigrams;
-use lead_inbox_migration::search_words::trigram_word;
+use lead_inbox_migration::search_words::{indexed_trigrams, trigram_word};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, Value};
 
-use crate::{SeaOrmStore, storage_error};
+use crate::{Inner, SeaOrmStore, storage_error};
 
 /// Leads indexed per pass: a pass holds SQLite's one write turn for a few milliseconds.
 const LEADS_PER_PASS: i64 = 512;
@@ -84,41 +88,137 @@ pub(crate) fn match_expression(term: &str) -> Option<String> {
     Some(quoted.join(" AND "))
 }
 
-/// The boolean-mode `FULLTEXT` query for leads holding `term` (MySQL/MariaDB): the word
-/// of each of its trigrams, all required.
-pub(crate) fn fulltext_expression(term: &str) -> Option<String> {
-    let required: Vec<String> = lookup_trigrams(term)?
-        .iter()
-        .map(|trigram| format!("+{}", trigram_word(trigram)))
-        .collect();
-    Some(required.join(" "))
-}
-
 /// What the index knows of `term`; `None` when it cannot help: a term shorter than
 /// three characters, a common term (more than [`MAX_CANDIDATES`]), SQLite's index far
-/// behind (more than [`MAX_UNINDEXED`] leads), or PostgreSQL, whose trigram index
-/// serves the `LIKE` itself.
-pub(crate) async fn candidates(
-    db: &impl ConnectionTrait,
-    term: &str,
-) -> Result<Option<Candidates>, DbErr> {
-    match db.get_database_backend() {
-        DatabaseBackend::Sqlite => sqlite_candidates(db, term).await,
-        DatabaseBackend::MySql => mysql_candidates(db, term).await,
+/// behind (more than [`MAX_UNINDEXED`] leads), MySQL's sample finding only common
+/// trigrams in the term, or PostgreSQL, whose trigram index serves the `LIKE` itself.
+pub(crate) async fn candidates(store: &Inner, term: &str) -> Result<Option<Candidates>, DbErr> {
+    match store.db.get_database_backend() {
+        DatabaseBackend::Sqlite => sqlite_candidates(&store.db, term).await,
+        DatabaseBackend::MySql => mysql_candidates(store, term).await,
         _ => Ok(None),
     }
 }
 
+/// Leads read for [`TrigramSample`]: the newest ones.
+const SAMPLE_LEADS: u64 = 2_000;
+
+/// How long a sample serves before it is taken again; sooner while the table held
+/// fewer leads than [`SAMPLE_LEADS`] (a new database filling up).
+const SAMPLE_LIFETIME: Duration = Duration::from_secs(300);
+const SMALL_SAMPLE_LIFETIME: Duration = Duration::from_secs(10);
+
+/// Most leads of a [`SAMPLE_LEADS`] sample, per thousand, that may hold a trigram a
+/// search looks up in MySQL's index. InnoDB reads a word's whole posting list: a
+/// trigram every lead holds costs 1.3 s at a million leads, one held by 2% about 25 ms.
+const MAX_PER_MILLE_LOOKED_UP: u64 = 20;
+
+/// Most trigrams a search looks up in MySQL's index: the rarest ones narrow it most.
+const MAX_WORDS: usize = 4;
+
+/// How many of the newest leads hold each indexed trigram (MySQL/MariaDB): what a
+/// search looks at to pick the rarest trigrams of its term. InnoDB's `FULLTEXT` search
+/// reads the whole posting list of every word it is asked for, so the words decide its
+/// cost (`+qsil`, in a tenth of a million leads: 0.21 s; `+qsen`, in all of them: 1.3 s;
+/// `+qzef +qefi`: 10 ms). Which trigrams are looked up changes only the cost, never the
+/// result: any of them narrows to a superset that the `LIKE` decides.
+#[derive(Debug)]
+pub(crate) struct TrigramSample {
+    taken_at: Instant,
+    leads: u64,
+    holding: HashMap<String, u64>,
+}
+
+impl TrigramSample {
+    /// Counts, for every indexed trigram, the leads among `texts` (search texts) that
+    /// hold it.
+    pub(crate) fn of<'a>(texts: impl IntoIterator<Item = &'a str>) -> TrigramSample {
+        let mut leads = 0;
+        let mut holding: HashMap<String, u64> = HashMap::new();
+        for text in texts {
+            leads += 1;
+            for trigram in indexed_trigrams(text) {
+                *holding.entry(trigram).or_default() += 1;
+            }
+        }
+        TrigramSample {
+            taken_at: Instant::now(),
+            leads,
+            holding,
+        }
+    }
+
+    fn is_fresh(&self) -> bool {
+        let lifetime = if self.leads < SAMPLE_LEADS {
+            SMALL_SAMPLE_LIFETIME
+        } else {
+            SAMPLE_LIFETIME
+        };
+        self.taken_at.elapsed() < lifetime
+    }
+
+    /// The boolean-mode `FULLTEXT` query for leads holding `term` (folded): the words of
+    /// its rarest indexed trigrams in the sample, at most [`MAX_WORDS`], each held by at
+    /// most [`MAX_PER_MILLE_LOOKED_UP`] of the sampled leads, all required. `None` when
+    /// the term has no such trigram: it is common, or made of common pieces, and walking
+    /// the leads newest first costs less than the index.
+    pub(crate) fn fulltext_expression(&self, term: &str) -> Option<String> {
+        let most = self.leads.max(SAMPLE_LEADS) * MAX_PER_MILLE_LOOKED_UP / 1_000;
+        let mut ranked: Vec<(u64, String)> = indexed_trigrams(term)
+            .into_iter()
+            .map(|trigram| (self.holding.get(&trigram).copied().unwrap_or(0), trigram))
+            .filter(|(holding, _)| *holding <= most)
+            .collect();
+        ranked.sort();
+        let words: Vec<String> = ranked
+            .iter()
+            .take(MAX_WORDS)
+            .map(|(_, trigram)| format!("+{}", trigram_word(trigram)))
+            .collect();
+        (!words.is_empty()).then(|| words.join(" "))
+    }
+}
+
+/// The store's trigram sample, taken again when stale.
+async fn trigram_sample(store: &Inner) -> Result<Arc<TrigramSample>, DbErr> {
+    if let Some(sample) = store
+        .trigram_sample
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .filter(|sample| sample.is_fresh())
+    {
+        return Ok(Arc::clone(sample));
+    }
+    let rows = store
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::MySql,
+            "SELECT search_text FROM leads WHERE search_text IS NOT NULL \
+             ORDER BY id DESC LIMIT ?",
+            [Value::from(SAMPLE_LEADS)],
+        ))
+        .await?;
+    let texts = rows
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sample = Arc::new(TrigramSample::of(texts.iter().map(String::as_str)));
+    *store
+        .trigram_sample
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&sample));
+    Ok(sample)
+}
+
 /// [`candidates`] on MySQL/MariaDB: the leads whose `lead_search_grams` row holds the
-/// word of every trigram of the term.
-async fn mysql_candidates(
-    db: &impl ConnectionTrait,
-    term: &str,
-) -> Result<Option<Candidates>, DbErr> {
-    let Some(expression) = fulltext_expression(term) else {
+/// words of the term's rarest trigrams.
+async fn mysql_candidates(store: &Inner, term: &str) -> Result<Option<Candidates>, DbErr> {
+    let Some(expression) = trigram_sample(store).await?.fulltext_expression(term) else {
         return Ok(None);
     };
-    let rows = db
+    let rows = store
+        .db
         .query_all_raw(Statement::from_sql_and_values(
             DatabaseBackend::MySql,
             "SELECT lead_id FROM lead_search_grams \
@@ -363,14 +463,45 @@ mod tests {
     }
 
     #[test]
-    fn fulltext_terms_require_the_word_of_each_trigram() {
-        assert_eq!(fulltext_expression("joao").as_deref(), Some("+qjoa +qoao"));
+    fn mysql_looks_a_term_up_by_its_rarest_trigrams_in_the_sample() {
+        // 1,000 leads: every one "sender …@example.com", one in ten a Silva, one a
+        // Quaresma.
+        let texts: Vec<String> = (0..1_000)
+            .map(|n| match n {
+                7 => format!("rita quaresma sender{n}@example.com"),
+                n if n % 10 == 0 => format!("ana silva sender{n}@example.com"),
+                n => format!("rui costa sender{n}@example.com"),
+            })
+            .collect();
+        let sample = TrigramSample::of(texts.iter().map(String::as_str));
         assert_eq!(
-            fulltext_expression("a@b").as_deref(),
-            Some("+x614062"),
-            "a trigram beyond letters and digits is its bytes in hex"
+            sample.fulltext_expression("quaresma").as_deref(),
+            Some("+qare +qesm +qqua +qres"),
+            "four of its trigrams none of the others hold"
         );
-        assert_eq!(fulltext_expression("jo"), None);
+        assert_eq!(
+            sample.fulltext_expression("sender777@example").as_deref(),
+            Some("+q777 +qr77"),
+            "its rare trigrams (in 1 and 11 leads), not those every lead holds, nor `er7` (111)"
+        );
+        assert_eq!(sample.fulltext_expression("silva"), None, "a common term");
+        assert_eq!(
+            sample.fulltext_expression("a@b"),
+            None,
+            "no indexed trigram"
+        );
+        assert_eq!(
+            sample.fulltext_expression("zzz").as_deref(),
+            Some("+qzzz"),
+            "a trigram the sample lacks"
+        );
+        assert_eq!(
+            TrigramSample::of([])
+                .fulltext_expression("silva")
+                .as_deref(),
+            Some("+qilv +qlva +qsil"),
+            "an empty sample knows no common trigram"
+        );
     }
 
     #[test]
