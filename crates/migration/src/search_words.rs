@@ -37,14 +37,40 @@ pub fn indexed_trigrams(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The words of `search_text`'s indexed trigrams, space-separated: what
-/// `lead_search_grams.grams` holds for a lead.
+/// The position of an indexed character among the 36 (`a`–`z`, `0`–`9`).
+fn symbol(c: char) -> Option<usize> {
+    match c {
+        'a'..='z' => Some(c as usize - 'a' as usize),
+        '0'..='9' => Some(26 + c as usize - '0' as usize),
+        _ => None,
+    }
+}
+
+/// The words of `search_text`'s indexed trigrams, space-separated, each once, in order
+/// of first appearance: what `lead_search_grams.grams` holds for a lead. Written for
+/// every stored lead, so it allocates nothing per trigram: a bit per possible trigram
+/// (36³) says which are written already.
 pub fn trigram_words(search_text: &str) -> String {
-    indexed_trigrams(search_text)
-        .iter()
-        .map(|trigram| trigram_word(trigram))
-        .collect::<Vec<_>>()
-        .join(" ")
+    const SYMBOLS: usize = 36;
+    let mut written = vec![0u64; (SYMBOLS * SYMBOLS * SYMBOLS).div_ceil(64)];
+    let mut words = String::new();
+    let mut previous: [Option<(char, usize)>; 2] = [None, None];
+    for c in search_text.chars() {
+        let current = symbol(c).map(|position| (c, position));
+        if let ([Some((a, i)), Some((b, j))], Some((c, k))) = (previous, current) {
+            let trigram = (i * SYMBOLS + j) * SYMBOLS + k;
+            let (slot, bit) = (trigram / 64, 1u64 << (trigram % 64));
+            if written[slot] & bit == 0 {
+                written[slot] |= bit;
+                if !words.is_empty() {
+                    words.push(' ');
+                }
+                words.extend(['q', a, b, c]);
+            }
+        }
+        previous = [previous[1], current];
+    }
+    words
 }
 
 #[cfg(test)]
@@ -62,5 +88,20 @@ mod tests {
         );
         assert_eq!(trigram_words("são"), "", "a letter beyond ASCII");
         assert_eq!(trigram_words("ab"), "");
+    }
+
+    #[test]
+    fn the_words_are_the_indexed_trigrams_each_once_in_order() {
+        for text in [
+            "rita quaresma \u{1f} rita@example.pt \u{1f} 912345678 \u{1f} +351912345678",
+            "aaaa aaaa zz9 9zz a1b2c3 são joão ñandú 0000",
+            "",
+        ] {
+            let expected: Vec<String> = indexed_trigrams(text)
+                .iter()
+                .map(|trigram| trigram_word(trigram))
+                .collect();
+            assert_eq!(trigram_words(text), expected.join(" "), "{text}");
+        }
     }
 }
