@@ -62,14 +62,14 @@ async fn sqlite_searches_are_exact_before_during_and_after_indexing() {
     assert_eq!(found(&store, "QUARESMA", 2).await, rare);
 
     // One pass indexes part; the rest is still checked directly.
-    assert_eq!(store.index_for_search().await.expect("a pass"), 512);
-    assert_eq!(store.search_index_lag().await.expect("lag"), 2_100 - 512);
+    assert_eq!(store.index_for_search().await.expect("a pass"), 64);
+    assert_eq!(store.search_index_lag().await.expect("lag"), 2_100 - 64);
     assert_eq!(found(&store, "quaresma", 2).await, rare);
 
     // All indexed: the index answers, accents and case folded, in pages.
     assert_eq!(
         store.index_all_for_search().await.expect("catch up"),
-        2_100 - 512
+        2_100 - 64
     );
     assert_eq!(store.search_index_lag().await.expect("lag"), 0);
     assert_eq!(found(&store, "Quarésma", 2).await, rare);

@@ -526,6 +526,81 @@ async fn two_processes_write_to_one_sqlite_file_in_turn() {
     second.close().await;
 }
 
+/// Frames in the SQLite WAL beside `database`'s file, from the WAL's size (a checkpoint
+/// does not shrink the file; only a WAL that started over reuses it).
+fn wal_frames(database: &TestDatabase) -> u64 {
+    let path = database.url.trim_start_matches("sqlite://").to_owned() + "-wal";
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    size.saturating_sub(32) / (4_096 + 24)
+}
+
+/// Stores `batches` batches of 20 leads named `prefix`.
+async fn store_leads(store: &SeaOrmStore, prefix: &str, batches: usize) {
+    for batch in 0..batches {
+        let leads = (0..20)
+            .map(|n| {
+                let raw =
+                    serde_json::to_vec(&example(&format!("{prefix}-{batch}-{n}"))).expect("JSON");
+                new_lead(raw, chrono::Utc::now())
+            })
+            .collect();
+        store.leads().insert_batch(leads).await.expect("insert");
+    }
+}
+
+/// The server's store checkpoints SQLite's WAL beside the writer instead of inside a
+/// commit: no commit copies the WAL (it grows past SQLite's 1,000-frame threshold), a
+/// round of `checkpoint_round` copies all of it, and the WAL then starts over.
+#[tokio::test]
+async fn sqlite_checkpoints_run_beside_the_writer_and_the_wal_starts_over() {
+    let background = TestDatabase::create(Backend::Sqlite, "checkpoints")
+        .await
+        .expect("sqlite");
+    let options = StoreOptions {
+        background_checkpoints: true,
+        ..StoreOptions::default()
+    };
+    let store = SeaOrmStore::connect(&background.url, &options)
+        .await
+        .expect("open");
+    store.migrate().await.expect("migrations run");
+    store_leads(&store, "b", 60).await;
+    let grown = wal_frames(&background);
+    assert!(grown > 2_000, "no commit checkpointed: {grown} frames");
+    let round = store
+        .checkpoint_round()
+        .await
+        .expect("a round")
+        .expect("SQLite");
+    assert!(round.frames >= 1_000, "{round:?}");
+    assert_eq!(round.copied, round.frames, "every frame copied");
+    store_leads(&store, "c", 1).await;
+    let after = store
+        .checkpoint_round()
+        .await
+        .expect("a round")
+        .expect("SQLite");
+    assert!(
+        after.frames < 200,
+        "the WAL started over with the next commit: {after:?}"
+    );
+    assert_eq!(wal_frames(&background), grown, "and reuses its file");
+    store.close().await;
+
+    // Opened as commands open it, SQLite checkpoints inside commits: the WAL stays short.
+    let inline = TestDatabase::create(Backend::Sqlite, "checkpoints_inline")
+        .await
+        .expect("sqlite");
+    let store = inline.open_store().await;
+    store_leads(&store, "b", 60).await;
+    assert!(
+        wal_frames(&inline) < 1_500,
+        "{} frames",
+        wal_frames(&inline)
+    );
+    store.close().await;
+}
+
 /// Migration 008 on MariaDB: `entity_type` becomes `VARCHAR(64)` (its index whole) and
 /// goes back to `LONGTEXT` on the way down.
 #[tokio::test]

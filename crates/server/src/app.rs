@@ -80,7 +80,9 @@ impl Storage {
         Self::open_observed(url, config, None).await
     }
 
-    /// As [`Self::open`], telling `observer` about every group-commit batch.
+    /// As [`Self::open`], for the server: telling `observer` about every group-commit
+    /// batch, and with SQLite's checkpoints left to the server's upkeep task
+    /// ([`SeaOrmStore::keep_up`]) when there is an observer.
     pub async fn open_observed(
         url: &str,
         config: &Config,
@@ -114,6 +116,7 @@ impl Storage {
         let options = StoreOptions {
             max_connections: config.database_max_connections,
             allow_unsafe_durability: config.allow_unsafe_durability,
+            background_checkpoints: observer.is_some(),
             ..StoreOptions::default()
         };
         let deadline =
@@ -213,9 +216,9 @@ pub struct Application {
     storage: Storage,
     /// Told when shutdown begins, so that endless responses (the live feed) end.
     stopping: tokio::sync::watch::Sender<bool>,
-    /// The task that keeps SQLite's search index up with the leads (see
-    /// [`SeaOrmStore::keep_search_index`]), stopped before the pool closes.
-    search_indexer: Option<tokio::task::AbortHandle>,
+    /// The task that keeps SQLite's search index up with the leads and checkpoints its
+    /// WAL (see [`SeaOrmStore::keep_up`]), stopped before the pool closes.
+    upkeep: Option<tokio::task::AbortHandle>,
 }
 
 impl std::fmt::Debug for Application {
@@ -349,11 +352,12 @@ impl Application {
             tls = serve.tls.is_some(),
             "lead inbox is ready"
         );
-        // Last, once nothing can fail: SQLite's search index, filled off the commit path.
-        let search_indexer = storage
+        // Last, once nothing can fail: SQLite's search index and WAL checkpoints, off
+        // the commit path.
+        let upkeep = storage
             .store
             .clone()
-            .map(|store| tokio::spawn(store.keep_search_index()).abort_handle());
+            .map(|store| tokio::spawn(store.keep_up()).abort_handle());
         Ok(Application {
             address,
             listener,
@@ -362,7 +366,7 @@ impl Application {
             metrics,
             storage,
             stopping,
-            search_indexer,
+            upkeep,
         })
     }
 
@@ -410,8 +414,8 @@ impl Application {
             }
             None => main.await,
         };
-        if let Some(indexer) = &self.search_indexer {
-            indexer.abort();
+        if let Some(upkeep) = &self.upkeep {
+            upkeep.abort();
         }
         self.storage.close().await;
         tracing::info!("lead inbox stopped");

@@ -7,6 +7,7 @@
 //! and [`SeaOrmStore::migrate`] brings the schema up to date. Entity models stay in
 //! this crate; the ports see only domain types.
 
+mod checkpoint;
 mod credentials;
 mod entity;
 mod mapping;
@@ -33,6 +34,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+pub use checkpoint::Checkpoint;
 pub use credentials::SeaOrmCredentialStore;
 pub use privacy::SeaOrmErasureLog;
 pub use repository::{SeaOrmLeadRepository, SeaOrmQuarantineStore};
@@ -47,6 +49,11 @@ pub struct StoreOptions {
     /// Start even when the database is set up so that a committed transaction can be
     /// lost in a crash. Never for real leads.
     pub allow_unsafe_durability: bool,
+    /// SQLite: no checkpoint inside a commit (`wal_autocheckpoint=0`); the opener runs
+    /// [`SeaOrmStore::keep_up`], which checkpoints beside the writer (see the
+    /// `checkpoint` module). The server does; a short command leaves SQLite to
+    /// checkpoint in its commits.
+    pub background_checkpoints: bool,
 }
 
 impl Default for StoreOptions {
@@ -55,6 +62,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(3),
             allow_unsafe_durability: false,
+            background_checkpoints: false,
         }
     }
 }
@@ -231,6 +239,12 @@ impl SeaOrmStore {
                 source,
             })?;
         }
+        // SQLite's default, unless the opener checkpoints in the background.
+        let autocheckpoint = if options.background_checkpoints {
+            "0"
+        } else {
+            "1000"
+        };
         let mut connect = ConnectOptions::new(&url);
         connect
             .max_connections(options.max_connections)
@@ -238,7 +252,7 @@ impl SeaOrmStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_timeout(options.acquire_timeout)
             .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|opts| {
+            .map_sqlx_sqlite_opts(move |opts| {
                 opts.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
@@ -247,6 +261,7 @@ impl SeaOrmStore {
                     // Deleted rows are overwritten with zeros, so that an erased
                     // person's data does not linger in free pages.
                     .pragma("secure_delete", "ON")
+                    .pragma("wal_autocheckpoint", autocheckpoint)
             });
         with_tcp_nodelay(&mut connect, backend, &url);
         // Database servers: no connection yet; `open_at_once` opens the first ones

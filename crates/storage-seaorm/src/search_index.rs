@@ -26,8 +26,14 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, Value};
 
 use crate::{Inner, SeaOrmStore, storage_error};
 
-/// Leads indexed per pass: a pass holds SQLite's one write turn for a few milliseconds.
-const LEADS_PER_PASS: i64 = 512;
+/// Leads indexed per pass while the server runs: a pass holds SQLite's one write turn,
+/// and deliveries wait for it. 512 per pass cost 15% of the ingest rate at 128 and 512
+/// connections and doubled the p99 at 128 against 64 (A/B, `docs/benchmarks.md`).
+const LEADS_PER_PASS: i64 = 64;
+
+/// Leads indexed per pass after a bulk load ([`SeaOrmStore::index_all_for_search`]),
+/// when no delivery waits: fewer, larger transactions.
+const LEADS_PER_BULK_PASS: i64 = 4_096;
 
 /// While the index is behind, the pause after a pass, as a multiple of the pass's own
 /// time: the index then takes at most a fifth of the writer's time, and ingest the rest.
@@ -331,9 +337,14 @@ async fn scalar(
 }
 
 impl SeaOrmStore {
-    /// Indexes the next leads (at most 512) for search; returns how many it indexed.
+    /// Indexes the next leads (at most 64) for search; returns how many it indexed.
     /// Nothing to do, and 0, on PostgreSQL and MySQL/MariaDB.
     pub async fn index_for_search(&self) -> Result<u64, StorageError> {
+        self.index_next_for_search(LEADS_PER_PASS).await
+    }
+
+    /// Indexes the next `leads` leads for search, in one transaction.
+    async fn index_next_for_search(&self, leads: i64) -> Result<u64, StorageError> {
         if self.backend() != DatabaseBackend::Sqlite {
             return Ok(0);
         }
@@ -343,7 +354,7 @@ impl SeaOrmStore {
         let Some(through) = scalar(
             db,
             "SELECT max(id) FROM (SELECT id FROM leads WHERE id > ? ORDER BY id LIMIT ?)",
-            [Value::from(from), Value::from(LEADS_PER_PASS)],
+            [Value::from(from), Value::from(leads)],
         )
         .await
         .map_err(storage_error)?
@@ -389,7 +400,7 @@ impl SeaOrmStore {
     pub async fn index_all_for_search(&self) -> Result<u64, StorageError> {
         let mut total = 0;
         loop {
-            let indexed = self.index_for_search().await?;
+            let indexed = self.index_next_for_search(LEADS_PER_BULK_PASS).await?;
             if indexed == 0 && self.search_index_lag().await? == 0 {
                 return Ok(total);
             }
