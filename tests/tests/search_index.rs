@@ -119,36 +119,7 @@ async fn sqlite_searches_are_exact_before_during_and_after_indexing() {
     );
 
     // Erasure and retention take a lead out of the index, in their own transaction.
-    store
-        .leads()
-        .insert_batch(vec![
-            lead("erased", "Zé Xkwq", "xkwq@example.pt", at(3_001)),
-            lead(
-                "purged",
-                "Vqjz Old",
-                "vqjz@example.pt",
-                start - chrono::Duration::days(400),
-            ),
-        ])
-        .await
-        .expect("insert");
-    store.index_all_for_search().await.expect("catch up");
-    assert_eq!(indexed_with(&connection, "xkw").await, 1);
-    assert_eq!(indexed_with(&connection, "vqj").await, 1);
-    let subject = Subject::email("xkwq@example.pt").expect("an email");
-    assert_eq!(
-        store.leads().erase_subject(&subject).await.expect("erase"),
-        1
-    );
-    assert_eq!(indexed_with(&connection, "xkw").await, 0);
-    assert!(found(&store, "xkwq", 50).await.is_empty());
-    let purged = store
-        .leads()
-        .purge_received_before(start - chrono::Duration::days(300), 100)
-        .await
-        .expect("purge");
-    assert_eq!(purged, 1);
-    assert_eq!(indexed_with(&connection, "vqj").await, 0);
+    erasure_and_retention_leave(Index::Sqlite, &store, &connection, start).await;
     // The others are still indexed and found.
     assert_eq!(indexed_with(&connection, "qua").await, 4);
     assert_eq!(found(&store, "quaresma", 50).await.len(), 4);
@@ -303,6 +274,68 @@ async fn mysql_indexed_with(connection: &DatabaseConnection, trigram: &str) -> i
     .await
 }
 
+/// Which search index a test reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Index {
+    Sqlite,
+    MySql,
+}
+
+impl Index {
+    /// How many leads hold `trigram` in this index, read from the index itself.
+    async fn holding(self, connection: &DatabaseConnection, trigram: &str) -> i64 {
+        match self {
+            Index::Sqlite => indexed_with(connection, trigram).await,
+            Index::MySql => mysql_indexed_with(connection, trigram).await,
+        }
+    }
+}
+
+/// Stores a lead to erase and one past retention, both indexed, then checks that
+/// erasure and the retention purge take each out of `index`.
+async fn erasure_and_retention_leave(
+    index: Index,
+    store: &SeaOrmStore,
+    connection: &DatabaseConnection,
+    start: DateTime<Utc>,
+) {
+    store
+        .leads()
+        .insert_batch(vec![
+            lead(
+                "erased",
+                "Zé Xkwq",
+                "xkwq@example.pt",
+                start + chrono::Duration::seconds(3_001),
+            ),
+            lead(
+                "purged",
+                "Vqjz Old",
+                "vqjz@example.pt",
+                start - chrono::Duration::days(400),
+            ),
+        ])
+        .await
+        .expect("insert");
+    store.index_all_for_search().await.expect("catch up");
+    assert_eq!(index.holding(connection, "xkw").await, 1);
+    assert_eq!(index.holding(connection, "vqj").await, 1);
+    let subject = Subject::email("xkwq@example.pt").expect("an email");
+    assert_eq!(
+        store.leads().erase_subject(&subject).await.expect("erase"),
+        1
+    );
+    assert_eq!(index.holding(connection, "xkw").await, 0);
+    assert!(found(store, "xkwq", 50).await.is_empty());
+    let purged = store
+        .leads()
+        .purge_received_before(start - chrono::Duration::days(300), 100)
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+    assert_eq!(index.holding(connection, "vqj").await, 0);
+}
+
 #[tokio::test]
 async fn mysql_searches_ask_the_fulltext_index() {
     let Some(database) = TestDatabase::create(Backend::MySql, "mysql_search_index").await else {
@@ -362,39 +395,7 @@ async fn mysql_searches_ask_the_fulltext_index() {
     assert_eq!(found(&store, "e.n@ex", 50).await, ["accents"]);
 
     // Erasure and retention delete a lead's row with the lead.
-    store
-        .leads()
-        .insert_batch(vec![
-            lead(
-                "erased",
-                "Zé Xkwq",
-                "xkwq@example.pt",
-                start + chrono::Duration::seconds(3_001),
-            ),
-            lead(
-                "purged",
-                "Vqjz Old",
-                "vqjz@example.pt",
-                start - chrono::Duration::days(400),
-            ),
-        ])
-        .await
-        .expect("insert");
-    assert_eq!(mysql_indexed_with(&connection, "xkw").await, 1);
-    let subject = Subject::email("xkwq@example.pt").expect("an email");
-    assert_eq!(
-        store.leads().erase_subject(&subject).await.expect("erase"),
-        1
-    );
-    assert_eq!(mysql_indexed_with(&connection, "xkw").await, 0);
-    assert!(found(&store, "xkwq", 50).await.is_empty());
-    let purged = store
-        .leads()
-        .purge_received_before(start - chrono::Duration::days(300), 100)
-        .await
-        .expect("purge");
-    assert_eq!(purged, 1);
-    assert_eq!(mysql_indexed_with(&connection, "vqj").await, 0);
+    erasure_and_retention_leave(Index::MySql, &store, &connection, start).await;
     assert_eq!(rows().await, 2_101);
 
     // Down and up again: the migration indexes the leads stored before it.
