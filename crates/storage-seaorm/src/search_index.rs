@@ -1,17 +1,21 @@
-//! SQLite's search index (migration 9): an FTS5 trigram table over the leads' folded
-//! search text, filled off the commit path and read by the list's free-text search.
+//! The search indexes the list's free-text search asks before its `LIKE`: SQLite's
+//! (migration 9, an FTS5 trigram table filled off the commit path) and MySQL/MariaDB's
+//! (migration 10, trigram words under a `FULLTEXT` index, written with each lead; see
+//! `lead_inbox_migration::search_words`). PostgreSQL's `pg_trgm` index serves the
+//! `LIKE` itself.
 //!
-//! - [`SeaOrmStore::index_for_search`] indexes the next leads, in id order, in a
+//! - [`SeaOrmStore::index_for_search`] indexes the next SQLite leads, in id order, in a
 //!   transaction of its own, and records the last id it indexed. SQLite's ids only
 //!   grow (`AUTOINCREMENT`) and it commits one writer at a time, so every lead at or
 //!   below that id is indexed and every lead above it is not.
 //! - [`SeaOrmStore::keep_search_index`] runs those passes for as long as the server
 //!   runs, yielding the writer's turn to ingest between them.
-//! - [`candidates`] answers a search: the leads the index says hold every trigram of
-//!   the term, plus "every lead above the indexed id", which the caller checks with the
-//!   `LIKE` as before. A term with more candidates than [`MAX_CANDIDATES`] is common:
-//!   the caller then walks the leads newest first, which finds a page of a common term
-//!   after few rows.
+//! - [`candidates`] answers a search: the leads the index says hold the term's
+//!   trigrams (on SQLite plus "every lead above the indexed id"), which the caller
+//!   checks with the `LIKE` as before. A term with more candidates than
+//!   [`MAX_CANDIDATES`] is common: the caller then walks the leads newest first, which
+//!   finds a page of a common term after few rows. On MySQL/MariaDB a
+//!   [`TrigramSample`] picks which trigrams to ask for.
 
 use std::{
     collections::HashMap,
