@@ -21,7 +21,7 @@ use std::time::Duration;
 use lead_inbox_application::StorageError;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 
-use crate::{SeaOrmStore, storage_error};
+use crate::{Inner, SeaOrmStore, storage_error};
 
 /// How often the task looks at the WAL.
 const INTERVAL: Duration = Duration::from_millis(100);
@@ -33,46 +33,64 @@ pub(crate) const RESTART_FRAMES: i64 = 1_000;
 /// What `PRAGMA wal_checkpoint` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// Whether the checkpoint could not finish (a writer or readers held it back).
+    pub busy: bool,
     /// Frames in the WAL.
     pub frames: i64,
     /// Frames of them copied into the database file.
     pub copied: i64,
 }
 
-impl SeaOrmStore {
-    /// One passive checkpoint: copies the committed frames no reader still needs.
-    /// `None` off SQLite.
-    pub(crate) async fn checkpoint(&self) -> Result<Option<Checkpoint>, StorageError> {
-        if self.backend() != DatabaseBackend::Sqlite {
+/// How a checkpoint runs (SQLite's modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CheckpointMode {
+    /// Copies the committed frames no reader still needs, beside readers and writers.
+    Passive,
+    /// Copies every frame, waiting for writers and readers, then empties the WAL file.
+    Truncate,
+}
+
+impl Inner {
+    /// One checkpoint of SQLite's WAL. `None` off SQLite.
+    pub(crate) async fn wal_checkpoint(
+        &self,
+        mode: CheckpointMode,
+    ) -> Result<Option<Checkpoint>, StorageError> {
+        if self.db.get_database_backend() != DatabaseBackend::Sqlite {
             return Ok(None);
         }
+        let sql = match mode {
+            CheckpointMode::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
+            CheckpointMode::Truncate => "PRAGMA wal_checkpoint(TRUNCATE)",
+        };
         let row = self
-            .inner
             .db
-            .query_one_raw(Statement::from_string(
-                DatabaseBackend::Sqlite,
-                "PRAGMA wal_checkpoint(PASSIVE)",
-            ))
+            .query_one_raw(Statement::from_string(DatabaseBackend::Sqlite, sql))
             .await
             .map_err(storage_error)?;
         let Some(row) = row else { return Ok(None) };
+        let column = |index| row.try_get_by_index::<i64>(index).map_err(storage_error);
         Ok(Some(Checkpoint {
-            frames: row.try_get_by_index(1).map_err(storage_error)?,
-            copied: row.try_get_by_index(2).map_err(storage_error)?,
+            busy: column(0)? != 0,
+            frames: column(1)?,
+            copied: column(2)?,
         }))
     }
+}
 
+impl SeaOrmStore {
     /// One round of the two steps in the module's documentation; returns what the last
     /// checkpoint reported.
     pub async fn checkpoint_round(&self) -> Result<Option<Checkpoint>, StorageError> {
-        let Some(first) = self.checkpoint().await? else {
+        let passive = || self.inner.wal_checkpoint(CheckpointMode::Passive);
+        let Some(first) = passive().await? else {
             return Ok(None);
         };
         if first.frames < RESTART_FRAMES {
             return Ok(Some(first));
         }
         let _writer = self.inner.write_turn().await;
-        self.checkpoint().await
+        passive().await
     }
 
     /// What a store opened with `background_checkpoints` needs done for as long as it

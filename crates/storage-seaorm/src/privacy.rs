@@ -13,6 +13,7 @@ use sea_orm::{
 
 use crate::{
     Inner,
+    checkpoint::CheckpointMode,
     entity::{erasure, setting},
     mapping::{from_micros, to_micros},
     storage_error,
@@ -143,19 +144,8 @@ impl ErasureLog for SeaOrmErasureLog {
             DatabaseBackend::Sqlite => {
                 let _writer = self.inner.write_turn().await;
                 for attempt in 0..50 {
-                    let row = self
-                        .inner
-                        .db
-                        .query_one_raw(Statement::from_string(
-                            DatabaseBackend::Sqlite,
-                            "PRAGMA wal_checkpoint(TRUNCATE)",
-                        ))
-                        .await
-                        .map_err(storage_error)?;
-                    let busy = row
-                        .and_then(|row| row.try_get_by_index::<i64>(0).ok())
-                        .unwrap_or(1);
-                    if busy == 0 {
+                    let checkpoint = self.inner.wal_checkpoint(CheckpointMode::Truncate).await?;
+                    if checkpoint.is_some_and(|done| !done.busy) {
                         return Ok(());
                     }
                     tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await;
