@@ -19,10 +19,10 @@
 
 use sea_orm_migration::{
     prelude::*,
-    sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait, Value},
+    sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value},
 };
 
-use crate::search_words::trigram_words;
+use crate::search_words::grams_insert;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -46,18 +46,14 @@ async fn backfill(db: &SchemaManagerConnection<'_>) -> Result<(), DbErr> {
             return Ok(());
         };
         after = last.try_get_by_index(0)?;
-        let mut insert = Query::insert();
-        insert
-            .into_table(Alias::new("lead_search_grams"))
-            .columns([Alias::new("lead_id"), Alias::new("grams")]);
-        for row in rows {
-            let id: i64 = row.try_get_by_index(0)?;
-            let text: String = row.try_get_by_index(1)?;
-            insert.values_panic([id.into(), trigram_words(&text).into()]);
-        }
-        let txn = db.begin().await?;
-        txn.execute(&insert).await?;
-        txn.commit().await?;
+        let leads = rows
+            .iter()
+            .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+            .collect::<Result<Vec<(i64, String)>, DbErr>>()?;
+        db.execute(&grams_insert(
+            leads.iter().map(|(id, text)| (*id, text.as_str())),
+        ))
+        .await?;
     }
 }
 

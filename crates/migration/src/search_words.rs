@@ -16,6 +16,7 @@
 //! `and` or `com` out of InnoDB's default stopword list.
 
 use lead_inbox_domain::search::trigrams;
+use sea_orm_migration::prelude::{Alias, InsertStatement, Query};
 
 /// Whether a trigram is written to the index: ASCII letters and digits only.
 pub fn is_indexed(trigram: &str) -> bool {
@@ -71,6 +72,20 @@ pub fn trigram_words(search_text: &str) -> String {
         previous = [previous[1], current];
     }
     words
+}
+
+/// The `INSERT` of the `lead_search_grams` rows of `leads`: each lead's id and the
+/// words of its search text. The migration's backfill and the storage adapter's
+/// batches write them alike.
+pub fn grams_insert<'a>(leads: impl IntoIterator<Item = (i64, &'a str)>) -> InsertStatement {
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("lead_search_grams"))
+        .columns([Alias::new("lead_id"), Alias::new("grams")]);
+    for (id, search_text) in leads {
+        insert.values_panic([id.into(), trigram_words(search_text).into()]);
+    }
+    insert
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use lead_inbox_domain::{
     LeadWork, NewLead, NewQuarantined, Note, QuarantineId, Quarantined, Subject,
     work::tags_to_text,
 };
-use lead_inbox_migration::search_words::trigram_words;
+use lead_inbox_migration::search_words::grams_insert;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
@@ -405,18 +405,20 @@ async fn index_for_search_mysql(
         .map(|(_, lead)| (lead.details.reference.as_str(), lead))
         .collect();
     for chunk in statement_chunks(created) {
-        let mut insert = Query::insert();
-        insert
-            .into_table(Alias::new("lead_search_grams"))
-            .columns([Alias::new("lead_id"), Alias::new("grams")]);
-        for lead in chunk {
-            let text = by_reference
-                .get(lead.reference.as_str())
-                .map(|new| new.details.search_text())
-                .unwrap_or_default();
-            insert.values_panic([lead.id.into(), trigram_words(&text).into()]);
-        }
-        txn.execute(&insert).await?;
+        let texts: Vec<(i64, String)> = chunk
+            .iter()
+            .map(|lead| {
+                let text = by_reference
+                    .get(lead.reference.as_str())
+                    .map(|new| new.details.search_text())
+                    .unwrap_or_default();
+                (lead.id, text)
+            })
+            .collect();
+        txn.execute(&grams_insert(
+            texts.iter().map(|(id, text)| (*id, text.as_str())),
+        ))
+        .await?;
     }
     Ok(())
 }
