@@ -265,29 +265,28 @@ impl TestApp {
         (status, body)
     }
 
-    /// Stops the server gracefully (requests in flight finish), waits for it and
-    /// returns how its serving ended.
-    pub async fn stop(mut self) -> std::io::Result<()> {
+    /// Tells the server to stop gracefully (requests in flight finish) and waits for
+    /// its task; `None` when it was stopped already.
+    async fn shut_down(&mut self) -> Option<Result<std::io::Result<()>, tokio::task::JoinError>> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        match self.server.take() {
-            Some(server) => server
-                .await
-                .expect("the server task ends without panicking"),
-            None => Ok(()),
-        }
+        Some(self.server.take()?.await)
+    }
+
+    /// Stops the server gracefully (requests in flight finish), waits for it and
+    /// returns how its serving ended.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        self.shut_down()
+            .await
+            .map(|ended| ended.expect("the server task ends without panicking"))
+            .unwrap_or(Ok(()))
     }
 
     /// Stops the server gracefully (requests in flight finish) and waits for it;
     /// returns the database, still there, for inspection.
     pub async fn stop_keeping_database(mut self) -> TestDatabase {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
+        let _ = self.shut_down().await;
         std::mem::replace(
             &mut self.database,
             TestDatabase {

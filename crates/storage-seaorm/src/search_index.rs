@@ -72,27 +72,23 @@ pub(crate) struct Candidates {
     pub(crate) indexed_through: Option<i64>,
 }
 
-/// The trigrams a search looks `term` (already folded) up by: its distinct trigrams,
-/// at most [`MAX_TRIGRAMS`] of them spread over the term. `None` when the term has
-/// fewer than three characters, which no trigram can find.
-fn lookup_trigrams(term: &str) -> Option<Vec<String>> {
+/// The FTS5 query for leads holding `term` (SQLite, already folded): its distinct
+/// trigrams, at most [`MAX_TRIGRAMS`] of them spread over the term, each a quoted
+/// string, all required. `None` when the term has fewer than three characters, which
+/// no trigram can find.
+///
+/// The index keeps no positions (`detail=none`), so it cannot match the trigrams as one
+/// phrase; all of them present is a superset of the term present.
+pub(crate) fn match_expression(term: &str) -> Option<String> {
     let trigrams = trigrams(term);
     if trigrams.is_empty() {
         return None;
     }
     // Spread over the term rather than its start, when it has more than the maximum.
     let step = trigrams.len().div_ceil(MAX_TRIGRAMS);
-    Some(trigrams.into_iter().step_by(step).collect())
-}
-
-/// The FTS5 query for leads holding `term` (SQLite): its trigrams, each a quoted
-/// string, all required.
-///
-/// The index keeps no positions (`detail=none`), so it cannot match the trigrams as one
-/// phrase; all of them present is a superset of the term present.
-pub(crate) fn match_expression(term: &str) -> Option<String> {
-    let quoted: Vec<String> = lookup_trigrams(term)?
+    let quoted: Vec<String> = trigrams
         .iter()
+        .step_by(step)
         .map(|trigram| format!("\"{}\"", trigram.replace('"', "\"\"")))
         .collect();
     Some(quoted.join(" AND "))
