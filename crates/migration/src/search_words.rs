@@ -18,16 +18,17 @@
 use lead_inbox_domain::search::trigrams;
 use sea_orm_migration::prelude::{Alias, InsertStatement, Query};
 
+/// The letter every index word starts with (why: the module's documentation).
+const WORD_PREFIX: char = 'q';
+
 /// Whether a trigram is written to the index: ASCII letters and digits only.
 pub fn is_indexed(trigram: &str) -> bool {
-    trigram
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    trigram.chars().all(|c| symbol(c).is_some())
 }
 
 /// The index word of one indexed trigram.
 pub fn trigram_word(trigram: &str) -> String {
-    format!("q{trigram}")
+    format!("{WORD_PREFIX}{trigram}")
 }
 
 /// The distinct indexed trigrams of `text` (folded), in order of first appearance.
@@ -38,7 +39,8 @@ pub fn indexed_trigrams(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The position of an indexed character among the 36 (`a`–`z`, `0`–`9`).
+/// The position of an indexed character among the 36 (`a`–`z`, `0`–`9`); `None` for
+/// a character that is not indexed.
 fn symbol(c: char) -> Option<usize> {
     match c {
         'a'..='z' => Some(c as usize - 'a' as usize),
@@ -66,7 +68,7 @@ pub fn trigram_words(search_text: &str) -> String {
                 if !words.is_empty() {
                     words.push(' ');
                 }
-                words.extend(['q', a, b, c]);
+                words.extend([WORD_PREFIX, a, b, c]);
             }
         }
         previous = [previous[1], current];
