@@ -65,7 +65,7 @@ pub(crate) async fn add_allow_header<E: Endpoint>(
     request: Request,
 ) -> poem::Result<Response> {
     let path = request.uri().path().to_owned();
-    let mut response = next.call(request).await?.into_response();
+    let mut response = crate::call_boxed(&next, request).await?.into_response();
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
         && let Some(methods) = routes.methods(&path)
         && let Ok(value) = methods.parse()

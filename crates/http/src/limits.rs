@@ -135,22 +135,26 @@ pub(crate) async fn enforce<E: Endpoint>(
     {
         return Ok(too_many(wait, "too many requests with this API key"));
     }
-    let response =
-        match tokio::time::timeout(limits.config.request_timeout, next.call(request)).await {
-            Ok(result) => result.map(IntoResponse::into_response)?,
-            Err(_) => {
-                tracing::warn!(
-                    timeout_s = limits.config.request_timeout.as_secs(),
-                    "request timed out"
-                );
-                return Ok(Json(ApiError::new(
-                    "request_timeout",
-                    "the request took too long; nothing was stored",
-                ))
-                .with_status(StatusCode::REQUEST_TIMEOUT)
-                .into_response());
-            }
-        };
+    let response = match tokio::time::timeout(
+        limits.config.request_timeout,
+        crate::call_boxed(&next, request),
+    )
+    .await
+    {
+        Ok(result) => result.map(IntoResponse::into_response)?,
+        Err(_) => {
+            tracing::warn!(
+                timeout_s = limits.config.request_timeout.as_secs(),
+                "request timed out"
+            );
+            return Ok(Json(ApiError::new(
+                "request_timeout",
+                "the request took too long; nothing was stored",
+            ))
+            .with_status(StatusCode::REQUEST_TIMEOUT)
+            .into_response());
+        }
+    };
     if response.status() == StatusCode::UNAUTHORIZED
         && let Some(ip) = ip
     {

@@ -35,7 +35,9 @@ pub(crate) async fn log_request<E: Endpoint>(next: E, request: Request) -> poem:
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let started = Instant::now();
-        let result = next.call(request).await.map(IntoResponse::into_response);
+        let result = crate::call_boxed(&next, request)
+            .await
+            .map(IntoResponse::into_response);
         let status = match &result {
             Ok(response) => response.status(),
             Err(error) => error.status(),

@@ -284,7 +284,7 @@ pub(crate) async fn record<E: Endpoint>(
         .to_owned();
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
-    let response = next.call(request).await?.into_response();
+    let response = crate::call_boxed(&next, request).await?.into_response();
     metrics.observe(
         &route,
         &method,

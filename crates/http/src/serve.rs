@@ -9,9 +9,9 @@
 //! gracefully: on the shutdown signal it stops accepting, lets each connection finish
 //! the request it is serving (up to `grace`), then returns.
 
-use std::{convert::Infallible, io, sync::Arc, time::Duration};
+use std::{convert::Infallible, io, io::Write as _, sync::Arc, time::Duration};
 
-use hyper::body::Incoming;
+use hyper::body::{Bytes, Incoming};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto::Builder, graceful::GracefulShutdown},
@@ -19,7 +19,7 @@ use hyper_util::{
 use poem::{
     Addr, Endpoint,
     endpoint::BoxEndpoint,
-    http::uri::Scheme,
+    http::{HeaderValue, Uri, request::Parts, uri::Scheme},
     web::{LocalAddr, RemoteAddr},
 };
 use tokio::{net::TcpListener, sync::Semaphore};
@@ -62,6 +62,38 @@ fn builder(options: &ServeOptions) -> Builder<TokioExecutor> {
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .max_concurrent_streams(100);
     builder
+}
+
+/// Copies a request's URI and header values out of hyper's read buffer, into one
+/// allocation of their size.
+///
+/// hyper hands them over as slices of the connection's read buffer (8 KiB or more).
+/// While any of them is alive the buffer cannot be reused, and hyper reserves another
+/// for the connection's next read. A delivery keeps its request until its batch has
+/// committed, so every waiting delivery held two read buffers; with the copy it holds
+/// one, which hyper reuses.
+fn detach_head(parts: &mut Parts) {
+    let values: usize = parts.headers.values().map(HeaderValue::len).sum();
+    let mut copy = Vec::with_capacity(values + 64);
+    // Writing into a `Vec` cannot fail.
+    let _ = write!(copy, "{}", parts.uri);
+    let uri_len = copy.len();
+    for value in parts.headers.values() {
+        copy.extend_from_slice(value.as_bytes());
+    }
+    let copy = Bytes::from(copy);
+    if let Ok(uri) = Uri::from_maybe_shared(copy.slice(..uri_len)) {
+        parts.uri = uri;
+    }
+    let mut start = uri_len;
+    for value in parts.headers.values_mut() {
+        let end = start + value.len();
+        if let Ok(mut copied) = HeaderValue::from_maybe_shared(copy.slice(start..end)) {
+            copied.set_sensitive(value.is_sensitive());
+            *value = copied;
+        }
+        start = end;
+    }
 }
 
 /// Serves `endpoint` on `listener` until `shutdown` completes.
@@ -109,8 +141,10 @@ pub async fn serve(
             let scheme = scheme.clone();
             hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 let endpoint = endpoint.clone();
+                let (mut head, body) = request.into_parts();
+                detach_head(&mut head);
                 let request = poem::Request::from((
-                    request,
+                    hyper::Request::from_parts(head, body),
                     LocalAddr(Addr::SocketAddr(local)),
                     RemoteAddr(Addr::SocketAddr(remote)),
                     scheme.clone(),
@@ -153,4 +187,44 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::http::Request;
+
+    use super::*;
+
+    #[test]
+    fn a_detached_head_keeps_its_values_and_lets_the_read_buffer_go() {
+        // Stands for hyper's read buffer: the URI and the values are slices of it.
+        let buffer = Bytes::from(
+            b"/webhooks/casayes/leads?x=1secret-tokentext/plainapplication/json".to_vec(),
+        );
+        let slice = |range: std::ops::Range<usize>| {
+            HeaderValue::from_maybe_shared(buffer.slice(range)).expect("a header value")
+        };
+        let mut token = slice(27..39);
+        token.set_sensitive(true);
+        let mut request = Request::builder()
+            .uri(Uri::from_maybe_shared(buffer.slice(0..27)).expect("a URI"))
+            .body(())
+            .expect("a request");
+        request.headers_mut().insert("token", token);
+        request.headers_mut().append("accept", slice(39..49));
+        request.headers_mut().append("accept", slice(49..65));
+        let (mut head, ()) = request.into_parts();
+
+        detach_head(&mut head);
+
+        assert_eq!(head.uri, "/webhooks/casayes/leads?x=1");
+        assert_eq!(head.headers["token"], "secret-token");
+        assert!(head.headers["token"].is_sensitive());
+        let accept: Vec<&HeaderValue> = head.headers.get_all("accept").iter().collect();
+        assert_eq!(accept, ["text/plain", "application/json"]);
+        assert!(
+            buffer.try_into_mut().is_ok(),
+            "nothing in the head still points into the buffer"
+        );
+    }
 }
