@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI: the benchmark (issue #6) for a few seconds, to show that it works: the ceiling
 # and SQLite (and PostgreSQL/MariaDB when LEAD_INBOX_BENCH_*_URL are set) at 1 and 8
-# connections, 2 s each, the open-loop run, start-up and the read path on 5,000 leads.
+# connections, 2 s each, the storage floor, the open-loop run, start-up and the read path
+# on 5,000 leads.
 # It fails only when the benchmark fails (the server does not start or dies, a stored
 # count differs from the distinct references acknowledged `created`); its timings are
 # printed, never asserted.

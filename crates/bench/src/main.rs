@@ -26,6 +26,7 @@
 //! target/release/lead-inbox-bench --postgres-url postgres://postgres@127.0.0.1:5432/test
 //! ```
 
+mod floor;
 mod load;
 mod mix;
 mod probes;
@@ -49,6 +50,10 @@ use crate::{
     server::{Backend, FreshDatabase, Launch, Server},
     stats::{Latency, Tally},
 };
+
+/// Leads in flight in the storage floor: the most a closed loop of 32 connections (the
+/// ingest targets' level) can have waiting for their batches.
+pub const FLOOR_IN_FLIGHT: usize = 32;
 
 /// The server's variable that allows the ceiling mode.
 pub const CEILING_FLAG: &str = "LEAD_INBOX_BENCHMARK_CEILING";
@@ -414,6 +419,8 @@ pub struct Results {
     pub server_env: Vec<String>,
     pub machine: Machine,
     pub levels: Vec<Level>,
+    /// The storage library alone, [`FLOOR_IN_FLIGHT`] leads in flight ([`floor`]).
+    pub floors: Vec<floor::Floor>,
     pub open_loop: Vec<OpenLoop>,
     pub startup: Vec<Startup>,
     pub read: Vec<Read>,
@@ -800,6 +807,7 @@ async fn main() -> ExitCode {
             .collect(),
         machine: machine(&plan).await,
         levels: Vec::new(),
+        floors: Vec::new(),
         open_loop: Vec::new(),
         startup: Vec::new(),
         read: Vec::new(),
@@ -851,6 +859,43 @@ async fn main() -> ExitCode {
                         backend.label()
                     ));
                 }
+            }
+        }
+    }
+    for &backend in plan
+        .backends
+        .iter()
+        .filter(|b| plan.ingest && b.is_durable())
+    {
+        match floor::measure(
+            backend,
+            plan.server_url(backend),
+            FLOOR_IN_FLIGHT,
+            plan.warmup,
+            plan.duration,
+        )
+        .await
+        {
+            Ok(floors) => {
+                for floor in floors {
+                    eprintln!("{}", report::floor_line(&floor));
+                    if !floor.verified {
+                        results.failures.push(format!(
+                            "{} storage floor ({} writers): stored {} leads, {} answered `created`",
+                            backend.label(),
+                            floor.writers,
+                            floor.stored,
+                            floor.created
+                        ));
+                    }
+                    results.floors.push(floor);
+                }
+            }
+            Err(error) => {
+                eprintln!("  {} storage floor: FAILED: {error}", backend.label());
+                results
+                    .failures
+                    .push(format!("{} storage floor: {error}", backend.label()));
             }
         }
     }

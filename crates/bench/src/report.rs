@@ -5,7 +5,9 @@
 use std::{fmt::Write as _, path::Path};
 
 use crate::{
-    Export, Level, OpenLoop, Read, Results, Startup, probes,
+    Export, Level, OpenLoop, Read, Results, Startup,
+    floor::Floor,
+    probes,
     server::Backend,
     stats::{Latency, ratio},
 };
@@ -64,6 +66,73 @@ pub fn level_line(level: &Level) -> String {
             _ => String::new(),
         }
     )
+}
+
+pub fn floor_line(floor: &Floor) -> String {
+    format!(
+        "  {} storage floor: {} writer(s) × {} leads: {} leads/s, batch p50 {} ms p99 {} ms, CPU this process {:.2} others {:.2}{}",
+        floor.backend.label(),
+        floor.writers,
+        floor.batch,
+        thousands(floor.leads_per_s),
+        ms(floor.batch_latency.p50_ms),
+        ms(floor.batch_latency.p99_ms),
+        floor.process_cpu_cores,
+        floor.other_cpu_cores,
+        if floor.verified {
+            format!("  stored {} = created ✓", floor.stored)
+        } else {
+            format!("  stored {} ≠ created {} ✗", floor.stored, floor.created)
+        }
+    )
+}
+
+/// The fastest floor of `backend` in this run.
+fn floor_of(results: &Results, backend: Backend) -> Option<&Floor> {
+    results
+        .floors
+        .iter()
+        .filter(|f| f.backend == backend)
+        .max_by(|a, b| a.leads_per_s.total_cmp(&b.leads_per_s))
+}
+
+/// The storage floors, each as a ratio to the ceiling at the connections whose
+/// batches it forms, and the durable level there as a share of it.
+fn floor_table(md: &mut String, results: &Results) {
+    let _ = writeln!(
+        md,
+        "\n### Storage floor (the storage library alone, no HTTP)\n\nThe server's storage calls (`insert_batch`, with SQLite's upkeep task beside them) kept busy with as many new leads of the load's payload in flight as there are connections, in one batch or split over the writers the server runs: the faster bounds what durable ingest at that many connections can reach on this machine. CPU: cores of {} used by this process (building the leads and storing them) / other processes (the database server among them).\n\n| database | leads in flight | writers × leads per batch | leads/s | × ceiling at as many connections | ingest there, × floor | batch p50 ms | batch p99 ms | CPU | stored = created |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        results.machine.cpus
+    );
+    for floor in &results.floors {
+        let in_flight = floor.writers * floor.batch;
+        let ceiling = ceiling_at(results, in_flight).map(|c| c.accepted_per_s);
+        let ingest = results
+            .levels
+            .iter()
+            .find(|l| l.backend == floor.backend && l.connections == in_flight)
+            .map(|l| l.accepted_per_s);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} × {} | {} | {} | {} | {} | {} | {:.2} / {:.2} | {} |",
+            floor.backend.label(),
+            in_flight,
+            floor.writers,
+            floor.batch,
+            thousands(floor.leads_per_s),
+            times(ratio(floor.leads_per_s, ceiling)),
+            times(ingest.and_then(|rate| ratio(rate, Some(floor.leads_per_s)))),
+            ms(floor.batch_latency.p50_ms),
+            ms(floor.batch_latency.p99_ms),
+            floor.process_cpu_cores,
+            floor.other_cpu_cores,
+            if floor.verified {
+                format!("✓ {}", thousands(floor.stored as f64))
+            } else {
+                format!("✗ {} ≠ {}", floor.stored, floor.created)
+            }
+        );
+    }
 }
 
 pub fn open_loop_line(open: &OpenLoop) -> String {
@@ -220,10 +289,20 @@ pub fn targets(results: &Results) -> Vec<Target> {
                     backend.label()
                 ),
                 measured: format!(
-                    "{:.2}× ({} vs {} accepted leads/s)",
+                    "{:.2}× ({} vs {} accepted leads/s){}",
                     r,
                     thousands(durable.accepted_per_s),
-                    thousands(ceiling.accepted_per_s)
+                    thousands(ceiling.accepted_per_s),
+                    floor_of(results, backend)
+                        .and_then(|floor| {
+                            ratio(floor.leads_per_s, Some(ceiling.accepted_per_s)).map(|f| {
+                                format!(
+                                    "; the storage library alone reaches {} leads/s, {f:.2}×",
+                                    thousands(floor.leads_per_s)
+                                )
+                            })
+                        })
+                        .unwrap_or_default()
                 ),
                 met: r >= floor,
             });
@@ -348,6 +427,9 @@ pub fn markdown(results: &Results) -> String {
     }
     if !results.levels.is_empty() {
         ingest_tables(&mut md, results);
+    }
+    if !results.floors.is_empty() {
+        floor_table(&mut md, results);
     }
     if !results.startup.is_empty() {
         let _ = writeln!(
@@ -835,6 +917,7 @@ mod tests {
                 mariadb_version: None,
             },
             levels,
+            floors: Vec::new(),
             open_loop: Vec::new(),
             startup: Vec::new(),
             read: Vec::new(),
@@ -880,6 +963,60 @@ mod tests {
             .find(|t| t.what.contains("RSS"))
             .expect("the RSS target");
         assert!(!rss.met && rss.measured == "70.0 MB", "{rss:?}");
+    }
+
+    #[test]
+    fn the_storage_floor_is_a_ratio_to_the_ceiling_and_bounds_the_ingest_beside_it() {
+        let mut run = results(vec![
+            level(Backend::Ceiling, 32, 10_000.0, 4.0, 20.0),
+            level(Backend::Postgres, 32, 2_000.0, 20.0, 30.0),
+        ]);
+        run.floors.push(Floor {
+            backend: Backend::Postgres,
+            batch: 8,
+            writers: 4,
+            seconds: 10.0,
+            leads_per_s: 2_500.0,
+            batch_latency: Latency {
+                samples: 700,
+                p50_ms: 9.0,
+                p99_ms: 20.0,
+                p999_ms: 30.0,
+                max_ms: 31.0,
+            },
+            process_cpu_cores: 0.4,
+            other_cpu_cores: 1.5,
+            verified: true,
+            stored: 26_000,
+            created: 26_000,
+        });
+        let mut slower = run.floors[0].clone();
+        slower.writers = 1;
+        slower.batch = 32;
+        slower.leads_per_s = 1_000.0;
+        run.floors.push(slower);
+        let md = markdown(&run);
+        let row = md
+            .lines()
+            .find(|line| line.starts_with("| PostgreSQL | 32 | 4 × 8 |"))
+            .expect("a floor row");
+        assert!(
+            md.lines()
+                .any(|line| line.starts_with("| PostgreSQL | 32 | 1 × 32 | 1,000 | 0.10× |")),
+            "{md}"
+        );
+        assert!(row.contains("| 2,500 | 0.25× | 0.80× |"), "{row}");
+        assert!(row.ends_with("| 0.40 / 1.50 | ✓ 26,000 |"), "{row}");
+        let postgres = targets(&run)
+            .into_iter()
+            .find(|t| t.what.starts_with("PostgreSQL durable"))
+            .expect("the PostgreSQL target");
+        assert!(
+            postgres
+                .measured
+                .ends_with("the storage library alone reaches 2,500 leads/s, 0.25×"),
+            "{postgres:?}"
+        );
     }
 
     #[test]

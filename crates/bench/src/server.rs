@@ -413,6 +413,15 @@ impl CpuSample {
             cores(machine.saturating_sub(server + own)),
         )
     }
+
+    /// Cores used in `(this benchmark, everything else)` from `self` to `later`, for a
+    /// measurement with no server process of its own.
+    pub fn own_cores_until(&self, later: &CpuSample, seconds: f64) -> (f64, f64) {
+        let cores = |ticks: u64| ticks as f64 / TICKS_PER_SECOND / seconds.max(0.001);
+        let own = later.own.saturating_sub(self.own);
+        let machine = later.machine.saturating_sub(self.machine);
+        (cores(own), cores(machine.saturating_sub(own)))
+    }
 }
 
 /// How many leads the database holds, read with the storage library.
