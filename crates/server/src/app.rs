@@ -70,29 +70,55 @@ pub struct Storage {
     pub credentials: Arc<dyn CredentialStore>,
     pub erasures: Arc<dyn ErasureLog>,
     store: Option<SeaOrmStore>,
+    /// The server's: see [`Upkeep`].
+    upkeep: Option<Upkeep>,
+}
+
+/// The task that keeps SQLite's search index up with the leads and checkpoints its WAL
+/// beside the writer ([`SeaOrmStore::keep_up`]), for as long as the [`Storage`] that
+/// owns it: stopped when it closes or is dropped.
+struct Upkeep(tokio::task::AbortHandle);
+
+impl Drop for Upkeep {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What the storage is opened for.
+enum Role {
+    /// A command that runs and ends: SQLite checkpoints in its own commits.
+    Command,
+    /// The server: every group-commit batch told to `observer`, and SQLite's upkeep
+    /// ([`Upkeep`]) beside the writer instead of inside its commits.
+    Server { observer: BatchObserver },
 }
 
 impl Storage {
-    /// Opens the store `url` names and brings its schema up to date. A database that
-    /// cannot be reached is retried with backoff for
+    /// Opens the store `url` names and brings its schema up to date, for a command. A
+    /// database that cannot be reached is retried with backoff for
     /// `database_connect_timeout_seconds`, saying what it waits for.
     pub async fn open(url: &str, config: &Config) -> Result<Storage, StartError> {
-        Self::open_observed(url, config, None).await
+        Self::open_for(url, config, Role::Command).await
     }
 
     /// As [`Self::open`], for the server: telling `observer` about every group-commit
-    /// batch, and with SQLite's checkpoints left to the server's upkeep task
-    /// ([`SeaOrmStore::keep_up`]) when there is an observer.
-    pub async fn open_observed(
+    /// batch, with SQLite's search index and checkpoints kept by a task of its own
+    /// (off the commit path) while this value lives.
+    pub async fn open_for_server(
         url: &str,
         config: &Config,
-        observer: Option<BatchObserver>,
+        observer: BatchObserver,
     ) -> Result<Storage, StartError> {
+        Self::open_for(url, config, Role::Server { observer }).await
+    }
+
+    async fn open_for(url: &str, config: &Config, role: Role) -> Result<Storage, StartError> {
         let url = url.trim();
         if url == crate::ceiling::CEILING_URL {
             let flag = std::env::var(crate::ceiling::CEILING_FLAG).ok();
             let (leads, quarantine) = crate::ceiling::open(flag.as_deref())?;
-            let memory = Box::pin(Self::open_observed(MEMORY_URL, config, None)).await?;
+            let memory = Box::pin(Self::open_for(MEMORY_URL, config, Role::Command)).await?;
             return Ok(Storage {
                 leads,
                 quarantine,
@@ -107,16 +133,21 @@ impl Storage {
                 credentials: Arc::new(InMemoryCredentialStore::new()),
                 erasures: Arc::new(InMemoryErasureLog::new()),
                 store: None,
+                upkeep: None,
             });
         }
         let failed = |source| StartError::Storage {
             url: redact_url(url),
             source,
         };
+        let (observer, serving) = match role {
+            Role::Command => (None, false),
+            Role::Server { observer } => (Some(observer), true),
+        };
         let options = StoreOptions {
             max_connections: config.database_max_connections,
             allow_unsafe_durability: config.allow_unsafe_durability,
-            background_checkpoints: observer.is_some(),
+            background_checkpoints: serving,
             ..StoreOptions::default()
         };
         let deadline =
@@ -156,12 +187,14 @@ impl Storage {
             },
             observer,
         );
+        let upkeep = serving.then(|| Upkeep(tokio::spawn(store.clone().keep_up()).abort_handle()));
         Ok(Storage {
             leads: Arc::new(leads),
             quarantine: Arc::new(store.quarantine()),
             credentials: Arc::new(store.credentials()),
             erasures: Arc::new(store.erasures()),
             store: Some(store),
+            upkeep,
         })
     }
 
@@ -198,7 +231,11 @@ impl Storage {
         }
     }
 
+    /// Stops the upkeep, then closes the pool.
     pub async fn close(&self) {
+        if let Some(Upkeep(task)) = &self.upkeep {
+            task.abort();
+        }
         if let Some(store) = &self.store {
             store.close().await;
         }
@@ -216,9 +253,6 @@ pub struct Application {
     storage: Storage,
     /// Told when shutdown begins, so that endless responses (the live feed) end.
     stopping: tokio::sync::watch::Sender<bool>,
-    /// The task that keeps SQLite's search index up with the leads and checkpoints its
-    /// WAL (see [`SeaOrmStore::keep_up`]), stopped before the pool closes.
-    upkeep: Option<tokio::task::AbortHandle>,
 }
 
 impl std::fmt::Debug for Application {
@@ -243,7 +277,7 @@ impl Application {
         let observer: BatchObserver = Arc::new(move |batch: BatchReport| {
             observed.batch(batch.leads, batch.commit.as_secs_f64(), batch.committed)
         });
-        let storage = Storage::open_observed(&config.database_url, &config, Some(observer)).await?;
+        let storage = Storage::open_for_server(&config.database_url, &config, observer).await?;
         if let Some(sampler) = storage.pool_sampler() {
             metrics.sample_pool_with(sampler);
         }
@@ -352,12 +386,6 @@ impl Application {
             tls = serve.tls.is_some(),
             "lead inbox is ready"
         );
-        // Last, once nothing can fail: SQLite's search index and WAL checkpoints, off
-        // the commit path.
-        let upkeep = storage
-            .store
-            .clone()
-            .map(|store| tokio::spawn(store.keep_up()).abort_handle());
         Ok(Application {
             address,
             listener,
@@ -366,7 +394,6 @@ impl Application {
             metrics,
             storage,
             stopping,
-            upkeep,
         })
     }
 
@@ -414,9 +441,6 @@ impl Application {
             }
             None => main.await,
         };
-        if let Some(upkeep) = &self.upkeep {
-            upkeep.abort();
-        }
         self.storage.close().await;
         tracing::info!("lead inbox stopped");
         result
@@ -492,5 +516,48 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("ctrl-c received: shutting down"),
         () = terminate => tracing::info!("SIGTERM received: shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_servers_storage_owns_its_upkeep_and_a_commands_has_none() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}/lead-inbox.db", dir.path().display());
+        let config = Config {
+            database_url: url.clone(),
+            ..Config::default()
+        };
+        let command = Storage::open(&url, &config).await.expect("opened");
+        assert!(
+            command.upkeep.is_none(),
+            "a command leaves SQLite its own checkpoints"
+        );
+        command.close().await;
+
+        let observer: BatchObserver = Arc::new(|_| {});
+        let server = Storage::open_for_server(&url, &config, observer)
+            .await
+            .expect("opened");
+        let Some(Upkeep(task)) = &server.upkeep else {
+            panic!("the server's storage runs its upkeep");
+        };
+        let task = task.clone();
+        tokio::task::yield_now().await;
+        assert!(
+            !task.is_finished(),
+            "the upkeep runs while the storage lives"
+        );
+        drop(server);
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !task.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("dropping the storage stops its upkeep");
     }
 }
