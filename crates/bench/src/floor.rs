@@ -23,7 +23,7 @@ use std::{
 use chrono::Utc;
 use lead_inbox_application::{InsertOutcome, LeadRepository};
 use lead_inbox_domain::{NewLead, RawPayload, casayes::parse_payload};
-use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
+use lead_inbox_storage_seaorm::StoreOptions;
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
 
@@ -31,6 +31,7 @@ use crate::{
     BenchError,
     load::Window,
     mix::{self, Payloads},
+    seed,
     server::{self, Backend, FreshDatabase},
     stats::{self, Latency},
 };
@@ -128,13 +129,7 @@ async fn measure_on(
         background_checkpoints: true,
         ..StoreOptions::default()
     };
-    let store = SeaOrmStore::connect(url, &options)
-        .await
-        .map_err(|e| BenchError::new(format!("cannot open the floor's database: {e}")))?;
-    store
-        .migrate()
-        .await
-        .map_err(|e| BenchError::new(format!("migrations: {e}")))?;
+    let store = seed::open_migrated(url, &options).await?;
     let upkeep = tokio::spawn(store.clone().keep_up());
     let window = Window::after_warmup(warmup, duration);
     let stop = Arc::new(AtomicBool::new(false));

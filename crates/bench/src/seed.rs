@@ -242,17 +242,23 @@ impl Seeded {
     }
 }
 
-/// Stores `total` leads ([`SeedLead`]) in the (migrated) database at `url`, received
-/// 7 ms apart, the newest now. Returns the time taken.
-pub async fn seed(url: &str, total: u64) -> Result<Duration, BenchError> {
-    let started = Instant::now();
-    let store = SeaOrmStore::connect(url, &StoreOptions::default())
+/// The store at `url`, its schema brought up to date.
+pub async fn open_migrated(url: &str, options: &StoreOptions) -> Result<SeaOrmStore, BenchError> {
+    let store = SeaOrmStore::connect(url, options)
         .await
-        .map_err(|e| BenchError::new(format!("cannot open the database to seed: {e}")))?;
+        .map_err(|e| BenchError::new(format!("cannot open the database: {e}")))?;
     store
         .migrate()
         .await
         .map_err(|e| BenchError::new(format!("migrations: {e}")))?;
+    Ok(store)
+}
+
+/// Stores `total` leads ([`SeedLead`]) in the (migrated) database at `url`, received
+/// 7 ms apart, the newest now. Returns the time taken.
+pub async fn seed(url: &str, total: u64) -> Result<Duration, BenchError> {
+    let started = Instant::now();
+    let store = open_migrated(url, &StoreOptions::default()).await?;
     let newest = Utc::now();
     let batches = total.div_ceil(BATCH);
     let tasks: Vec<_> = (0..INSERTERS)
