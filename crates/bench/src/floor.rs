@@ -22,7 +22,7 @@ use std::{
 
 use chrono::Utc;
 use lead_inbox_application::{InsertOutcome, LeadRepository};
-use lead_inbox_domain::{NewLead, RawPayload, casayes::parse_payload};
+use lead_inbox_domain::NewLead;
 use lead_inbox_storage_seaorm::StoreOptions;
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc};
@@ -77,14 +77,7 @@ fn writer_counts(backend: Backend) -> Vec<usize> {
 fn batch(payloads: &Payloads, run: &str, first: u64, n: usize) -> Result<Vec<NewLead>, BenchError> {
     (first..first + n as u64)
         .map(|number| {
-            let body = payloads.lead(&mix::reference(run, 0, number));
-            let details = parse_payload(&body)
-                .map_err(|e| BenchError::new(format!("a floor lead does not parse: {e}")))?;
-            Ok(NewLead {
-                details,
-                raw: RawPayload::new(body.to_vec()),
-                received_at: Utc::now(),
-            })
+            seed::parsed_lead(&payloads.lead(&mix::reference(run, 0, number)), Utc::now())
         })
         .collect()
 }
@@ -194,11 +187,7 @@ async fn measure_on(
         })
         .collect();
 
-    tokio::time::sleep_until(window.measure_from.into()).await;
-    let pid = std::process::id();
-    let before = server::CpuSample::take(pid);
-    tokio::time::sleep_until(window.stop_at.into()).await;
-    let after = server::CpuSample::take(pid);
+    let cpu = server::CpuSample::over(std::process::id(), window).await;
     stop.store(true, Ordering::Relaxed);
 
     let mut latency = stats::new_histogram();
@@ -226,12 +215,9 @@ async fn measure_on(
         return Err(error);
     }
     let stored = stored.map_err(|e| BenchError::new(format!("counting the stored leads: {e}")))?;
-    let (process_cpu_cores, other_cpu_cores) = match (before, after) {
-        (Some(before), Some(after)) => {
-            before.own_cores_until(&after, window.length().as_secs_f64())
-        }
-        _ => Default::default(),
-    };
+    let (process_cpu_cores, other_cpu_cores) = cpu
+        .map(|(before, after)| before.own_cores_until(&after, window.length().as_secs_f64()))
+        .unwrap_or_default();
     Ok(Floor {
         backend,
         batch: batch_size,

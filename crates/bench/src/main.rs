@@ -532,10 +532,7 @@ fn run_id() -> String {
 
 /// CPU cores used by the server, the benchmark and the rest during `window`.
 async fn cpu_during(server: u32, window: Window) -> Option<(f64, f64, f64)> {
-    tokio::time::sleep_until(window.measure_from.into()).await;
-    let before = server::CpuSample::take(server)?;
-    tokio::time::sleep_until(window.stop_at.into()).await;
-    let after = server::CpuSample::take(server)?;
+    let (before, after) = server::CpuSample::over(server, window).await?;
     Some(before.cores_until(&after, window.length().as_secs_f64()))
 }
 

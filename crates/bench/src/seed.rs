@@ -316,13 +316,20 @@ fn new_lead(
     newest: chrono::DateTime<Utc>,
     total: u64,
 ) -> Result<NewLead, BenchError> {
-    let raw = lead.payload();
-    let details = parse_payload(&raw)
-        .map_err(|e| BenchError::new(format!("a seeded lead does not parse: {e}")))?;
+    parsed_lead(
+        &lead.payload(),
+        newest - TimeDelta::milliseconds((total - lead.n) as i64 * 7),
+    )
+}
+
+/// The lead a generated webhook `body` holds, as the storage library takes it.
+pub fn parsed_lead(body: &[u8], received_at: chrono::DateTime<Utc>) -> Result<NewLead, BenchError> {
+    let details = parse_payload(body)
+        .map_err(|e| BenchError::new(format!("a generated lead does not parse: {e}")))?;
     Ok(NewLead {
         details,
-        raw: RawPayload::new(raw.to_vec()),
-        received_at: newest - TimeDelta::milliseconds((total - lead.n) as i64 * 7),
+        raw: RawPayload::new(body.to_vec()),
+        received_at,
     })
 }
 

@@ -392,6 +392,11 @@ pub struct CpuSample {
     own: u64,
 }
 
+/// `ticks` of CPU time over `seconds`, in cores.
+fn cores(ticks: u64, seconds: f64) -> f64 {
+    ticks as f64 / TICKS_PER_SECOND / seconds.max(0.001)
+}
+
 impl CpuSample {
     pub fn take(server: u32) -> Option<CpuSample> {
         Some(CpuSample {
@@ -401,26 +406,36 @@ impl CpuSample {
         })
     }
 
+    /// Samples at the start and at the end of `window`, sleeping until each (until the
+    /// end even when the first sample failed).
+    pub async fn over(server: u32, window: load::Window) -> Option<(CpuSample, CpuSample)> {
+        tokio::time::sleep_until(window.measure_from.into()).await;
+        let before = CpuSample::take(server);
+        tokio::time::sleep_until(window.stop_at.into()).await;
+        Some((before?, CpuSample::take(server)?))
+    }
+
     /// Cores used in `(server, benchmark, others)` from `self` to `later`.
     pub fn cores_until(&self, later: &CpuSample, seconds: f64) -> (f64, f64, f64) {
-        let cores = |ticks: u64| ticks as f64 / TICKS_PER_SECOND / seconds.max(0.001);
         let server = later.server.saturating_sub(self.server);
         let own = later.own.saturating_sub(self.own);
         let machine = later.machine.saturating_sub(self.machine);
         (
-            cores(server),
-            cores(own),
-            cores(machine.saturating_sub(server + own)),
+            cores(server, seconds),
+            cores(own, seconds),
+            cores(machine.saturating_sub(server + own), seconds),
         )
     }
 
     /// Cores used in `(this benchmark, everything else)` from `self` to `later`, for a
     /// measurement with no server process of its own.
     pub fn own_cores_until(&self, later: &CpuSample, seconds: f64) -> (f64, f64) {
-        let cores = |ticks: u64| ticks as f64 / TICKS_PER_SECOND / seconds.max(0.001);
         let own = later.own.saturating_sub(self.own);
         let machine = later.machine.saturating_sub(self.machine);
-        (cores(own), cores(machine.saturating_sub(own)))
+        (
+            cores(own, seconds),
+            cores(machine.saturating_sub(own), seconds),
+        )
     }
 }
 
