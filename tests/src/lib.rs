@@ -230,33 +230,54 @@ pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Optio
     };
     if backend == Backend::Memory {
         let leads = Arc::new(lead_inbox_storage_memory::InMemoryLeadRepository::new());
-        return Some(TestStorage {
-            writer: writer(leads.clone()),
+        return Some(TestStorage::on(
+            leads.clone(),
+            writer(leads),
+            Arc::new(lead_inbox_storage_memory::InMemoryQuarantineStore::new()),
+            Arc::new(lead_inbox_storage_memory::InMemoryCredentialStore::new()),
+            Arc::new(lead_inbox_storage_memory::InMemoryErasureLog::new()),
+            database,
+        ));
+    }
+    let store = database.open_store().await;
+    let leads = Arc::new(store.leads());
+    Some(TestStorage::on(
+        leads.clone(),
+        writer(leads),
+        Arc::new(store.quarantine()),
+        Arc::new(store.credentials()),
+        Arc::new(store.erasures()),
+        database,
+    ))
+}
+
+impl TestStorage {
+    /// The ports of a store whose `leads` serve every lead port, its leads written
+    /// through `writer`.
+    fn on<L>(
+        leads: Arc<L>,
+        writer: Arc<dyn LeadWriter>,
+        quarantine: Arc<dyn QuarantineStore>,
+        credentials: Arc<dyn CredentialStore>,
+        erasures: Arc<dyn ErasureLog>,
+        database: TestDatabase,
+    ) -> TestStorage
+    where
+        L: LeadReader + LeadWorkStore + LeadEventLog + LeadErasure + StoreHealth + 'static,
+    {
+        TestStorage {
+            writer,
             reader: leads.clone(),
             work: leads.clone(),
             events: leads.clone(),
             erasure: leads.clone(),
             health: leads,
-            quarantine: Arc::new(lead_inbox_storage_memory::InMemoryQuarantineStore::new()),
-            credentials: Arc::new(lead_inbox_storage_memory::InMemoryCredentialStore::new()),
-            erasures: Arc::new(lead_inbox_storage_memory::InMemoryErasureLog::new()),
+            quarantine,
+            credentials,
+            erasures,
             database,
-        });
+        }
     }
-    let store = database.open_store().await;
-    let leads = Arc::new(store.leads());
-    Some(TestStorage {
-        writer: writer(leads.clone()),
-        reader: leads.clone(),
-        work: leads.clone(),
-        events: leads.clone(),
-        erasure: leads.clone(),
-        health: leads,
-        quarantine: Arc::new(store.quarantine()),
-        credentials: Arc::new(store.credentials()),
-        erasures: Arc::new(store.erasures()),
-        database,
-    })
 }
 
 /// A running server and a client for it.

@@ -178,33 +178,52 @@ impl Storage {
         let writer = group_commit(leads.clone(), config, writers, observer);
         let upkeep = serving.then(|| Upkeep(tokio::spawn(store.clone().keep_up()).abort_handle()));
         Ok(Storage {
-            writer: Arc::new(writer),
-            reader: leads.clone(),
-            work: leads.clone(),
-            events: leads.clone(),
-            erasure: leads.clone(),
-            health: leads,
-            quarantine: Arc::new(store.quarantine()),
-            credentials: Arc::new(store.credentials()),
-            erasures: Arc::new(store.erasures()),
-            store: Some(store),
+            store: Some(store.clone()),
             upkeep,
+            ..Storage::on(
+                leads,
+                Arc::new(writer),
+                Arc::new(store.quarantine()),
+                Arc::new(store.credentials()),
+                Arc::new(store.erasures()),
+            )
         })
     }
 
     /// Every port on one in-memory state; nothing is kept when the process stops.
     fn in_memory() -> Storage {
         let leads = Arc::new(InMemoryLeadRepository::new());
+        Storage::on(
+            leads.clone(),
+            leads,
+            Arc::new(InMemoryQuarantineStore::new()),
+            Arc::new(InMemoryCredentialStore::new()),
+            Arc::new(InMemoryErasureLog::new()),
+        )
+    }
+
+    /// The ports of a store whose `leads` serve every lead port, its leads written
+    /// through `writer` (the store's own, or group commit in front of it).
+    fn on<L>(
+        leads: Arc<L>,
+        writer: Arc<dyn LeadWriter>,
+        quarantine: Arc<dyn QuarantineStore>,
+        credentials: Arc<dyn CredentialStore>,
+        erasures: Arc<dyn ErasureLog>,
+    ) -> Storage
+    where
+        L: LeadReader + LeadWorkStore + LeadEventLog + LeadErasure + StoreHealth + 'static,
+    {
         Storage {
-            writer: leads.clone(),
+            writer,
             reader: leads.clone(),
             work: leads.clone(),
             events: leads.clone(),
             erasure: leads.clone(),
             health: leads,
-            quarantine: Arc::new(InMemoryQuarantineStore::new()),
-            credentials: Arc::new(InMemoryCredentialStore::new()),
-            erasures: Arc::new(InMemoryErasureLog::new()),
+            quarantine,
+            credentials,
+            erasures,
             store: None,
             upkeep: None,
         }
