@@ -14,9 +14,11 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    CredentialStore, ErasureLog, LeadFilter, LeadRepository, PageRequest, QuarantineStore,
+    CredentialStore, ErasureLog, LeadErasure, LeadEventLog, LeadFilter, LeadReader, LeadWorkStore,
+    LeadWriter, PageRequest, QuarantineStore, StoreHealth,
 };
 use lead_inbox_domain::{NewLead, RawPayload, casayes::parse_payload};
+use lead_inbox_group_commit::{GroupCommitLeadWriter, GroupCommitOptions};
 use lead_inbox_server::{Application, Config};
 use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement, TryGetable};
@@ -182,34 +184,100 @@ impl Drop for TestDatabase {
     }
 }
 
-/// The repository and quarantine of a backend, for the contract suite.
+/// How the contract suite's leads are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// Straight to the store's own [`LeadWriter`].
+    Direct,
+    /// Through a [`GroupCommitLeadWriter`] in front of it, as the server writes.
+    GroupCommit,
+}
+
+/// Every port of a backend, for the contract suite.
 pub struct TestStorage {
-    pub leads: Arc<dyn LeadRepository>,
+    pub writer: Arc<dyn LeadWriter>,
+    pub reader: Arc<dyn LeadReader>,
+    pub work: Arc<dyn LeadWorkStore>,
+    pub events: Arc<dyn LeadEventLog>,
+    pub erasure: Arc<dyn LeadErasure>,
+    pub health: Arc<dyn StoreHealth>,
     pub quarantine: Arc<dyn QuarantineStore>,
     pub credentials: Arc<dyn CredentialStore>,
     pub erasures: Arc<dyn ErasureLog>,
     pub database: TestDatabase,
 }
 
-pub async fn test_storage(backend: Backend, what: &str) -> Option<TestStorage> {
+/// The ports of `backend` on a fresh database, its leads written as `writes` says.
+/// Group commit runs as the server runs it: one writer on SQLite and in memory,
+/// several on a database server.
+pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Option<TestStorage> {
     let database = TestDatabase::create(backend, what).await?;
+    let writers = match backend {
+        Backend::Memory | Backend::Sqlite => 1,
+        Backend::Postgres | Backend::MySql => 4,
+    };
+    let writer = |direct: Arc<dyn LeadWriter>| -> Arc<dyn LeadWriter> {
+        match writes {
+            Writes::Direct => direct,
+            Writes::GroupCommit => Arc::new(GroupCommitLeadWriter::new(
+                direct,
+                GroupCommitOptions {
+                    writers,
+                    ..GroupCommitOptions::default()
+                },
+            )),
+        }
+    };
     if backend == Backend::Memory {
-        return Some(TestStorage {
-            leads: Arc::new(lead_inbox_storage_memory::InMemoryLeadRepository::new()),
-            quarantine: Arc::new(lead_inbox_storage_memory::InMemoryQuarantineStore::new()),
-            credentials: Arc::new(lead_inbox_storage_memory::InMemoryCredentialStore::new()),
-            erasures: Arc::new(lead_inbox_storage_memory::InMemoryErasureLog::new()),
+        let leads = Arc::new(lead_inbox_storage_memory::InMemoryLeadRepository::new());
+        return Some(TestStorage::on(
+            leads.clone(),
+            writer(leads),
+            Arc::new(lead_inbox_storage_memory::InMemoryQuarantineStore::new()),
+            Arc::new(lead_inbox_storage_memory::InMemoryCredentialStore::new()),
+            Arc::new(lead_inbox_storage_memory::InMemoryErasureLog::new()),
             database,
-        });
+        ));
     }
     let store = database.open_store().await;
-    Some(TestStorage {
-        leads: Arc::new(store.leads()),
-        quarantine: Arc::new(store.quarantine()),
-        credentials: Arc::new(store.credentials()),
-        erasures: Arc::new(store.erasures()),
+    let leads = Arc::new(store.leads());
+    Some(TestStorage::on(
+        leads.clone(),
+        writer(leads),
+        Arc::new(store.quarantine()),
+        Arc::new(store.credentials()),
+        Arc::new(store.erasures()),
         database,
-    })
+    ))
+}
+
+impl TestStorage {
+    /// The ports of a store whose `leads` serve every lead port, its leads written
+    /// through `writer`.
+    fn on<L>(
+        leads: Arc<L>,
+        writer: Arc<dyn LeadWriter>,
+        quarantine: Arc<dyn QuarantineStore>,
+        credentials: Arc<dyn CredentialStore>,
+        erasures: Arc<dyn ErasureLog>,
+        database: TestDatabase,
+    ) -> TestStorage
+    where
+        L: LeadReader + LeadWorkStore + LeadEventLog + LeadErasure + StoreHealth + 'static,
+    {
+        TestStorage {
+            writer,
+            reader: leads.clone(),
+            work: leads.clone(),
+            events: leads.clone(),
+            erasure: leads.clone(),
+            health: leads,
+            quarantine,
+            credentials,
+            erasures,
+            database,
+        }
+    }
 }
 
 /// A running server and a client for it.
@@ -493,7 +561,7 @@ pub async fn scalar<T: TryGetable>(db: &DatabaseConnection, sql: &str) -> T {
 /// The references of every lead `filter` lists, in the list's order, read page after
 /// page of `limit` through the cursors.
 pub async fn references_listed(
-    leads: &dyn LeadRepository,
+    leads: &dyn LeadReader,
     filter: &LeadFilter,
     limit: u32,
 ) -> Vec<String> {

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use lead_inbox_application::{LeadFilter, LeadRepository, PageRequest};
+use lead_inbox_application::{LeadErasure, LeadFilter, LeadReader, LeadWriter, PageRequest};
 use lead_inbox_domain::{NewLead, Subject, search::fold};
 use lead_inbox_migration::search_words::{trigram_word, trigram_words};
 use lead_inbox_storage_seaorm::SeaOrmStore;

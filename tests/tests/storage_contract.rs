@@ -1,5 +1,6 @@
 //! The storage contract suite: written once, run on every adapter (in memory, SQLite,
-//! and PostgreSQL and MySQL/MariaDB when their `LEAD_INBOX_TEST_*_URL` is set).
+//! and PostgreSQL and MySQL/MariaDB when their `LEAD_INBOX_TEST_*_URL` is set), with
+//! leads written straight to the store and through group commit.
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -13,7 +14,7 @@ use lead_inbox_domain::{
     RawPayload, Rejection, RejectionKind, Subject, WorkChange, search::fold,
 };
 use lead_inbox_tests::{
-    Backend, TestStorage, example_with, new_lead, references_listed, test_storage,
+    Backend, TestStorage, Writes, example_with, new_lead, references_listed, test_storage,
 };
 use serde_json::{Value, json};
 
@@ -31,13 +32,13 @@ fn lead(reference: &str, received_at: DateTime<Utc>) -> NewLead {
 }
 
 async fn all_references(storage: &TestStorage) -> Vec<String> {
-    references_listed(storage.leads.as_ref(), &LeadFilter::default(), 500).await
+    references_listed(storage.reader.as_ref(), &LeadFilter::default(), 500).await
 }
 
 async fn insert_reports_created_then_duplicate(storage: TestStorage) {
     let original = lead("CY-Listing-A-00000000-0000-4000-8000-000000000001", at(1));
     let outcomes = storage
-        .leads
+        .writer
         .insert_batch(vec![original.clone()])
         .await
         .expect("insert");
@@ -48,14 +49,14 @@ async fn insert_reports_created_then_duplicate(storage: TestStorage) {
         b"{\"LeadReference\":\"CY-Listing-A-00000000-0000-4000-8000-000000000001\"}".to_vec(),
     );
     let outcomes = storage
-        .leads
+        .writer
         .insert_batch(vec![redelivery])
         .await
         .expect("insert");
     assert_eq!(outcomes, [InsertOutcome::Duplicate]);
 
     let stored = storage
-        .leads
+        .reader
         .get(&original.details.reference)
         .await
         .expect("get")
@@ -67,18 +68,18 @@ async fn insert_reports_created_then_duplicate(storage: TestStorage) {
     assert_eq!(stored.raw, original.raw);
     assert_eq!(stored.received_at, original.received_at);
     assert_eq!(all_references(&storage).await.len(), 1);
-    assert_eq!(storage.leads.count().await.expect("count"), 1);
+    assert_eq!(storage.reader.count().await.expect("count"), 1);
 }
 
 async fn batch_reports_one_outcome_per_lead(storage: TestStorage) {
     let existing = lead("ref-existing", at(1));
     storage
-        .leads
+        .writer
         .insert_batch(vec![existing.clone()])
         .await
         .expect("insert");
     let outcomes = storage
-        .leads
+        .writer
         .insert_batch(vec![
             lead("ref-a", at(2)),
             lead("ref-b", at(3)),
@@ -95,7 +96,7 @@ async fn batch_reports_one_outcome_per_lead(storage: TestStorage) {
         ["ref-c", "ref-b", "ref-a", "ref-existing"]
     );
     let first_a = storage
-        .leads
+        .reader
         .get(&lead("ref-a", at(0)).details.reference)
         .await
         .expect("get")
@@ -107,7 +108,7 @@ async fn batch_reports_one_outcome_per_lead(storage: TestStorage) {
     );
     assert!(
         storage
-            .leads
+            .writer
             .insert_batch(Vec::new())
             .await
             .expect("empty batch")
@@ -116,12 +117,12 @@ async fn batch_reports_one_outcome_per_lead(storage: TestStorage) {
 }
 
 async fn concurrent_deliveries_store_one_lead(storage: TestStorage) {
-    let leads = storage.leads.clone();
+    let writer = storage.writer.clone();
     let tasks: Vec<_> = (0..50)
         .map(|n| {
-            let leads = Arc::clone(&leads);
+            let writer = Arc::clone(&writer);
             tokio::spawn(async move {
-                leads
+                writer
                     .insert_batch(vec![lead(
                         "CY-Listing-Same-00000000-0000-4000-8000-000000000050",
                         at(n),
@@ -155,11 +156,11 @@ async fn overlapping_concurrent_batches_create_each_lead_once(storage: TestStora
     let reference = |n: usize| format!("CY-Listing-Overlap-00000000-0000-4000-8000-{n:012}");
     let tasks: Vec<_> = (0..8)
         .map(|task| {
-            let leads = Arc::clone(&storage.leads);
+            let writer = Arc::clone(&storage.writer);
             let batch: Vec<_> = (0..20)
                 .map(|i| lead(&reference((task * 7 + i * 3) % DISTINCT), at(i as i64)))
                 .collect();
-            tokio::spawn(async move { leads.insert_batch(batch).await })
+            tokio::spawn(async move { writer.insert_batch(batch).await })
         })
         .collect();
     let mut created = std::collections::HashMap::<usize, usize>::new();
@@ -187,7 +188,7 @@ async fn overlapping_concurrent_batches_create_each_lead_once(storage: TestStora
         created.values().all(|&times| times == 1),
         "no lead was created twice: {created:?}"
     );
-    let events = storage.leads.events_after(0, 1000).await.expect("events");
+    let events = storage.events.events_after(0, 1000).await.expect("events");
     assert_eq!(events.len(), stored.len(), "one event per new lead");
     let mut ids: Vec<_> = events.iter().map(|event| event.lead_id.0).collect();
     ids.sort_unstable();
@@ -197,13 +198,13 @@ async fn overlapping_concurrent_batches_create_each_lead_once(storage: TestStora
 
 async fn get_of_an_unknown_reference_is_none(storage: TestStorage) {
     storage
-        .leads
+        .writer
         .insert_batch(vec![lead("known", at(1))])
         .await
         .expect("insert");
     let unknown = lead("Known", at(1)).details.reference;
     assert!(
-        storage.leads.get(&unknown).await.expect("get").is_none(),
+        storage.reader.get(&unknown).await.expect("get").is_none(),
         "references are case-sensitive"
     );
 }
@@ -215,7 +216,7 @@ async fn pages_never_skip_or_repeat_while_leads_arrive(storage: TestStorage) {
     for n in 0..120 {
         let reference = format!("page-{n:03}");
         storage
-            .leads
+            .writer
             .insert_batch(vec![lead(&reference, at(n - i64::from(n % 3 == 2)))])
             .await
             .expect("insert");
@@ -227,7 +228,7 @@ async fn pages_never_skip_or_repeat_while_leads_arrive(storage: TestStorage) {
     let mut arriving = 0;
     loop {
         let page = storage
-            .leads
+            .reader
             .list(
                 &LeadFilter::default(),
                 PageRequest::new(Some(7), after).expect("valid"),
@@ -238,7 +239,7 @@ async fn pages_never_skip_or_repeat_while_leads_arrive(storage: TestStorage) {
         seen.extend(page.items.iter().map(|l| l.reference().as_str().to_owned()));
         // New leads arrive between pages.
         storage
-            .leads
+            .writer
             .insert_batch(vec![lead(
                 &format!("late-{arriving}"),
                 at(1_000 + arriving),
@@ -253,7 +254,7 @@ async fn pages_never_skip_or_repeat_while_leads_arrive(storage: TestStorage) {
     }
     assert_eq!(seen, expected);
     assert_eq!(
-        storage.leads.count().await.expect("count"),
+        storage.reader.count().await.expect("count"),
         120 + arriving as u64
     );
     let unique: HashSet<&String> = seen.iter().collect();
@@ -334,12 +335,12 @@ async fn large_payloads_and_unicode_round_trip_byte_for_byte(storage: TestStorag
     assert!(raw.len() > 250 * 1024);
     let original = new_lead(raw.clone(), at(7));
     storage
-        .leads
+        .writer
         .insert_batch(vec![original.clone()])
         .await
         .expect("insert");
     let stored = storage
-        .leads
+        .reader
         .get(&original.details.reference)
         .await
         .expect("get")
@@ -361,12 +362,12 @@ async fn timestamps_keep_their_precision_and_offset(storage: TestStorage) {
     let received_at = at(0) + Duration::microseconds(123_457);
     let original = new_lead(raw, received_at);
     storage
-        .leads
+        .writer
         .insert_batch(vec![original.clone()])
         .await
         .expect("insert");
     let stored = storage
-        .leads
+        .reader
         .get(&original.details.reference)
         .await
         .expect("get")
@@ -537,14 +538,14 @@ async fn filters_narrow_the_list_and_page_with_it(storage: TestStorage) {
     for (n, (reference, changes)) in leads.into_iter().enumerate() {
         let lead = new_lead(payload(reference, changes), at(n as i64 * 10));
         storage
-            .leads
+            .writer
             .insert_batch(vec![lead])
             .await
             .expect("insert");
     }
     let listed = |filter: LeadFilter| {
-        let leads = storage.leads.clone();
-        async move { references_listed(leads.as_ref(), &filter, 1).await }
+        let reader = storage.reader.clone();
+        async move { references_listed(reader.as_ref(), &filter, 1).await }
     };
     let time = |day: u32| {
         chrono::DateTime::parse_from_rfc3339(&created(day))
@@ -630,8 +631,8 @@ fn lead_of(reference: &str, email: &str, phone: &str, received_at: DateTime<Utc>
 }
 
 async fn erasure_removes_a_subjects_leads_and_keeps_them_out(storage: TestStorage) {
-    let leads = &storage.leads;
-    leads
+    storage
+        .writer
         .insert_batch(vec![
             lead_of("e-joao-1", "joao@example.pt", "919111222", at(1)),
             lead_of("e-joao-2", " JOAO@Example.PT", "+351 966 000 111", at(2)),
@@ -649,32 +650,43 @@ async fn erasure_removes_a_subjects_leads_and_keeps_them_out(storage: TestStorag
     };
     let joao = Subject::email("Joao@example.pt").expect("email");
     assert_eq!(
-        references(leads.of_subject(&joao).await.expect("find")),
+        references(storage.erasure.of_subject(&joao).await.expect("find")),
         ["e-joao-1", "e-joao-2"],
         "any case, oldest first"
     );
     let phone = Subject::phone("919 111 222").expect("phone");
     assert_eq!(
-        references(leads.of_subject(&phone).await.expect("find")),
+        references(storage.erasure.of_subject(&phone).await.expect("find")),
         ["e-joao-1", "e-ana"],
         "any written form of the number"
     );
     // An email that is not a plausible address is found by its text.
     let odd = Subject::email("odd@local").expect("email");
     assert_eq!(
-        references(leads.of_subject(&odd).await.expect("find")),
+        references(storage.erasure.of_subject(&odd).await.expect("find")),
         ["e-odd"]
     );
 
-    assert_eq!(leads.erase_subject(&joao).await.expect("erase"), 2);
-    assert!(leads.of_subject(&joao).await.expect("find").is_empty());
+    assert_eq!(
+        storage.erasure.erase_subject(&joao).await.expect("erase"),
+        2
+    );
+    assert!(
+        storage
+            .erasure
+            .of_subject(&joao)
+            .await
+            .expect("find")
+            .is_empty()
+    );
     assert_eq!(
         all_references(&storage).await,
         ["e-other", "e-odd", "e-ana"],
         "nobody else's leads go"
     );
     // A redelivery of an erased lead stays out; a new lead of someone else goes in.
-    let outcomes = leads
+    let outcomes = storage
+        .writer
         .insert_batch(vec![
             lead_of("e-joao-1", "joao@example.pt", "919111222", at(6)),
             lead("e-new", at(7)),
@@ -683,15 +695,23 @@ async fn erasure_removes_a_subjects_leads_and_keeps_them_out(storage: TestStorag
         .expect("insert");
     assert_eq!(outcomes, [InsertOutcome::Erased, InsertOutcome::Created]);
     assert!(
-        leads
+        storage
+            .reader
             .get(&lead_inbox_domain::LeadReference::parse("e-joao-1").expect("reference"))
             .await
             .expect("get")
             .is_none()
     );
-    assert_eq!(leads.erase_subject(&joao).await.expect("again"), 0);
+    assert_eq!(
+        storage.erasure.erase_subject(&joao).await.expect("again"),
+        0
+    );
     // The tombstones can be read out (for `copy`) and added elsewhere, once each.
-    let tombstones = leads.tombstones(None, 500).await.expect("tombstones");
+    let tombstones = storage
+        .erasure
+        .tombstones(None, 500)
+        .await
+        .expect("tombstones");
     let mut expected = vec![
         lead_inbox_domain::LeadReference::parse("e-joao-1")
             .expect("reference")
@@ -703,42 +723,49 @@ async fn erasure_removes_a_subjects_leads_and_keeps_them_out(storage: TestStorag
     expected.sort();
     assert_eq!(tombstones, expected);
     assert_eq!(
-        leads
+        storage
+            .erasure
             .tombstones(Some(expected[0].clone()), 500)
             .await
             .expect("after"),
         expected[1..]
     );
     assert_eq!(
-        leads.add_tombstones(expected.clone()).await.expect("add"),
+        storage
+            .erasure
+            .add_tombstones(expected.clone())
+            .await
+            .expect("add"),
         0
     );
     let elsewhere = lead_inbox_domain::LeadReference::parse("e-gone").expect("reference");
     assert_eq!(
-        leads
+        storage
+            .erasure
             .add_tombstones(vec![elsewhere.tombstone()])
             .await
             .expect("add"),
         1
     );
     assert_eq!(
-        leads
+        storage
+            .writer
             .insert_batch(vec![lead("e-gone", at(8))])
             .await
             .expect("insert"),
         [InsertOutcome::Erased]
     );
-    assert_eq!(leads.erase_subject(&odd).await.expect("erase"), 1);
-    assert_eq!(leads.count().await.expect("count"), 3);
+    assert_eq!(storage.erasure.erase_subject(&odd).await.expect("erase"), 1);
+    assert_eq!(storage.reader.count().await.expect("count"), 3);
 }
 
 async fn retention_purges_the_oldest_in_batches(storage: TestStorage) {
     let batch: Vec<NewLead> = (1..=5)
         .map(|n| lead(&format!("r-{n}"), at(n * 1_000_000)))
         .collect();
-    storage.leads.insert_batch(batch).await.expect("insert");
+    storage.writer.insert_batch(batch).await.expect("insert");
     let cutoff = at(4_000_000);
-    let purge = || storage.leads.purge_received_before(cutoff, 2);
+    let purge = || storage.erasure.purge_received_before(cutoff, 2);
     assert_eq!(purge().await.expect("purge"), 2);
     assert_eq!(purge().await.expect("purge"), 1);
     assert_eq!(purge().await.expect("purge"), 0);
@@ -834,8 +861,8 @@ async fn the_erasure_log_keeps_one_key_and_its_entries(storage: TestStorage) {
 }
 
 async fn work_is_saved_compare_and_swap_with_history_and_notes(storage: TestStorage) {
-    let leads = &storage.leads;
-    leads
+    storage
+        .writer
         .insert_batch(vec![
             lead_of("w-1", "joao@example.pt", "919111222", at(1)),
             lead_of("w-2", "ana@example.pt", "912000000", at(2)),
@@ -843,7 +870,12 @@ async fn work_is_saved_compare_and_swap_with_history_and_notes(storage: TestStor
         .await
         .expect("insert");
     let reference = LeadReference::parse("w-1").expect("reference");
-    let lead = leads.get(&reference).await.expect("get").expect("stored");
+    let lead = storage
+        .reader
+        .get(&reference)
+        .await
+        .expect("get")
+        .expect("stored");
     assert_eq!(lead.work, LeadWork::received());
     let when = at(10);
     let applied = lead
@@ -859,24 +891,31 @@ async fn work_is_saved_compare_and_swap_with_history_and_notes(storage: TestStor
         )
         .expect("valid");
     assert!(
-        leads
+        storage
+            .work
             .save_work(lead.id, 1, &applied, "crm", "agent-7")
             .await
             .expect("save")
     );
     assert!(
-        !leads
+        !storage
+            .work
             .save_work(lead.id, 1, &applied, "crm", "agent-7")
             .await
             .expect("save"),
         "a second write from version 1 is stale"
     );
-    let stored = leads.get(&reference).await.expect("get").expect("stored");
+    let stored = storage
+        .reader
+        .get(&reference)
+        .await
+        .expect("get")
+        .expect("stored");
     assert_eq!(stored.work, applied.work);
     assert_eq!(stored.work.version, 2);
     assert_eq!(stored.work.first_response_at, Some(when));
 
-    let history = leads.history(lead.id).await.expect("history");
+    let history = storage.work.history(lead.id).await.expect("history");
     let summary: Vec<(String, Option<String>, Option<String>, String)> = history
         .iter()
         .map(|e| {
@@ -913,7 +952,7 @@ async fn work_is_saved_compare_and_swap_with_history_and_notes(storage: TestStor
         ]
     );
     assert!(history.iter().all(|e| e.at == when && !e.reopened));
-    let notes = leads.notes(lead.id).await.expect("notes");
+    let notes = storage.work.notes(lead.id).await.expect("notes");
     assert_eq!(
         notes
             .iter()
@@ -923,9 +962,9 @@ async fn work_is_saved_compare_and_swap_with_history_and_notes(storage: TestStor
     );
 
     let listed = |filter: LeadFilter| {
-        let leads = leads.clone();
+        let reader = storage.reader.clone();
         async move {
-            leads
+            reader
                 .list(&filter, PageRequest::new(None, None).expect("page"))
                 .await
                 .expect("list")
@@ -985,9 +1024,23 @@ async fn work_is_saved_compare_and_swap_with_history_and_notes(storage: TestStor
 
     // Erasure takes the notes and history with the lead.
     let subject = Subject::email("joao@example.pt").expect("email");
-    assert_eq!(leads.erase_subject(&subject).await.expect("erase"), 1);
-    assert!(leads.history(lead.id).await.expect("history").is_empty());
-    assert!(leads.notes(lead.id).await.expect("notes").is_empty());
+    assert_eq!(
+        storage
+            .erasure
+            .erase_subject(&subject)
+            .await
+            .expect("erase"),
+        1
+    );
+    assert!(
+        storage
+            .work
+            .history(lead.id)
+            .await
+            .expect("history")
+            .is_empty()
+    );
+    assert!(storage.work.notes(lead.id).await.expect("notes").is_empty());
 }
 
 async fn leads_sort_by_created_date_and_page_in_that_order(storage: TestStorage) {
@@ -999,7 +1052,7 @@ async fn leads_sort_by_created_date_and_page_in_that_order(storage: TestStorage)
         )
     };
     storage
-        .leads
+        .writer
         .insert_batch(vec![
             created("s-a", "2024-01-03T00:00:00Z", 1),
             created("s-b", "2024-01-01T00:00:00Z", 2),
@@ -1016,7 +1069,7 @@ async fn leads_sort_by_created_date_and_page_in_that_order(storage: TestStorage)
     };
     loop {
         let page = storage
-            .leads
+            .reader
             .list(&filter, PageRequest::new(Some(1), after).expect("page"))
             .await
             .expect("list");
@@ -1031,9 +1084,9 @@ async fn leads_sort_by_created_date_and_page_in_that_order(storage: TestStorage)
 }
 
 async fn new_leads_and_changes_are_logged_as_events_in_order(storage: TestStorage) {
-    let leads = &storage.leads;
-    assert_eq!(leads.last_event_id().await.expect("head"), 0);
-    let outcomes = leads
+    assert_eq!(storage.events.last_event_id().await.expect("head"), 0);
+    let outcomes = storage
+        .writer
         .insert_batch(vec![
             lead("ev-1", at(1)),
             lead("ev-2", at(2)),
@@ -1049,11 +1102,11 @@ async fn new_leads_and_changes_are_logged_as_events_in_order(storage: TestStorag
             InsertOutcome::Duplicate
         ]
     );
-    let first = leads.events_after(0, 100).await.expect("events");
+    let first = storage.events.events_after(0, 100).await.expect("events");
     let get = |reference: &str| {
         let reference = LeadReference::parse(reference).expect("reference");
-        let leads = leads.clone();
-        async move { leads.get(&reference).await.expect("get").expect("stored") }
+        let reader = storage.reader.clone();
+        async move { reader.get(&reference).await.expect("get").expect("stored") }
     };
     let (one, two) = (get("ev-1").await, get("ev-2").await);
     assert_eq!(
@@ -1079,12 +1132,17 @@ async fn new_leads_and_changes_are_logged_as_events_in_order(storage: TestStorag
         )
         .expect("valid");
     assert!(
-        leads
+        storage
+            .work
             .save_work(two.id, 1, &applied, "crm", "crm")
             .await
             .expect("save")
     );
-    let after = leads.events_after(first[1].id, 100).await.expect("events");
+    let after = storage
+        .events
+        .events_after(first[1].id, 100)
+        .await
+        .expect("events");
     assert_eq!(
         after
             .iter()
@@ -1092,31 +1150,69 @@ async fn new_leads_and_changes_are_logged_as_events_in_order(storage: TestStorag
             .collect::<Vec<_>>(),
         [(two.id, LeadEventKind::Updated, at(5))]
     );
-    assert_eq!(leads.last_event_id().await.expect("head"), after[0].id);
     assert_eq!(
-        leads
+        storage.events.last_event_id().await.expect("head"),
+        after[0].id
+    );
+    assert_eq!(
+        storage
+            .reader
             .get_by_id(two.id)
             .await
             .expect("by id")
             .map(|l| l.work.status),
         Some(LeadStatus::Spam)
     );
-    assert_eq!(leads.events_after(0, 1).await.expect("limited").len(), 1);
-    // Old events are pruned; an erased lead's events go with it.
     assert_eq!(
-        leads.prune_events_before(at(2), 100).await.expect("prune"),
+        storage
+            .events
+            .events_after(0, 1)
+            .await
+            .expect("limited")
+            .len(),
         1
     );
-    assert_eq!(leads.events_after(0, 100).await.expect("events").len(), 2);
+    // Old events are pruned; an erased lead's events go with it.
+    assert_eq!(
+        storage
+            .events
+            .prune_events_before(at(2), 100)
+            .await
+            .expect("prune"),
+        1
+    );
+    assert_eq!(
+        storage
+            .events
+            .events_after(0, 100)
+            .await
+            .expect("events")
+            .len(),
+        2
+    );
     let subject = Subject::phone("919111222").expect("phone");
-    assert_eq!(leads.erase_subject(&subject).await.expect("erase"), 2);
-    assert!(leads.events_after(0, 100).await.expect("events").is_empty());
-    assert_eq!(leads.get_by_id(two.id).await.expect("by id"), None);
+    assert_eq!(
+        storage
+            .erasure
+            .erase_subject(&subject)
+            .await
+            .expect("erase"),
+        2
+    );
+    assert!(
+        storage
+            .events
+            .events_after(0, 100)
+            .await
+            .expect("events")
+            .is_empty()
+    );
+    assert_eq!(storage.reader.get_by_id(two.id).await.expect("by id"), None);
 }
 
 async fn leads_group_into_contacts_by_email_else_phone(storage: TestStorage) {
-    let leads = &storage.leads;
-    leads
+    storage
+        .writer
         .insert_batch(vec![
             lead_of("c-1", "Joao@Example.pt", "919111222", at(1)),
             lead_of("c-2", "joao@example.pt ", "966000111", at(5)),
@@ -1128,7 +1224,8 @@ async fn leads_group_into_contacts_by_email_else_phone(storage: TestStorage) {
         .expect("insert");
     // Stored later (greater ids), at the same instant as c-2: ties go to the greater id,
     // and a contact with two leads at one instant is still one contact.
-    leads
+    storage
+        .writer
         .insert_batch(vec![
             lead_of("c-6", "ana@example.pt", "", at(5)),
             lead_of("c-7", "ANA@example.pt", "", at(5)),
@@ -1138,7 +1235,8 @@ async fn leads_group_into_contacts_by_email_else_phone(storage: TestStorage) {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = leads
+        let page = storage
+            .reader
             .contacts(PageRequest::new(Some(1), after).expect("page"))
             .await
             .expect("contacts");
@@ -1165,7 +1263,8 @@ async fn leads_group_into_contacts_by_email_else_phone(storage: TestStorage) {
         "by email (any case) first, else by phone (any form); no contact without either; \
          most recent first, then the latest lead's id"
     );
-    let joao = leads
+    let joao = storage
+        .reader
         .get(&LeadReference::parse("c-1").expect("reference"))
         .await
         .expect("get")
@@ -1173,16 +1272,20 @@ async fn leads_group_into_contacts_by_email_else_phone(storage: TestStorage) {
         .details
         .contact_id()
         .expect("a contact");
-    let contact = leads.contact(&joao).await.expect("contact").expect("found");
+    let contact = storage
+        .reader
+        .contact(&joao)
+        .await
+        .expect("contact")
+        .expect("found");
     assert_eq!(
         (contact.leads, contact.latest.reference().as_str()),
         (2, "c-2")
     );
-    assert_eq!(leads.contact("0000").await.expect("contact"), None);
+    assert_eq!(storage.reader.contact("0000").await.expect("contact"), None);
 }
 
 async fn stats_count_by_day_type_and_status_with_the_median_speed_to_lead(storage: TestStorage) {
-    let leads = &storage.leads;
     let day = |d: i64, seconds: i64| {
         DateTime::from_timestamp(
             1_800_000_000 - 1_800_000_000 % 86_400 + d * 86_400 + seconds,
@@ -1193,7 +1296,8 @@ async fn stats_count_by_day_type_and_status_with_the_median_speed_to_lead(storag
     let typed = |reference: &str, kind: &str, at: DateTime<Utc>| {
         new_lead(payload(reference, json!({"EntityType": kind})), at)
     };
-    leads
+    storage
+        .writer
         .insert_batch(vec![
             typed("st-1", "Listing", day(0, 10)),
             typed("st-2", "Listing", day(0, 20)),
@@ -1205,7 +1309,8 @@ async fn stats_count_by_day_type_and_status_with_the_median_speed_to_lead(storag
         .expect("insert");
     // First responses after 60, 120 and 600 seconds: the median is 120.
     for (reference, delay) in [("st-1", 60), ("st-2", 120), ("st-3", 600)] {
-        let lead = leads
+        let lead = storage
+            .reader
             .get(&LeadReference::parse(reference).expect("reference"))
             .await
             .expect("get")
@@ -1221,13 +1326,15 @@ async fn stats_count_by_day_type_and_status_with_the_median_speed_to_lead(storag
             )
             .expect("valid");
         assert!(
-            leads
+            storage
+                .work
                 .save_work(lead.id, 1, &applied, "crm", "crm")
                 .await
                 .expect("save")
         );
     }
-    let stats = leads
+    let stats = storage
+        .reader
         .stats(Some(day(0, 0)), Some(day(3, 0)))
         .await
         .expect("stats");
@@ -1249,9 +1356,13 @@ async fn stats_count_by_day_type_and_status_with_the_median_speed_to_lead(storag
     );
     assert_eq!(stats.responded, 3);
     assert_eq!(stats.median_seconds_to_first_response, Some(120.0));
-    let all = leads.stats(None, None).await.expect("stats");
+    let all = storage.reader.stats(None, None).await.expect("stats");
     assert_eq!(all.total, 5);
-    let empty = leads.stats(Some(day(9, 0)), None).await.expect("stats");
+    let empty = storage
+        .reader
+        .stats(Some(day(9, 0)), None)
+        .await
+        .expect("stats");
     assert_eq!(
         (empty.total, empty.median_seconds_to_first_response),
         (0, None)
@@ -1259,26 +1370,37 @@ async fn stats_count_by_day_type_and_status_with_the_median_speed_to_lead(storag
 }
 
 async fn ping_answers(storage: TestStorage) {
-    storage.leads.ping().await.expect("the store is ready");
+    storage.health.ping().await.expect("the store is ready");
 }
 
+/// Every case on every backend, twice: leads written straight to the store
+/// (`direct::…`), and through the group-commit writer in front of it, as the server
+/// writes them (`group_commit::…`).
 macro_rules! contract_suite {
     ($($case:ident),* $(,)?) => {
-        contract_suite!(@backend memory, Backend::Memory, $($case),*);
-        contract_suite!(@backend sqlite, Backend::Sqlite, $($case),*);
-        contract_suite!(@backend postgres, Backend::Postgres, $($case),*);
-        contract_suite!(@backend mysql, Backend::MySql, $($case),*);
+        contract_suite!(@writes direct, Writes::Direct, $($case),*);
+        contract_suite!(@writes group_commit, Writes::GroupCommit, $($case),*);
     };
-    (@backend $module:ident, $backend:expr, $($case:ident),*) => {
+    (@writes $module:ident, $writes:expr, $($case:ident),*) => {
+        mod $module {
+            use super::*;
+            contract_suite!(@backend memory, Backend::Memory, $writes, $($case),*);
+            contract_suite!(@backend sqlite, Backend::Sqlite, $writes, $($case),*);
+            contract_suite!(@backend postgres, Backend::Postgres, $writes, $($case),*);
+            contract_suite!(@backend mysql, Backend::MySql, $writes, $($case),*);
+        }
+    };
+    (@backend $module:ident, $backend:expr, $writes:expr, $($case:ident),*) => {
         mod $module {
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    let Some(storage) = test_storage($backend, stringify!($case)).await else {
+                    let Some(storage) = test_storage($backend, $writes, stringify!($case)).await
+                    else {
                         return;
                     };
-                    super::$case(storage).await;
+                    crate::$case(storage).await;
                 }
             )*
         }

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use lead_inbox_application::{InsertOutcome, LeadFilter, LeadRepository, PageRequest, copy};
+use lead_inbox_application::{
+    InsertOutcome, LeadFilter, LeadReader, LeadWriter, PageRequest, copy,
+};
 use lead_inbox_domain::{NewLead, NewQuarantined, RawPayload, Rejection, RejectionKind};
 use lead_inbox_server::{Application, Storage};
 use lead_inbox_storage_seaorm::{ConnectError, SeaOrmStore, StoreOptions};
@@ -260,7 +262,11 @@ async fn copy_to(backend: Backend, what: &str) {
             chrono::DateTime::from_timestamp_micros(1_700_000_000_000_000 + n).expect("valid");
         let lead = new_lead(raw, received_at);
         assert_eq!(
-            source.leads.insert_batch(vec![lead]).await.expect("insert"),
+            source
+                .writer
+                .insert_batch(vec![lead])
+                .await
+                .expect("insert"),
             [InsertOutcome::Created]
         );
     }
@@ -281,7 +287,7 @@ async fn copy_to(backend: Backend, what: &str) {
     // A worked lead: its status, tags, note and history travel with it.
     let worked_ref = lead_inbox_domain::LeadReference::parse("copy-0007").expect("reference");
     let worked = source
-        .leads
+        .reader
         .get(&worked_ref)
         .await
         .expect("get")
@@ -300,7 +306,7 @@ async fn copy_to(backend: Backend, what: &str) {
         .expect("valid");
     assert!(
         source
-            .leads
+            .work
             .save_work(worked.id, 1, &applied, "crm", "agent-1")
             .await
             .expect("save")
@@ -308,7 +314,7 @@ async fn copy_to(backend: Backend, what: &str) {
     // A lead erased at the source: its tombstone travels, so it stays out of the target.
     let erased = lead_inbox_domain::LeadReference::parse("copy-erased").expect("reference");
     source
-        .leads
+        .erasure
         .add_tombstones(vec![erased.tombstone()])
         .await
         .expect("tombstone");
@@ -318,13 +324,13 @@ async fn copy_to(backend: Backend, what: &str) {
     assert_eq!(first.tombstones_copied, 1);
     assert_eq!(first.worked_leads_copied, 1);
     let copied = target
-        .leads
+        .reader
         .get(&worked_ref)
         .await
         .expect("get")
         .expect("copied");
     let original = source
-        .leads
+        .reader
         .get(&worked_ref)
         .await
         .expect("get")
@@ -335,10 +341,10 @@ async fn copy_to(backend: Backend, what: &str) {
         history.into_iter().map(|e| (e.field, e.after)).collect()
     };
     assert_eq!(
-        summary(target.leads.history(copied.id).await.expect("history")),
-        summary(source.leads.history(worked.id).await.expect("history"))
+        summary(target.work.history(copied.id).await.expect("history")),
+        summary(source.work.history(worked.id).await.expect("history"))
     );
-    let notes = target.leads.notes(copied.id).await.expect("notes");
+    let notes = target.work.notes(copied.id).await.expect("notes");
     assert_eq!(
         notes
             .iter()
@@ -350,7 +356,7 @@ async fn copy_to(backend: Backend, what: &str) {
     let redelivered = new_lead(raw, chrono::Utc::now());
     assert_eq!(
         target
-            .leads
+            .writer
             .insert_batch(vec![redelivered])
             .await
             .expect("insert"),
@@ -377,16 +383,16 @@ async fn copy_to(backend: Backend, what: &str) {
         again.worked_leads_copied, 1,
         "copied again: replaced, not doubled"
     );
-    assert_eq!(target.leads.notes(copied.id).await.expect("notes").len(), 1);
+    assert_eq!(target.work.notes(copied.id).await.expect("notes").len(), 1);
     assert_eq!(
         (again.quarantined_copied, again.quarantined_already_there),
         (0, 3)
     );
 
     let page = |store: &Storage| {
-        let leads = store.leads.clone();
+        let reader = store.reader.clone();
         async move {
-            leads
+            reader
                 .list(
                     &LeadFilter::default(),
                     PageRequest::new(Some(500), None).expect("valid"),

@@ -785,7 +785,7 @@ async fn graceful_shutdown_answers_requests_in_flight() {
     // The acknowledged lead is in the database the server used.
     if database_url != "memory://" {
         let store = database.open_store().await;
-        use lead_inbox_application::LeadRepository;
+        use lead_inbox_application::LeadReader;
         let reference = lead_inbox_domain::LeadReference::parse("in-flight-1").expect("valid");
         assert!(store.leads().get(&reference).await.expect("get").is_some());
     }

@@ -8,14 +8,17 @@ use std::{collections::HashSet, fmt, sync::Arc};
 use lead_inbox_domain::{LeadId, LeadReference, LeadWork, NewLead, NewQuarantined, Quarantined};
 
 use crate::{
-    InsertOutcome, LeadFilter, LeadRepository, PageRequest, QuarantineStore, StorageError,
-    pagination::MAX_PAGE_SIZE,
+    InsertOutcome, LeadErasure, LeadFilter, LeadReader, LeadWorkStore, LeadWriter, PageRequest,
+    QuarantineStore, StorageError, pagination::MAX_PAGE_SIZE,
 };
 
-/// One side of a copy.
+/// One side of a copy: the ports it reads from the source and writes to the target.
 #[derive(Clone)]
 pub struct Store {
-    pub leads: Arc<dyn LeadRepository>,
+    pub reader: Arc<dyn LeadReader>,
+    pub writer: Arc<dyn LeadWriter>,
+    pub work: Arc<dyn LeadWorkStore>,
+    pub erasure: Arc<dyn LeadErasure>,
     pub quarantine: Arc<dyn QuarantineStore>,
 }
 
@@ -79,7 +82,7 @@ pub async fn copy_store(
     progress: &dyn Fn(&CopyReport),
 ) -> Result<CopyReport, StorageError> {
     let mut report = CopyReport {
-        leads_total: from.leads.count().await?,
+        leads_total: from.reader.count().await?,
         ..CopyReport::default()
     };
     progress(&report);
@@ -87,19 +90,19 @@ pub async fn copy_store(
     let mut after_tombstone = None;
     loop {
         let tombstones = from
-            .leads
+            .erasure
             .tombstones(after_tombstone.take(), MAX_PAGE_SIZE)
             .await?;
         let Some(last) = tombstones.last().cloned() else {
             break;
         };
-        report.tombstones_copied += to.leads.add_tombstones(tombstones).await?;
+        report.tombstones_copied += to.erasure.add_tombstones(tombstones).await?;
         after_tombstone = Some(last);
     }
     let mut after = None;
     loop {
         let page = from
-            .leads
+            .reader
             .list(
                 &LeadFilter::default(),
                 PageRequest::new(Some(MAX_PAGE_SIZE), after)
@@ -122,7 +125,7 @@ pub async fn copy_store(
                 received_at: lead.received_at,
             })
             .collect();
-        for outcome in to.leads.insert_batch(batch).await? {
+        for outcome in to.writer.insert_batch(batch).await? {
             match outcome {
                 InsertOutcome::Created => report.leads_copied += 1,
                 InsertOutcome::Duplicate => report.leads_already_there += 1,
@@ -130,10 +133,10 @@ pub async fn copy_store(
             }
         }
         for (id, reference, work) in worked {
-            let notes = from.leads.notes(id).await?;
-            let history = from.leads.history(id).await?;
+            let notes = from.work.notes(id).await?;
+            let history = from.work.history(id).await?;
             if to
-                .leads
+                .work
                 .restore_work(&reference, &work, &notes, &history)
                 .await?
             {

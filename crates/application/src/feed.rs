@@ -17,7 +17,7 @@ use std::{
 use futures_util::{Stream, stream};
 use lead_inbox_domain::{Lead, LeadEvent};
 
-use crate::{LeadRepository, StorageError};
+use crate::{LeadEventLog, LeadReader, StorageError};
 
 /// How often a follower looks for new events when it has none.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -86,7 +86,8 @@ impl Follower {
 /// The use case "follow new leads and changes".
 #[derive(Clone)]
 pub struct LeadFeed {
-    leads: Arc<dyn LeadRepository>,
+    events: Arc<dyn LeadEventLog>,
+    leads: Arc<dyn LeadReader>,
     poll: Duration,
     settle: Duration,
 }
@@ -98,12 +99,18 @@ impl fmt::Debug for LeadFeed {
 }
 
 impl LeadFeed {
-    pub fn new(leads: Arc<dyn LeadRepository>) -> Self {
-        Self::with_timing(leads, POLL_INTERVAL, SETTLE)
+    pub fn new(events: Arc<dyn LeadEventLog>, leads: Arc<dyn LeadReader>) -> Self {
+        Self::with_timing(events, leads, POLL_INTERVAL, SETTLE)
     }
 
-    pub fn with_timing(leads: Arc<dyn LeadRepository>, poll: Duration, settle: Duration) -> Self {
+    pub fn with_timing(
+        events: Arc<dyn LeadEventLog>,
+        leads: Arc<dyn LeadReader>,
+        poll: Duration,
+        settle: Duration,
+    ) -> Self {
         LeadFeed {
+            events,
             leads,
             poll,
             settle,
@@ -116,7 +123,7 @@ impl LeadFeed {
         let cutoff = now - chrono::TimeDelta::days(EVENT_RETENTION_DAYS);
         let mut pruned = 0;
         loop {
-            let deleted = self.leads.prune_events_before(cutoff, 1000).await?;
+            let deleted = self.events.prune_events_before(cutoff, 1000).await?;
             if deleted == 0 {
                 return Ok(pruned);
             }
@@ -127,7 +134,7 @@ impl LeadFeed {
     /// The id of the newest event: where a follower that wants only what comes next
     /// starts.
     pub async fn head(&self) -> Result<i64, StorageError> {
-        self.leads.last_event_id().await
+        self.events.last_event_id().await
     }
 
     /// Every event after `after`, in order, for ever: no gap, no repeat. Events whose
@@ -159,7 +166,7 @@ impl LeadFeed {
                     }
                 }
                 let position = state.follower.position();
-                match state.feed.leads.events_after(position, BATCH).await {
+                match state.feed.events.events_after(position, BATCH).await {
                     Ok(events) => {
                         let fetched = events.len();
                         let ready = state.follower.take(events, Instant::now());

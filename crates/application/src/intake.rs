@@ -10,7 +10,7 @@ use lead_inbox_domain::{
 use secrecy::SecretString;
 
 use crate::{
-    Clock, InsertOutcome, IntakeError, LeadRepository, QuarantineStore, StorageError,
+    Clock, InsertOutcome, IntakeError, LeadWriter, QuarantineStore, StorageError,
     WebhookTokenVerifier,
 };
 
@@ -60,7 +60,7 @@ pub enum Replay {
 /// The use case "CasaYes delivers a lead".
 #[derive(Clone)]
 pub struct LeadIntake {
-    leads: Arc<dyn LeadRepository>,
+    leads: Arc<dyn LeadWriter>,
     quarantine: Arc<dyn QuarantineStore>,
     tokens: Arc<dyn WebhookTokenVerifier>,
     clock: Arc<dyn Clock>,
@@ -74,7 +74,7 @@ impl fmt::Debug for LeadIntake {
 
 impl LeadIntake {
     pub fn new(
-        leads: Arc<dyn LeadRepository>,
+        leads: Arc<dyn LeadWriter>,
         quarantine: Arc<dyn QuarantineStore>,
         tokens: Arc<dyn WebhookTokenVerifier>,
         clock: Arc<dyn Clock>,

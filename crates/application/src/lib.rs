@@ -26,8 +26,9 @@ pub use feed::{FeedItem, LeadFeed};
 pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay};
 pub use pagination::{LeadCursor, LeadFilter, LeadSort, Page, PageRequest, PageSizeError};
 pub use ports::{
-    ApiKeyVerifier, Clock, ContactSummary, ErasureLog, ErasureRecord, InsertOutcome,
-    LeadRepository, LeadStats, QuarantineStore, SystemClock, WebhookTokenVerifier,
+    ApiKeyVerifier, Clock, ContactSummary, ErasureLog, ErasureRecord, InsertOutcome, LeadErasure,
+    LeadEventLog, LeadReader, LeadStats, LeadWorkStore, LeadWriter, QuarantineStore, StoreHealth,
+    SystemClock, WebhookTokenVerifier,
 };
 pub use privacy::{Purged, RetentionPolicy, SubjectData, SubjectRights};
 pub use queries::LeadQueries;

@@ -1,6 +1,6 @@
-//! Ports: what the use cases need from the outside world. Adapters implement them
-//! (`SeaOrmLeadRepository`, `InMemoryLeadRepository`, `StaticCredentials`, ...); the
-//! use cases hold them as `Arc<dyn Port>`.
+//! Ports: what the use cases need from the outside world, one trait per role. Adapters
+//! implement them (`SeaOrmLeadRepository`, `InMemoryLeadRepository`, `WebhookTokens`,
+//! ...); the use cases hold them as `Arc<dyn Port>`, each only those it uses.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,63 +24,59 @@ pub enum InsertOutcome {
     Erased,
 }
 
-/// Where leads are kept.
+// The leads' ports, one per role. One adapter usually implements them all on one store
+// (`SeaOrmLeadRepository`, `InMemoryLeadRepository`); a decorator implements only the
+// role it changes (`GroupCommitLeadWriter`: writing); each use case holds only the
+// roles it uses. Every method of every one of them returns a [`StorageError`] for a
+// failure of the store: `Unavailable` when trying again later may succeed (no
+// connection, the pool or a write queue full, the database busy, a transaction chosen
+// as a deadlock victim), `Unexpected` for anything else (a row that cannot be read
+// back, a constraint the store did not expect). What the contract calls an outcome
+// (`Duplicate`, `None`, `Ok(false)`, `0`) is never an error.
+
+/// Where new leads are written: the webhook's, a replayed payload's, a copy's.
 ///
-/// Contract, for every adapter:
+/// Contract, for every adapter and decorator:
 /// - `insert_batch` stores, in one atomic unit, each lead whose `LeadReference` is not
 ///   stored yet, and returns one outcome per lead, in the order given: `Created` for a
 ///   lead it stored, `Duplicate` for one whose reference was stored already or appears
 ///   earlier in the same batch (the first occurrence wins; a duplicate changes
 ///   nothing). This holds under any number of concurrent calls, on any number of
 ///   processes sharing the store: of all deliveries of one reference, exactly one is
-///   `Created`. A lead whose reference has a tombstone (it was erased) is `Erased` and
-///   not stored. When it returns `Ok`, every `Created` lead is durable (it survives a
-///   crash of the process or the machine). When it returns `Err`, no lead of the batch
-///   may be considered stored, and none is acknowledged.
-/// - `get` returns the lead with that reference, or `None`.
+///   `Created`. A lead whose reference has a tombstone (it was erased, see
+///   [`LeadErasure`]) is `Erased` and not stored. An empty batch returns no outcome.
+/// - When it returns `Ok`, every `Created` lead is durable (it survives a crash of the
+///   process or the machine), and has a [`LeadEvent`] of kind `Created`, written in the
+///   same transaction (see [`LeadEventLog`]).
+/// - When it returns `Err`, no lead of the batch may be considered stored, and none is
+///   acknowledged: `Unavailable` when the store cannot take the batch now (so that the
+///   sender is told to retry), `Unexpected` otherwise.
+#[async_trait]
+pub trait LeadWriter: Send + Sync {
+    async fn insert_batch(&self, leads: Vec<NewLead>) -> Result<Vec<InsertOutcome>, StorageError>;
+}
+
+/// Reading the stored leads: one, a filtered page, the count, contacts, statistics.
+///
+/// Contract, for every adapter:
+/// - `get` returns the lead with that reference, or `Ok(None)`; `get_by_id` the lead
+///   with that id, or `Ok(None)` (an event's lead may have been erased since).
 /// - `list` returns the leads that pass the filter ([`LeadFilter::matches`]) newest
 ///   first (by the filter's sort key, [`crate::LeadSort::key`], then id, both
-///   descending), after the cursor when one is given. Leads stored while a client pages through
-///   never make it skip or repeat a lead.
+///   descending), after the cursor when one is given. Leads stored while a client
+///   pages through never make it skip or repeat a lead.
 /// - `count` returns how many leads are stored.
-/// - `of_subject` returns every lead [`Subject::owns`], oldest first (by receipt, then
-///   id).
-/// - `erase_subject` deletes every lead of the subject (with its raw payload and
-///   everything attached to it) and leaves a tombstone
-///   ([`LeadReference::tombstone`]) for each, in one transaction; it returns how many
-///   leads it deleted.
-/// - `save_work` writes `applied` to lead `id` only if its version is still
-///   `expected_version` (compare and swap), with one history entry per change (by
-///   `actor`, at `applied.work.updated_at`) and the note, if any (by `author`), in one
-///   transaction; `Ok(false)` when the version moved on (nothing written).
-/// - `history` and `notes` return a lead's entries, oldest first.
-/// - `restore_work` sets the work of the lead with `reference` exactly (version
-///   included) and replaces its notes and history with the given ones, in one
-///   transaction (for `copy`); `Ok(false)` when there is no such lead.
 /// - `contacts` returns the contacts (leads grouped by contact id; leads without one
 ///   belong to none), most recently active first: in the order of their latest leads
 ///   (receipt, then lead id, both descending), after the cursor, which is the latest
-///   lead's [`LeadCursor`]; `contact` returns one.
-/// - `stats` counts the leads received in `[from, to)` (either bound optional).
-/// - Every `Created` lead of `insert_batch` and every saved change of `save_work` adds
-///   a [`LeadEvent`] in the same transaction. `events_after` returns up to `limit`
-///   events with an id greater than `after`, by id; `last_event_id` is the greatest id
-///   (0 when there is none); `prune_events_before` deletes at most `limit` events older
-///   than `cutoff` and returns how many. An event goes with its lead.
-/// - `tombstones` returns up to `limit` stored tombstones greater than `after`, in
-///   ascending order; `add_tombstones` stores those of the given tombstones not stored
-///   yet and returns how many it stored (for `copy`).
-/// - `purge_received_before` deletes at most `limit` leads received before `cutoff`
-///   (oldest first, no tombstone) and returns how many; callers repeat until `0`.
-/// - `ping` returns `Ok` when the store can serve requests now.
-///
-/// Any failure of the store is a [`StorageError`]; `Unavailable` when retrying later
-/// may succeed.
+///   lead's [`LeadCursor`]; `contact` returns one, or `Ok(None)`.
+/// - `stats` counts the leads received in `[from, to)` (either bound optional), by the
+///   rule of [`LeadStats::of`].
 #[async_trait]
-pub trait LeadRepository: Send + Sync {
-    async fn insert_batch(&self, leads: Vec<NewLead>) -> Result<Vec<InsertOutcome>, StorageError>;
-
+pub trait LeadReader: Send + Sync {
     async fn get(&self, reference: &LeadReference) -> Result<Option<Lead>, StorageError>;
+
+    async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError>;
 
     async fn list(
         &self,
@@ -89,27 +85,6 @@ pub trait LeadRepository: Send + Sync {
     ) -> Result<Page<Lead, LeadCursor>, StorageError>;
 
     async fn count(&self) -> Result<u64, StorageError>;
-
-    async fn save_work(
-        &self,
-        id: LeadId,
-        expected_version: i64,
-        applied: &Applied,
-        actor: &str,
-        author: &str,
-    ) -> Result<bool, StorageError>;
-
-    async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError>;
-
-    async fn restore_work(
-        &self,
-        reference: &LeadReference,
-        work: &LeadWork,
-        notes: &[Note],
-        history: &[HistoryEntry],
-    ) -> Result<bool, StorageError>;
-
-    async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError>;
 
     async fn contacts(
         &self,
@@ -123,7 +98,60 @@ pub trait LeadRepository: Send + Sync {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<LeadStats, StorageError>;
+}
 
+/// Working leads: their status, assignee, tags and notes, with the history of every
+/// change.
+///
+/// Contract, for every adapter:
+/// - `save_work` writes `applied` to lead `id` only if its version is still
+///   `expected_version` (compare and swap), with one history entry per change (by
+///   `actor`, at `applied.work.updated_at`), the note, if any (by `author`), and a
+///   [`LeadEvent`] of kind `Updated`, in one transaction. `Ok(false)` when the version
+///   moved on or there is no such lead: nothing was written.
+/// - `history` and `notes` return a lead's entries, oldest first (none for an unknown
+///   lead).
+/// - `restore_work` sets the work of the lead with `reference` exactly (version
+///   included) and replaces its notes and history with the given ones, in one
+///   transaction (for `copy`); `Ok(false)` when there is no such lead.
+/// - A lead's notes and history go with it when it is erased or purged.
+#[async_trait]
+pub trait LeadWorkStore: Send + Sync {
+    async fn save_work(
+        &self,
+        id: LeadId,
+        expected_version: i64,
+        applied: &Applied,
+        actor: &str,
+        author: &str,
+    ) -> Result<bool, StorageError>;
+
+    async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError>;
+
+    async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError>;
+
+    async fn restore_work(
+        &self,
+        reference: &LeadReference,
+        work: &LeadWork,
+        notes: &[Note],
+        history: &[HistoryEntry],
+    ) -> Result<bool, StorageError>;
+}
+
+/// The log of new leads and changes that the live feed follows.
+///
+/// Contract, for every adapter: every `Created` lead of [`LeadWriter::insert_batch`]
+/// and every saved change of [`LeadWorkStore::save_work`] adds a [`LeadEvent`] in the
+/// same transaction.
+/// - `events_after` returns up to `limit` events with an id greater than `after`, by
+///   id.
+/// - `last_event_id` is the greatest id (`0` when there is none).
+/// - `prune_events_before` deletes at most `limit` events older than `cutoff` and
+///   returns how many; callers repeat until `0`.
+/// - An event goes with its lead (erasure, retention).
+#[async_trait]
+pub trait LeadEventLog: Send + Sync {
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError>;
 
     async fn last_event_id(&self) -> Result<i64, StorageError>;
@@ -133,10 +161,27 @@ pub trait LeadRepository: Send + Sync {
         cutoff: DateTime<Utc>,
         limit: u32,
     ) -> Result<u64, StorageError>;
+}
 
-    /// The lead with this id, or `None` (an event's lead may have been erased since).
-    async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError>;
-
+/// A data subject's leads, their erasure (GDPR Art. 17) with the tombstones that keep
+/// them out, and retention.
+///
+/// Contract, for every adapter:
+/// - `of_subject` returns every lead [`Subject::owns`], oldest first (by receipt, then
+///   id).
+/// - `erase_subject` deletes every lead of the subject (with its raw payload and
+///   everything attached to it: work, notes, history, events) and leaves a tombstone
+///   ([`LeadReference::tombstone`]) for each, in one transaction; it returns how many
+///   leads it deleted (`0` when there were none). From its commit on,
+///   [`LeadWriter::insert_batch`] answers `Erased` for those references.
+/// - `tombstones` returns up to `limit` stored tombstones greater than `after`, in
+///   ascending order; `add_tombstones` stores those of the given tombstones not stored
+///   yet and returns how many it stored (for `copy`).
+/// - `purge_received_before` deletes at most `limit` leads received before `cutoff`
+///   (oldest first, with everything attached to them, no tombstone) and returns how
+///   many; callers repeat until `0`.
+#[async_trait]
+pub trait LeadErasure: Send + Sync {
     async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError>;
 
     async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError>;
@@ -154,7 +199,14 @@ pub trait LeadRepository: Send + Sync {
         cutoff: DateTime<Utc>,
         limit: u32,
     ) -> Result<u64, StorageError>;
+}
 
+/// Whether the store can serve now, for the readiness probe.
+///
+/// Contract: `ping` returns `Ok` when the store can serve requests now, `Unavailable`
+/// when it cannot be reached now.
+#[async_trait]
+pub trait StoreHealth: Send + Sync {
     async fn ping(&self) -> Result<(), StorageError>;
 }
 

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use crate::{
-    Clock, ErasureLog, ErasureRecord, LeadRepository, PageRequest, QuarantineStore, StorageError,
+    Clock, ErasureLog, ErasureRecord, LeadErasure, PageRequest, QuarantineStore, StorageError,
 };
 
 /// Everything held about one person.
@@ -48,7 +48,7 @@ pub const PURGE_BATCH: u32 = 1000;
 /// The use cases "export a subject", "erase a subject" and "purge old data".
 #[derive(Clone)]
 pub struct SubjectRights {
-    leads: Arc<dyn LeadRepository>,
+    leads: Arc<dyn LeadErasure>,
     quarantine: Arc<dyn QuarantineStore>,
     log: Arc<dyn ErasureLog>,
     clock: Arc<dyn Clock>,
@@ -65,7 +65,7 @@ impl SubjectRights {
     /// `audit_key` is the configured key for the audit log's subject hashes; without
     /// one, a random key is created once and kept in the store.
     pub fn new(
-        leads: Arc<dyn LeadRepository>,
+        leads: Arc<dyn LeadErasure>,
         quarantine: Arc<dyn QuarantineStore>,
         log: Arc<dyn ErasureLog>,
         clock: Arc<dyn Clock>,

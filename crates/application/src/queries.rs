@@ -5,15 +5,16 @@ use std::{fmt, sync::Arc};
 use lead_inbox_domain::{Lead, LeadReference, QuarantineId, Quarantined};
 
 use crate::{
-    ContactSummary, LeadCursor, LeadFilter, LeadRepository, LeadStats, Page, PageRequest,
-    QuarantineStore, StorageError,
+    ContactSummary, LeadCursor, LeadFilter, LeadReader, LeadStats, Page, PageRequest,
+    QuarantineStore, StorageError, StoreHealth,
 };
 
 /// The use cases "read a lead", "list leads", "read the quarantine".
 #[derive(Clone)]
 pub struct LeadQueries {
-    leads: Arc<dyn LeadRepository>,
+    leads: Arc<dyn LeadReader>,
     quarantine: Arc<dyn QuarantineStore>,
+    health: Arc<dyn StoreHealth>,
 }
 
 impl fmt::Debug for LeadQueries {
@@ -23,8 +24,16 @@ impl fmt::Debug for LeadQueries {
 }
 
 impl LeadQueries {
-    pub fn new(leads: Arc<dyn LeadRepository>, quarantine: Arc<dyn QuarantineStore>) -> Self {
-        LeadQueries { leads, quarantine }
+    pub fn new(
+        leads: Arc<dyn LeadReader>,
+        quarantine: Arc<dyn QuarantineStore>,
+        health: Arc<dyn StoreHealth>,
+    ) -> Self {
+        LeadQueries {
+            leads,
+            quarantine,
+            health,
+        }
     }
 
     pub async fn lead(&self, reference: &LeadReference) -> Result<Option<Lead>, StorageError> {
@@ -71,6 +80,6 @@ impl LeadQueries {
 
     /// `Ok` when the store can serve requests now.
     pub async fn ready(&self) -> Result<(), StorageError> {
-        self.leads.ping().await
+        self.health.ping().await
     }
 }

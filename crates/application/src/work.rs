@@ -5,7 +5,7 @@ use std::{fmt, sync::Arc};
 
 use lead_inbox_domain::{HistoryEntry, Lead, LeadReference, Note, WorkChange, WorkError};
 
-use crate::{Clock, LeadRepository, StorageError, ports::now_micros};
+use crate::{Clock, LeadReader, LeadWorkStore, StorageError, ports::now_micros};
 
 /// A change to a lead, as a CRM asks for it.
 #[derive(Debug, Clone)]
@@ -35,7 +35,8 @@ pub enum WorkOutcome {
 /// The use cases "change a lead" and "read its history and notes".
 #[derive(Clone)]
 pub struct LeadWorkflow {
-    leads: Arc<dyn LeadRepository>,
+    leads: Arc<dyn LeadReader>,
+    work: Arc<dyn LeadWorkStore>,
     clock: Arc<dyn Clock>,
 }
 
@@ -46,8 +47,12 @@ impl fmt::Debug for LeadWorkflow {
 }
 
 impl LeadWorkflow {
-    pub fn new(leads: Arc<dyn LeadRepository>, clock: Arc<dyn Clock>) -> Self {
-        LeadWorkflow { leads, clock }
+    pub fn new(
+        leads: Arc<dyn LeadReader>,
+        work: Arc<dyn LeadWorkStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        LeadWorkflow { leads, work, clock }
     }
 
     /// Applies `request` to the lead if it is still at the version the client read.
@@ -72,7 +77,7 @@ impl LeadWorkflow {
         };
         let author = request.author.as_deref().unwrap_or(&request.actor);
         let saved = self
-            .leads
+            .work
             .save_work(
                 lead.id,
                 request.expected_version,
@@ -102,7 +107,7 @@ impl LeadWorkflow {
         let Some(lead) = self.leads.get(reference).await? else {
             return Ok(None);
         };
-        let history = self.leads.history(lead.id).await?;
+        let history = self.work.history(lead.id).await?;
         Ok(Some((lead, history)))
     }
 
@@ -114,6 +119,6 @@ impl LeadWorkflow {
         let Some(lead) = self.leads.get(reference).await? else {
             return Ok(None);
         };
-        self.leads.notes(lead.id).await.map(Some)
+        self.work.notes(lead.id).await.map(Some)
     }
 }

@@ -1,7 +1,7 @@
 //! The storage floor: how fast the storage library alone stores leads, with no HTTP
 //! and no queue in front of it.
 //!
-//! The durable server's writers hand `LeadRepository::insert_batch` the leads that
+//! The durable server's writers hand `LeadWriter::insert_batch` the leads that
 //! queued while their previous batch committed. A closed loop of `connections` clients
 //! has at most that many leads waiting, so the batches in flight hold at most
 //! `connections` leads in all. Here the same calls (`SeaOrmStore`,
@@ -21,7 +21,7 @@ use std::{
 };
 
 use chrono::Utc;
-use lead_inbox_application::{InsertOutcome, LeadRepository};
+use lead_inbox_application::{InsertOutcome, LeadReader, LeadWriter};
 use lead_inbox_domain::NewLead;
 use lead_inbox_storage_seaorm::StoreOptions;
 use serde::Serialize;

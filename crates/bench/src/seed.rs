@@ -1,5 +1,5 @@
 //! Data for the read path: a million leads written straight through the storage
-//! library (`SeaOrmStore` and `LeadRepository::insert_batch`, the code the server
+//! library (`SeaOrmStore` and `LeadWriter::insert_batch`, the code the server
 //! itself stores with), much faster than through HTTP.
 //!
 //! Every seeded lead is a pure function of its number `n` and the total ([`SeedLead`]),
@@ -15,7 +15,7 @@ use std::{
 };
 
 use chrono::{TimeDelta, Utc};
-use lead_inbox_application::LeadRepository;
+use lead_inbox_application::LeadWriter;
 use lead_inbox_domain::{NewLead, RawPayload, casayes::parse_payload, search::fold};
 use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
 

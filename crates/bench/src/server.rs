@@ -86,7 +86,7 @@ impl FreshDatabase {
     ) -> Result<FreshDatabase, BenchError> {
         match backend {
             Backend::Ceiling => Ok(FreshDatabase {
-                url: "discard://".into(),
+                url: lead_inbox_server::ceiling::CEILING_URL.into(),
                 server: None,
                 _dir: None,
             }),
@@ -212,7 +212,7 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file));
-        if database_url.starts_with("discard:") {
+        if database_url == lead_inbox_server::ceiling::CEILING_URL {
             command.env(crate::CEILING_FLAG, "1");
         }
         for (key, value) in &launch.env {
@@ -221,7 +221,7 @@ impl Server {
         let started = Instant::now();
         let child = command.spawn().map_err(|e| {
             BenchError::new(format!(
-                "cannot start {}: {e} (build it with `cargo build --release -p lead-inbox-server`, or pass --server-binary)",
+                "cannot start {}: {e} (build it with `cargo build --release -p lead-inbox-server -p lead-inbox-bench`, which gives it the benchmark's ceiling, or pass --server-binary)",
                 launch.binary.display()
             ))
         })?;
@@ -441,7 +441,7 @@ impl CpuSample {
 
 /// How many leads the database holds, read with the storage library.
 pub async fn stored_leads(database_url: &str) -> Result<u64, BenchError> {
-    use lead_inbox_application::LeadRepository;
+    use lead_inbox_application::LeadReader;
     let store = lead_inbox_storage_seaorm::SeaOrmStore::connect(
         database_url,
         &lead_inbox_storage_seaorm::StoreOptions::default(),

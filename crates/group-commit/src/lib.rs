@@ -1,5 +1,6 @@
-//! Group commit: a [`LeadRepository`] in front of another that gathers concurrent
+//! Group commit: a [`LeadWriter`] in front of another that gathers concurrent
 //! deliveries into one `insert_batch` (one transaction, one disk flush) per batch.
+//! It is a writer only: reads, work and erasure go to the store itself.
 //!
 //! Durability costs one flush per commit; one commit per request caps the service far
 //! below what its HTTP layer can do when a portal sends leads in bursts. Here each
@@ -18,14 +19,8 @@ use std::{
 };
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use lead_inbox_application::{
-    ContactSummary, InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadStats, Page,
-    PageRequest, StorageError,
-};
-use lead_inbox_domain::{
-    Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, LeadWork, NewLead, Note, Subject,
-};
+use lead_inbox_application::{InsertOutcome, LeadWriter, StorageError};
+use lead_inbox_domain::NewLead;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// How batches are formed.
@@ -74,29 +69,28 @@ struct Job {
     reply: Reply,
 }
 
-/// The decorator. Reads go straight to the inner repository.
-pub struct GroupCommitLeadRepository {
-    inner: Arc<dyn LeadRepository>,
+/// The decorator: the queue in front of the writers.
+pub struct GroupCommitLeadWriter {
     queue: mpsc::Sender<Job>,
 }
 
-impl fmt::Debug for GroupCommitLeadRepository {
+impl fmt::Debug for GroupCommitLeadWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GroupCommitLeadRepository")
+        f.debug_struct("GroupCommitLeadWriter")
             .finish_non_exhaustive()
     }
 }
 
-impl GroupCommitLeadRepository {
+impl GroupCommitLeadWriter {
     /// Starts the writers on the current tokio runtime. They stop when this value (and
     /// every clone of its queue) is dropped, after answering what was queued.
-    pub fn new(inner: Arc<dyn LeadRepository>, options: GroupCommitOptions) -> Self {
+    pub fn new(inner: Arc<dyn LeadWriter>, options: GroupCommitOptions) -> Self {
         Self::observed(inner, options, None)
     }
 
     /// As [`Self::new`], telling `observer` about every batch.
     pub fn observed(
-        inner: Arc<dyn LeadRepository>,
+        inner: Arc<dyn LeadWriter>,
         options: GroupCommitOptions,
         observer: Option<BatchObserver>,
     ) -> Self {
@@ -110,7 +104,7 @@ impl GroupCommitLeadRepository {
                 observer.clone(),
             ));
         }
-        GroupCommitLeadRepository { inner, queue }
+        GroupCommitLeadWriter { queue }
     }
 }
 
@@ -152,7 +146,7 @@ fn failure(error: &StorageError) -> StorageError {
 }
 
 async fn write_batches(
-    inner: Arc<dyn LeadRepository>,
+    inner: Arc<dyn LeadWriter>,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     options: GroupCommitOptions,
     observer: Option<BatchObserver>,
@@ -208,7 +202,7 @@ async fn write_batches(
 }
 
 #[async_trait]
-impl LeadRepository for GroupCommitLeadRepository {
+impl LeadWriter for GroupCommitLeadWriter {
     async fn insert_batch(&self, leads: Vec<NewLead>) -> Result<Vec<InsertOutcome>, StorageError> {
         if leads.is_empty() {
             return Ok(Vec::new());
@@ -228,134 +222,13 @@ impl LeadRepository for GroupCommitLeadRepository {
             .await
             .map_err(|_| StorageError::unexpected("a writer stopped before answering"))?
     }
-
-    async fn get(&self, reference: &LeadReference) -> Result<Option<Lead>, StorageError> {
-        self.inner.get(reference).await
-    }
-
-    async fn list(
-        &self,
-        filter: &LeadFilter,
-        page: PageRequest<LeadCursor>,
-    ) -> Result<Page<Lead, LeadCursor>, StorageError> {
-        self.inner.list(filter, page).await
-    }
-
-    async fn count(&self) -> Result<u64, StorageError> {
-        self.inner.count().await
-    }
-
-    async fn save_work(
-        &self,
-        id: LeadId,
-        expected_version: i64,
-        applied: &Applied,
-        actor: &str,
-        author: &str,
-    ) -> Result<bool, StorageError> {
-        self.inner
-            .save_work(id, expected_version, applied, actor, author)
-            .await
-    }
-
-    async fn restore_work(
-        &self,
-        reference: &LeadReference,
-        work: &LeadWork,
-        notes: &[Note],
-        history: &[HistoryEntry],
-    ) -> Result<bool, StorageError> {
-        self.inner
-            .restore_work(reference, work, notes, history)
-            .await
-    }
-
-    async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
-        self.inner.history(id).await
-    }
-
-    async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError> {
-        self.inner.notes(id).await
-    }
-
-    async fn contacts(
-        &self,
-        page: PageRequest<LeadCursor>,
-    ) -> Result<Page<ContactSummary, LeadCursor>, StorageError> {
-        self.inner.contacts(page).await
-    }
-
-    async fn contact(&self, id: &str) -> Result<Option<ContactSummary>, StorageError> {
-        self.inner.contact(id).await
-    }
-
-    async fn stats(
-        &self,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-    ) -> Result<LeadStats, StorageError> {
-        self.inner.stats(from, to).await
-    }
-
-    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
-        self.inner.events_after(after, limit).await
-    }
-
-    async fn last_event_id(&self) -> Result<i64, StorageError> {
-        self.inner.last_event_id().await
-    }
-
-    async fn prune_events_before(
-        &self,
-        cutoff: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<u64, StorageError> {
-        self.inner.prune_events_before(cutoff, limit).await
-    }
-
-    async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError> {
-        self.inner.get_by_id(id).await
-    }
-
-    async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
-        self.inner.of_subject(subject).await
-    }
-
-    /// Straight to the inner repository: the tombstones it writes are read by every
-    /// later batch's transaction.
-    async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError> {
-        self.inner.erase_subject(subject).await
-    }
-
-    async fn tombstones(
-        &self,
-        after: Option<String>,
-        limit: u32,
-    ) -> Result<Vec<String>, StorageError> {
-        self.inner.tombstones(after, limit).await
-    }
-
-    async fn add_tombstones(&self, tombstones: Vec<String>) -> Result<u64, StorageError> {
-        self.inner.add_tombstones(tombstones).await
-    }
-
-    async fn purge_received_before(
-        &self,
-        cutoff: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<u64, StorageError> {
-        self.inner.purge_received_before(cutoff, limit).await
-    }
-
-    async fn ping(&self) -> Result<(), StorageError> {
-        self.inner.ping().await
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+    use lead_inbox_application::LeadReader;
     use lead_inbox_domain::{RawPayload, casayes::parse_payload};
     use lead_inbox_storage_memory::InMemoryLeadRepository;
 
@@ -372,7 +245,7 @@ mod tests {
     }
 
     #[async_trait]
-    impl LeadRepository for Counting {
+    impl LeadWriter for Counting {
         async fn insert_batch(
             &self,
             leads: Vec<NewLead>,
@@ -388,117 +261,6 @@ mod tests {
                 return Err(StorageError::unavailable("disk gone"));
             }
             self.inner.insert_batch(leads).await
-        }
-        async fn get(&self, reference: &LeadReference) -> Result<Option<Lead>, StorageError> {
-            self.inner.get(reference).await
-        }
-        async fn list(
-            &self,
-            filter: &LeadFilter,
-            page: PageRequest<LeadCursor>,
-        ) -> Result<Page<Lead, LeadCursor>, StorageError> {
-            self.inner.list(filter, page).await
-        }
-        async fn count(&self) -> Result<u64, StorageError> {
-            self.inner.count().await
-        }
-        async fn save_work(
-            &self,
-            id: LeadId,
-            expected_version: i64,
-            applied: &Applied,
-            actor: &str,
-            author: &str,
-        ) -> Result<bool, StorageError> {
-            self.inner
-                .save_work(id, expected_version, applied, actor, author)
-                .await
-        }
-
-        async fn restore_work(
-            &self,
-            reference: &LeadReference,
-            work: &LeadWork,
-            notes: &[Note],
-            history: &[HistoryEntry],
-        ) -> Result<bool, StorageError> {
-            self.inner
-                .restore_work(reference, work, notes, history)
-                .await
-        }
-        async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
-            self.inner.history(id).await
-        }
-
-        async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError> {
-            self.inner.notes(id).await
-        }
-        async fn contacts(
-            &self,
-            page: PageRequest<LeadCursor>,
-        ) -> Result<Page<ContactSummary, LeadCursor>, StorageError> {
-            self.inner.contacts(page).await
-        }
-
-        async fn contact(&self, id: &str) -> Result<Option<ContactSummary>, StorageError> {
-            self.inner.contact(id).await
-        }
-
-        async fn stats(
-            &self,
-            from: Option<DateTime<Utc>>,
-            to: Option<DateTime<Utc>>,
-        ) -> Result<LeadStats, StorageError> {
-            self.inner.stats(from, to).await
-        }
-        async fn events_after(
-            &self,
-            after: i64,
-            limit: u32,
-        ) -> Result<Vec<LeadEvent>, StorageError> {
-            self.inner.events_after(after, limit).await
-        }
-
-        async fn last_event_id(&self) -> Result<i64, StorageError> {
-            self.inner.last_event_id().await
-        }
-
-        async fn prune_events_before(
-            &self,
-            cutoff: DateTime<Utc>,
-            limit: u32,
-        ) -> Result<u64, StorageError> {
-            self.inner.prune_events_before(cutoff, limit).await
-        }
-
-        async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError> {
-            self.inner.get_by_id(id).await
-        }
-        async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
-            self.inner.of_subject(subject).await
-        }
-        async fn erase_subject(&self, subject: &Subject) -> Result<u64, StorageError> {
-            self.inner.erase_subject(subject).await
-        }
-        async fn tombstones(
-            &self,
-            after: Option<String>,
-            limit: u32,
-        ) -> Result<Vec<String>, StorageError> {
-            self.inner.tombstones(after, limit).await
-        }
-        async fn add_tombstones(&self, tombstones: Vec<String>) -> Result<u64, StorageError> {
-            self.inner.add_tombstones(tombstones).await
-        }
-        async fn purge_received_before(
-            &self,
-            cutoff: DateTime<Utc>,
-            limit: u32,
-        ) -> Result<u64, StorageError> {
-            self.inner.purge_received_before(cutoff, limit).await
-        }
-        async fn ping(&self) -> Result<(), StorageError> {
-            Ok(())
         }
     }
 
@@ -516,7 +278,7 @@ mod tests {
         let counting = Arc::new(Counting::default());
         let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = reports.clone();
-        let repository = Arc::new(GroupCommitLeadRepository::observed(
+        let repository = Arc::new(GroupCommitLeadWriter::observed(
             counting.clone(),
             GroupCommitOptions::default(),
             Some(Arc::new(move |report: BatchReport| {
@@ -551,7 +313,7 @@ mod tests {
             }
         }
         assert_eq!((created.len(), duplicates), (150, 50));
-        assert_eq!(counting.count().await.expect("count"), 150);
+        assert_eq!(counting.inner.count().await.expect("count"), 150);
         let batches = counting.batches.load(Ordering::SeqCst);
         assert!(batches < 200, "{batches} commits for 200 deliveries");
         assert!(
@@ -573,14 +335,14 @@ mod tests {
         let counting = Arc::new(Counting::default());
         counting.fail.store(true, Ordering::SeqCst);
         let repository =
-            GroupCommitLeadRepository::new(counting.clone(), GroupCommitOptions::default());
+            GroupCommitLeadWriter::new(counting.clone(), GroupCommitOptions::default());
         let (a, b) = tokio::join!(
             repository.insert_batch(vec![lead("a")]),
             repository.insert_batch(vec![lead("b")])
         );
         assert!(matches!(a, Err(StorageError::Unavailable(_))));
         assert!(matches!(b, Err(StorageError::Unavailable(_))));
-        assert_eq!(counting.count().await.expect("count"), 0);
+        assert_eq!(counting.inner.count().await.expect("count"), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -592,7 +354,7 @@ mod tests {
             max_batch: 1,
             ..GroupCommitOptions::default()
         };
-        let repository = Arc::new(GroupCommitLeadRepository::new(counting.clone(), options));
+        let repository = Arc::new(GroupCommitLeadWriter::new(counting.clone(), options));
         let mut waiting = Vec::new();
         for n in 0..3 {
             let repository = repository.clone();
@@ -616,6 +378,7 @@ mod tests {
         }
         assert!(
             counting
+                .inner
                 .get(&lead("q-refused").details.reference)
                 .await
                 .expect("get")

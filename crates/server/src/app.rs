@@ -10,13 +10,14 @@ use std::{
 };
 
 use lead_inbox_application::{
-    ApiAccess, Clock, CredentialKind, CredentialStore, ErasureLog, LeadFeed, LeadIntake,
-    LeadQueries, LeadRepository, LeadWorkflow, QuarantineStore, RetentionPolicy, SecretString,
-    StorageError, SubjectRights, SystemClock,
+    ApiAccess, Clock, CredentialKind, CredentialStore, ErasureLog, LeadErasure, LeadEventLog,
+    LeadFeed, LeadIntake, LeadQueries, LeadReader, LeadWorkStore, LeadWorkflow, LeadWriter,
+    QuarantineStore, RetentionPolicy, SecretString, StorageError, StoreHealth, SubjectRights,
+    SystemClock,
 };
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
 use lead_inbox_group_commit::{
-    BatchObserver, BatchReport, GroupCommitLeadRepository, GroupCommitOptions,
+    BatchObserver, BatchReport, GroupCommitLeadWriter, GroupCommitOptions,
 };
 use lead_inbox_http::{
     HttpConfig, HttpState,
@@ -53,6 +54,7 @@ pub enum StartError {
         #[source]
         source: io::Error,
     },
+    #[cfg(feature = "benchmark-ceiling")]
     #[error(transparent)]
     BenchmarkCeiling(#[from] crate::ceiling::CeilingRefused),
     #[error("cannot open the database {url}")]
@@ -63,9 +65,16 @@ pub enum StartError {
     },
 }
 
-/// The storage adapters chosen by the database URL.
+/// The storage adapters chosen by the database URL, one field per port. On a database,
+/// leads are written through group commit ([`GroupCommitLeadWriter`]); every other
+/// port is the store's own.
 pub struct Storage {
-    pub leads: Arc<dyn LeadRepository>,
+    pub writer: Arc<dyn LeadWriter>,
+    pub reader: Arc<dyn LeadReader>,
+    pub work: Arc<dyn LeadWorkStore>,
+    pub events: Arc<dyn LeadEventLog>,
+    pub erasure: Arc<dyn LeadErasure>,
+    pub health: Arc<dyn StoreHealth>,
     pub quarantine: Arc<dyn QuarantineStore>,
     pub credentials: Arc<dyn CredentialStore>,
     pub erasures: Arc<dyn ErasureLog>,
@@ -115,34 +124,22 @@ impl Storage {
 
     async fn open_for(url: &str, config: &Config, role: Role) -> Result<Storage, StartError> {
         let url = url.trim();
+        let (observer, serving) = match role {
+            Role::Command => (None, false),
+            Role::Server { observer } => (Some(observer), true),
+        };
+        #[cfg(feature = "benchmark-ceiling")]
         if url == crate::ceiling::CEILING_URL {
             let flag = std::env::var(crate::ceiling::CEILING_FLAG).ok();
-            let (leads, quarantine) = crate::ceiling::open(flag.as_deref())?;
-            let memory = Box::pin(Self::open_for(MEMORY_URL, config, Role::Command)).await?;
-            return Ok(Storage {
-                leads,
-                quarantine,
-                ..memory
-            });
+            return Self::ceiling(config, flag.as_deref(), observer);
         }
         if url == MEMORY_URL {
             tracing::warn!("using the in-memory store: leads are lost when the process stops");
-            return Ok(Storage {
-                leads: Arc::new(InMemoryLeadRepository::new()),
-                quarantine: Arc::new(InMemoryQuarantineStore::new()),
-                credentials: Arc::new(InMemoryCredentialStore::new()),
-                erasures: Arc::new(InMemoryErasureLog::new()),
-                store: None,
-                upkeep: None,
-            });
+            return Ok(Self::in_memory());
         }
         let failed = |source| StartError::Storage {
             url: redact_url(url),
             source,
-        };
-        let (observer, serving) = match role {
-            Role::Command => (None, false),
-            Role::Server { observer } => (Some(observer), true),
         };
         let options = StoreOptions {
             max_connections: config.database_max_connections,
@@ -175,33 +172,89 @@ impl Storage {
         let writers = if store.backend() == DatabaseBackend::Sqlite {
             1
         } else {
-            (config.database_max_connections as usize / 2).max(1)
+            server_writers(config)
         };
-        let leads = GroupCommitLeadRepository::observed(
-            Arc::new(store.leads()),
-            GroupCommitOptions {
-                max_batch: config.group_commit_max_batch,
-                max_wait: Duration::from_micros(config.group_commit_max_wait_micros),
-                queue_capacity: config.write_queue_capacity,
-                writers,
-            },
-            observer,
-        );
+        let leads = Arc::new(store.leads());
+        let writer = group_commit(leads.clone(), config, writers, observer);
         let upkeep = serving.then(|| Upkeep(tokio::spawn(store.clone().keep_up()).abort_handle()));
         Ok(Storage {
-            leads: Arc::new(leads),
-            quarantine: Arc::new(store.quarantine()),
-            credentials: Arc::new(store.credentials()),
-            erasures: Arc::new(store.erasures()),
-            store: Some(store),
+            store: Some(store.clone()),
             upkeep,
+            ..Storage::on(
+                leads,
+                Arc::new(writer),
+                Arc::new(store.quarantine()),
+                Arc::new(store.credentials()),
+                Arc::new(store.erasures()),
+            )
         })
     }
 
-    /// The two ports, for the copy use case.
+    /// Every port on one in-memory state; nothing is kept when the process stops.
+    fn in_memory() -> Storage {
+        let leads = Arc::new(InMemoryLeadRepository::new());
+        Storage::on(
+            leads.clone(),
+            leads,
+            Arc::new(InMemoryQuarantineStore::new()),
+            Arc::new(InMemoryCredentialStore::new()),
+            Arc::new(InMemoryErasureLog::new()),
+        )
+    }
+
+    /// The ports of a store whose `leads` serve every lead port, its leads written
+    /// through `writer` (the store's own, or group commit in front of it).
+    fn on<L>(
+        leads: Arc<L>,
+        writer: Arc<dyn LeadWriter>,
+        quarantine: Arc<dyn QuarantineStore>,
+        credentials: Arc<dyn CredentialStore>,
+        erasures: Arc<dyn ErasureLog>,
+    ) -> Storage
+    where
+        L: LeadReader + LeadWorkStore + LeadEventLog + LeadErasure + StoreHealth + 'static,
+    {
+        Storage {
+            writer,
+            reader: leads.clone(),
+            work: leads.clone(),
+            events: leads.clone(),
+            erasure: leads.clone(),
+            health: leads,
+            quarantine,
+            credentials,
+            erasures,
+            store: None,
+            upkeep: None,
+        }
+    }
+
+    /// The benchmark's ceiling (`discard://`, when `flag` allows it): leads and
+    /// quarantined payloads are discarded behind the same group commit as a database
+    /// server's writes, so that the ceiling runs the durable servers' pipeline but for
+    /// the store; the other ports are in-memory ones, which stay empty.
+    #[cfg(feature = "benchmark-ceiling")]
+    fn ceiling(
+        config: &Config,
+        flag: Option<&str>,
+        observer: Option<BatchObserver>,
+    ) -> Result<Storage, StartError> {
+        let (writer, quarantine) = crate::ceiling::open(flag)?;
+        let writer = group_commit(writer, config, server_writers(config), observer);
+        Ok(Storage {
+            writer: Arc::new(writer),
+            quarantine,
+            ..Self::in_memory()
+        })
+    }
+
+    /// The ports the copy use case reads and writes.
     pub fn as_copy_side(&self) -> lead_inbox_application::copy::Store {
         lead_inbox_application::copy::Store {
-            leads: self.leads.clone(),
+            reader: self.reader.clone(),
+            writer: self.writer.clone(),
+            work: self.work.clone(),
+            erasure: self.erasure.clone(),
             quarantine: self.quarantine.clone(),
         }
     }
@@ -209,7 +262,7 @@ impl Storage {
     /// The data subjects' rights and retention, on this storage.
     pub fn rights(&self, config: &Config, clock: Arc<dyn Clock>) -> SubjectRights {
         SubjectRights::new(
-            self.leads.clone(),
+            self.erasure.clone(),
             self.quarantine.clone(),
             self.erasures.clone(),
             clock,
@@ -240,6 +293,31 @@ impl Storage {
             store.close().await;
         }
     }
+}
+
+/// The group-commit writer in front of `inner`, with the configured batches and
+/// `writers` committing in parallel.
+fn group_commit(
+    inner: Arc<dyn LeadWriter>,
+    config: &Config,
+    writers: usize,
+    observer: Option<BatchObserver>,
+) -> GroupCommitLeadWriter {
+    GroupCommitLeadWriter::observed(
+        inner,
+        GroupCommitOptions {
+            max_batch: config.group_commit_max_batch,
+            max_wait: Duration::from_micros(config.group_commit_max_wait_micros),
+            queue_capacity: config.write_queue_capacity,
+            writers,
+        },
+        observer,
+    )
+}
+
+/// Writers committing in parallel on a database server: half the pool.
+fn server_writers(config: &Config) -> usize {
+    (config.database_max_connections as usize / 2).max(1)
 }
 
 /// A built service: listening on [`Self::address`], serving once run.
@@ -305,7 +383,7 @@ impl Application {
         ));
         let rights = storage.rights(&config, clock.clone());
         let (stopping, _) = tokio::sync::watch::channel(false);
-        let feed = LeadFeed::new(storage.leads.clone());
+        let feed = LeadFeed::new(storage.events.clone(), storage.reader.clone());
         tokio::spawn(maintain_periodically(
             rights.clone(),
             config.retention(),
@@ -314,13 +392,17 @@ impl Application {
         ));
         let state = HttpState {
             intake: LeadIntake::new(
-                storage.leads.clone(),
+                storage.writer.clone(),
                 storage.quarantine.clone(),
                 tokens,
                 clock.clone(),
             ),
-            queries: LeadQueries::new(storage.leads.clone(), storage.quarantine.clone()),
-            workflow: LeadWorkflow::new(storage.leads.clone(), clock),
+            queries: LeadQueries::new(
+                storage.reader.clone(),
+                storage.quarantine.clone(),
+                storage.health.clone(),
+            ),
+            workflow: LeadWorkflow::new(storage.reader.clone(), storage.work.clone(), clock),
             feed,
             stopping: stopping.subscribe(),
             access: ApiAccess::new(keys),
@@ -522,6 +604,54 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "benchmark-ceiling")]
+    #[tokio::test]
+    async fn the_ceiling_discards_behind_group_commit_and_reads_an_empty_store() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use lead_inbox_application::InsertOutcome;
+        use lead_inbox_domain::{NewLead, RawPayload, casayes};
+
+        let config = Config::default();
+        assert!(matches!(
+            Storage::ceiling(&config, None, None),
+            Err(StartError::BenchmarkCeiling(_))
+        ));
+        let batched = Arc::new(AtomicUsize::new(0));
+        let seen = batched.clone();
+        let observer: BatchObserver = Arc::new(move |batch: BatchReport| {
+            assert!(batch.committed);
+            seen.fetch_add(batch.leads, Ordering::SeqCst);
+        });
+        let storage = Storage::ceiling(&config, Some("1"), Some(observer)).expect("allowed");
+        let raw = casayes::SPEC_EXAMPLE.as_bytes();
+        let lead = NewLead {
+            details: casayes::parse_payload(raw).expect("the example parses"),
+            raw: RawPayload::new(raw.to_vec()),
+            received_at: chrono::Utc::now(),
+        };
+        let reference = lead.details.reference.clone();
+        for _ in 0..2 {
+            assert_eq!(
+                storage
+                    .writer
+                    .insert_batch(vec![lead.clone()])
+                    .await
+                    .expect("answered"),
+                [InsertOutcome::Created],
+                "nothing is kept, so a redelivery is created again"
+            );
+        }
+        assert_eq!(
+            batched.load(Ordering::SeqCst),
+            2,
+            "both went through group commit"
+        );
+        assert_eq!(storage.reader.count().await.expect("count"), 0);
+        assert_eq!(storage.reader.get(&reference).await.expect("get"), None);
+        storage.health.ping().await.expect("ready");
+    }
 
     #[tokio::test]
     async fn the_servers_storage_owns_its_upkeep_and_a_commands_has_none() {

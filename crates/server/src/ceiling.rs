@@ -1,15 +1,18 @@
 //! The benchmark ceiling: a store that keeps nothing.
 //!
 //! `LEAD_INBOX_DATABASE_URL=discard://` runs the whole service (transport, limits,
-//! token check, body reading, parsing, the answer) but stores no lead and no
-//! quarantined payload: every lead is answered `created`, even a redelivery. It exists
-//! for one purpose, the "ceiling" of the benchmark (`crates/bench`, see
+//! token check, body reading, parsing, group commit, the answer) but stores no lead and
+//! no quarantined payload: every lead is answered `created`, even a redelivery. It
+//! exists for one purpose, the "ceiling" of the benchmark (`crates/bench`, see
 //! docs/benchmarks.md): what the same build serves when storage costs nothing, so that
 //! the durable figures can be given as a ratio to it.
 //!
-//! It is refused unless `LEAD_INBOX_BENCHMARK_CEILING=1` is set as well, and it says so
-//! loudly at start-up: a receiver that answers `created` and throws the lead away must
-//! never run by mistake.
+//! It is compiled only with the `benchmark-ceiling` feature, which only the benchmark
+//! crate enables: the binary a plain `cargo build -p lead-inbox-server` makes (the
+//! Docker image's) does not know the URL. Even then it is refused unless
+//! `LEAD_INBOX_BENCHMARK_CEILING=1` is set as well, and it says so loudly at start-up:
+//! a receiver that answers `created` and throws the lead away must never run by
+//! mistake.
 
 use std::sync::{
     Arc,
@@ -19,13 +22,9 @@ use std::sync::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    ContactSummary, InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadStats, Page,
-    PageRequest, QuarantineStore, StorageError,
+    InsertOutcome, LeadWriter, Page, PageRequest, QuarantineStore, StorageError,
 };
-use lead_inbox_domain::{
-    Applied, HistoryEntry, Lead, LeadEvent, LeadId, LeadReference, LeadWork, NewLead,
-    NewQuarantined, Note, QuarantineId, Quarantined, Subject,
-};
+use lead_inbox_domain::{NewLead, NewQuarantined, QuarantineId, Quarantined};
 
 /// The URL that selects the discarding store.
 pub const CEILING_URL: &str = "discard://";
@@ -39,11 +38,12 @@ pub const CEILING_FLAG: &str = "LEAD_INBOX_BENCHMARK_CEILING";
 )]
 pub struct CeilingRefused;
 
-/// The ports the ceiling mode replaces.
-pub type DiscardingPorts = (Arc<dyn LeadRepository>, Arc<dyn QuarantineStore>);
+/// The ports the ceiling mode replaces: the two that write.
+pub type DiscardingPorts = (Arc<dyn LeadWriter>, Arc<dyn QuarantineStore>);
 
 /// The two discarding ports, when `flag` (the value of [`CEILING_FLAG`]) allows them.
-/// The other ports of the ceiling mode are the in-memory ones.
+/// The composition root puts the writer behind group commit, as it does a database's,
+/// and takes the other ports from an in-memory store.
 pub fn open(flag: Option<&str>) -> Result<DiscardingPorts, CeilingRefused> {
     if !allowed(flag) {
         return Err(CeilingRefused);
@@ -53,7 +53,7 @@ pub fn open(flag: Option<&str>) -> Result<DiscardingPorts, CeilingRefused> {
          NOTHING IS STORED. Never point CasaYes at this process."
     );
     Ok((
-        Arc::new(DiscardingLeadRepository),
+        Arc::new(DiscardingLeadWriter),
         Arc::new(DiscardingQuarantineStore::default()),
     ))
 }
@@ -63,142 +63,22 @@ fn allowed(flag: Option<&str>) -> bool {
     matches!(flag.map(str::trim), Some("1" | "true" | "TRUE" | "yes"))
 }
 
-/// A `LeadRepository` that answers `Created` for every lead and keeps none. It breaks
-/// the port's contract on purpose (no lead is durable, a redelivery is `Created` again):
-/// benchmark only.
+/// A [`LeadWriter`] that answers `Created` for every lead and keeps none. It breaks the
+/// port's contract on purpose (no lead is durable, a redelivery is `Created` again):
+/// benchmark only. It is a writer and nothing else; the ceiling reads from an empty
+/// in-memory store.
 #[derive(Debug, Default)]
-pub struct DiscardingLeadRepository;
+pub struct DiscardingLeadWriter;
 
 #[async_trait]
-impl LeadRepository for DiscardingLeadRepository {
+impl LeadWriter for DiscardingLeadWriter {
     async fn insert_batch(&self, leads: Vec<NewLead>) -> Result<Vec<InsertOutcome>, StorageError> {
         Ok(vec![InsertOutcome::Created; leads.len()])
     }
-
-    async fn get(&self, _reference: &LeadReference) -> Result<Option<Lead>, StorageError> {
-        Ok(None)
-    }
-
-    async fn list(
-        &self,
-        _filter: &LeadFilter,
-        _page: PageRequest<LeadCursor>,
-    ) -> Result<Page<Lead, LeadCursor>, StorageError> {
-        Ok(Page {
-            items: Vec::new(),
-            next: None,
-        })
-    }
-
-    async fn count(&self) -> Result<u64, StorageError> {
-        Ok(0)
-    }
-
-    async fn save_work(
-        &self,
-        _id: LeadId,
-        _expected_version: i64,
-        _applied: &Applied,
-        _actor: &str,
-        _author: &str,
-    ) -> Result<bool, StorageError> {
-        Ok(false)
-    }
-
-    async fn restore_work(
-        &self,
-        _reference: &LeadReference,
-        _work: &LeadWork,
-        _notes: &[Note],
-        _history: &[HistoryEntry],
-    ) -> Result<bool, StorageError> {
-        Ok(false)
-    }
-
-    async fn history(&self, _id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
-        Ok(Vec::new())
-    }
-
-    async fn notes(&self, _id: LeadId) -> Result<Vec<Note>, StorageError> {
-        Ok(Vec::new())
-    }
-
-    async fn contacts(
-        &self,
-        _page: PageRequest<LeadCursor>,
-    ) -> Result<Page<ContactSummary, LeadCursor>, StorageError> {
-        Ok(Page {
-            items: Vec::new(),
-            next: None,
-        })
-    }
-
-    async fn contact(&self, _id: &str) -> Result<Option<ContactSummary>, StorageError> {
-        Ok(None)
-    }
-
-    async fn stats(
-        &self,
-        _from: Option<DateTime<Utc>>,
-        _to: Option<DateTime<Utc>>,
-    ) -> Result<LeadStats, StorageError> {
-        Ok(LeadStats::default())
-    }
-
-    async fn events_after(&self, _after: i64, _limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
-        Ok(Vec::new())
-    }
-
-    async fn last_event_id(&self) -> Result<i64, StorageError> {
-        Ok(0)
-    }
-
-    async fn prune_events_before(
-        &self,
-        _cutoff: DateTime<Utc>,
-        _limit: u32,
-    ) -> Result<u64, StorageError> {
-        Ok(0)
-    }
-
-    async fn get_by_id(&self, _id: LeadId) -> Result<Option<Lead>, StorageError> {
-        Ok(None)
-    }
-
-    async fn of_subject(&self, _subject: &Subject) -> Result<Vec<Lead>, StorageError> {
-        Ok(Vec::new())
-    }
-
-    async fn erase_subject(&self, _subject: &Subject) -> Result<u64, StorageError> {
-        Ok(0)
-    }
-
-    async fn tombstones(
-        &self,
-        _after: Option<String>,
-        _limit: u32,
-    ) -> Result<Vec<String>, StorageError> {
-        Ok(Vec::new())
-    }
-
-    async fn add_tombstones(&self, tombstones: Vec<String>) -> Result<u64, StorageError> {
-        Ok(tombstones.len() as u64)
-    }
-
-    async fn purge_received_before(
-        &self,
-        _cutoff: DateTime<Utc>,
-        _limit: u32,
-    ) -> Result<u64, StorageError> {
-        Ok(0)
-    }
-
-    async fn ping(&self) -> Result<(), StorageError> {
-        Ok(())
-    }
 }
 
-/// A `QuarantineStore` that hands out ids and keeps nothing.
+/// A `QuarantineStore` that hands out ids and keeps nothing: what it answers when read
+/// is the truth, it holds no entry.
 #[derive(Debug, Default)]
 pub struct DiscardingQuarantineStore {
     last: AtomicI64,
@@ -267,15 +147,6 @@ mod tests {
             .await
             .expect("ok");
         assert_eq!(outcomes, [InsertOutcome::Created, InsertOutcome::Created]);
-        assert_eq!(leads.count().await.expect("ok"), 0);
-        let page = leads
-            .list(
-                &LeadFilter::default(),
-                PageRequest::new(Some(10), None).expect("a valid page"),
-            )
-            .await
-            .expect("ok");
-        assert!(page.items.is_empty());
         let first = quarantine
             .store(NewQuarantined {
                 rejection: lead_inbox_domain::Rejection::new(
@@ -289,5 +160,10 @@ mod tests {
             .expect("ok");
         assert_eq!(first, QuarantineId(1));
         assert_eq!(quarantine.get(first).await.expect("ok"), None);
+        let page = quarantine
+            .list(PageRequest::new(Some(10), None).expect("a valid page"))
+            .await
+            .expect("ok");
+        assert!(page.items.is_empty());
     }
 }

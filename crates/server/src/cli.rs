@@ -504,7 +504,7 @@ async fn replay_quarantine(config: Option<PathBuf>, ids: Vec<i64>, all: bool) ->
         clock.clone(),
     ));
     let intake = LeadIntake::new(
-        storage.leads.clone(),
+        storage.writer.clone(),
         storage.quarantine.clone(),
         tokens,
         clock,

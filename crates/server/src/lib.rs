@@ -2,6 +2,7 @@
 //! configuration; it builds the adapters and hands them to the use cases.
 
 pub mod app;
+#[cfg(feature = "benchmark-ceiling")]
 pub mod ceiling;
 pub mod cli;
 pub mod config;

@@ -662,7 +662,7 @@ fn quarantine_replay_turns_what_reads_now_into_leads_and_shows_progress() {
             .expect("the store opens");
         let reference = lead_inbox_domain::LeadReference::parse("CY-replayed-1").expect("ref");
         let lead = storage
-            .leads
+            .reader
             .get(&reference)
             .await
             .expect("get")

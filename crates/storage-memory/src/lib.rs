@@ -1,4 +1,5 @@
-//! An in-memory storage adapter: `InMemoryLeadRepository` and `InMemoryQuarantineStore`.
+//! An in-memory storage adapter: `InMemoryLeadRepository` (every lead port, on one
+//! state), `InMemoryQuarantineStore`, `InMemoryErasureLog`, `InMemoryCredentialStore`.
 //!
 //! It keeps the same contract as the database adapters (the contract suite in `tests/`
 //! runs on it), but nothing survives the process: use it for tests and demos
@@ -13,8 +14,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
     ContactSummary, CredentialKind, CredentialRecord, CredentialStore, ErasureLog, ErasureRecord,
-    InsertOutcome, LeadCursor, LeadFilter, LeadRepository, LeadStats, NewCredential, Page,
-    PageRequest, QuarantineStore, SecretHash, StorageError,
+    InsertOutcome, LeadCursor, LeadErasure, LeadEventLog, LeadFilter, LeadReader, LeadStats,
+    LeadWorkStore, LeadWriter, NewCredential, Page, PageRequest, QuarantineStore, SecretHash,
+    StorageError, StoreHealth,
 };
 use lead_inbox_domain::{
     Applied, HistoryEntry, Lead, LeadEvent, LeadEventKind, LeadId, LeadReference, LeadWork,
@@ -68,7 +70,9 @@ impl Leads {
     }
 }
 
-/// Leads in memory.
+/// Leads in memory: every lead port ([`LeadWriter`], [`LeadReader`], [`LeadWorkStore`],
+/// [`LeadEventLog`], [`LeadErasure`], [`StoreHealth`]) on one state, as one database
+/// holds them.
 #[derive(Debug, Default)]
 pub struct InMemoryLeadRepository {
     state: Mutex<Leads>,
@@ -81,7 +85,7 @@ impl InMemoryLeadRepository {
 }
 
 #[async_trait]
-impl LeadRepository for InMemoryLeadRepository {
+impl LeadWriter for InMemoryLeadRepository {
     async fn insert_batch(&self, leads: Vec<NewLead>) -> Result<Vec<InsertOutcome>, StorageError> {
         let mut state = lock(&self.state);
         let outcomes = leads
@@ -114,7 +118,10 @@ impl LeadRepository for InMemoryLeadRepository {
             .collect();
         Ok(outcomes)
     }
+}
 
+#[async_trait]
+impl LeadReader for InMemoryLeadRepository {
     async fn get(&self, reference: &LeadReference) -> Result<Option<Lead>, StorageError> {
         let state = lock(&self.state);
         Ok(state
@@ -122,6 +129,10 @@ impl LeadRepository for InMemoryLeadRepository {
             .get(reference)
             .and_then(|id| state.rows.get(id))
             .cloned())
+    }
+
+    async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError> {
+        Ok(lock(&self.state).rows.get(&id).cloned())
     }
 
     async fn list(
@@ -153,42 +164,6 @@ impl LeadRepository for InMemoryLeadRepository {
 
     async fn count(&self) -> Result<u64, StorageError> {
         Ok(lock(&self.state).rows.len() as u64)
-    }
-
-    async fn save_work(
-        &self,
-        id: LeadId,
-        expected_version: i64,
-        applied: &Applied,
-        actor: &str,
-        author: &str,
-    ) -> Result<bool, StorageError> {
-        let mut state = lock(&self.state);
-        let Some(lead) = state.rows.get_mut(&id) else {
-            return Ok(false);
-        };
-        if lead.work.version != expected_version {
-            return Ok(false);
-        }
-        lead.work = applied.work.clone();
-        let at = applied.work.updated_at.unwrap_or_else(Utc::now);
-        for change in &applied.changes {
-            state.last_entry += 1;
-            let entry = change.entry(state.last_entry, at, actor);
-            state.history.entry(id).or_default().push(entry);
-        }
-        if let Some(text) = &applied.note {
-            state.last_note += 1;
-            let note = Note {
-                id: state.last_note,
-                author: author.to_owned(),
-                text: text.clone(),
-                at,
-            };
-            state.notes.entry(id).or_default().push(note);
-        }
-        state.record(id, LeadEventKind::Updated, at);
-        Ok(true)
     }
 
     async fn contacts(
@@ -232,40 +207,60 @@ impl LeadRepository for InMemoryLeadRepository {
                 && to.is_none_or(|to| lead.received_at < to)
         })))
     }
+}
 
-    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
-        Ok(lock(&self.state)
-            .events
-            .iter()
-            .filter(|event| event.id > after)
-            .take(limit as usize)
-            .copied()
-            .collect())
-    }
-
-    async fn last_event_id(&self) -> Result<i64, StorageError> {
-        Ok(lock(&self.state).events.last().map_or(0, |event| event.id))
-    }
-
-    async fn prune_events_before(
+#[async_trait]
+impl LeadWorkStore for InMemoryLeadRepository {
+    async fn save_work(
         &self,
-        cutoff: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<u64, StorageError> {
+        id: LeadId,
+        expected_version: i64,
+        applied: &Applied,
+        actor: &str,
+        author: &str,
+    ) -> Result<bool, StorageError> {
         let mut state = lock(&self.state);
-        let old: Vec<i64> = state
-            .events
-            .iter()
-            .filter(|event| event.at < cutoff)
-            .take(limit as usize)
-            .map(|event| event.id)
-            .collect();
-        state.events.retain(|event| !old.contains(&event.id));
-        Ok(old.len() as u64)
+        let Some(lead) = state.rows.get_mut(&id) else {
+            return Ok(false);
+        };
+        if lead.work.version != expected_version {
+            return Ok(false);
+        }
+        lead.work = applied.work.clone();
+        let at = applied.work.updated_at.unwrap_or_else(Utc::now);
+        for change in &applied.changes {
+            state.last_entry += 1;
+            let entry = change.entry(state.last_entry, at, actor);
+            state.history.entry(id).or_default().push(entry);
+        }
+        if let Some(text) = &applied.note {
+            state.last_note += 1;
+            let note = Note {
+                id: state.last_note,
+                author: author.to_owned(),
+                text: text.clone(),
+                at,
+            };
+            state.notes.entry(id).or_default().push(note);
+        }
+        state.record(id, LeadEventKind::Updated, at);
+        Ok(true)
     }
 
-    async fn get_by_id(&self, id: LeadId) -> Result<Option<Lead>, StorageError> {
-        Ok(lock(&self.state).rows.get(&id).cloned())
+    async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
+        Ok(lock(&self.state)
+            .history
+            .get(&id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError> {
+        Ok(lock(&self.state)
+            .notes
+            .get(&id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn restore_work(
@@ -302,23 +297,44 @@ impl LeadRepository for InMemoryLeadRepository {
         state.history.insert(id, entries);
         Ok(true)
     }
+}
 
-    async fn history(&self, id: LeadId) -> Result<Vec<HistoryEntry>, StorageError> {
+#[async_trait]
+impl LeadEventLog for InMemoryLeadRepository {
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
         Ok(lock(&self.state)
-            .history
-            .get(&id)
-            .cloned()
-            .unwrap_or_default())
+            .events
+            .iter()
+            .filter(|event| event.id > after)
+            .take(limit as usize)
+            .copied()
+            .collect())
     }
 
-    async fn notes(&self, id: LeadId) -> Result<Vec<Note>, StorageError> {
-        Ok(lock(&self.state)
-            .notes
-            .get(&id)
-            .cloned()
-            .unwrap_or_default())
+    async fn last_event_id(&self) -> Result<i64, StorageError> {
+        Ok(lock(&self.state).events.last().map_or(0, |event| event.id))
     }
 
+    async fn prune_events_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError> {
+        let mut state = lock(&self.state);
+        let old: Vec<i64> = state
+            .events
+            .iter()
+            .filter(|event| event.at < cutoff)
+            .take(limit as usize)
+            .map(|event| event.id)
+            .collect();
+        state.events.retain(|event| !old.contains(&event.id));
+        Ok(old.len() as u64)
+    }
+}
+
+#[async_trait]
+impl LeadErasure for InMemoryLeadRepository {
     async fn of_subject(&self, subject: &Subject) -> Result<Vec<Lead>, StorageError> {
         let mut leads: Vec<Lead> = lock(&self.state)
             .rows
@@ -388,7 +404,10 @@ impl LeadRepository for InMemoryLeadRepository {
         }
         Ok(old.len() as u64)
     }
+}
 
+#[async_trait]
+impl StoreHealth for InMemoryLeadRepository {
     async fn ping(&self) -> Result<(), StorageError> {
         Ok(())
     }
