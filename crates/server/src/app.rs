@@ -20,6 +20,7 @@ use lead_inbox_group_commit::{
 };
 use lead_inbox_http::{
     HttpConfig, HttpState,
+    client::TrustedProxies,
     limits::LimitConfig,
     metrics::{Metrics, MetricsAccess, PoolSampler, open_endpoint as open_metrics},
     serve::{ServeOptions, serve},
@@ -331,6 +332,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             retry_after: Duration::from_secs(config.retry_after_seconds),
             metrics_access: MetricsAccess::with_key(config.metrics_key.as_deref()),
+            trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
             limits: LimitConfig {
                 request_timeout: Duration::from_secs(config.request_timeout_seconds),
                 auth_failures_per_minute: config.auth_failures_per_minute,
