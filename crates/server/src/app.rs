@@ -56,6 +56,22 @@ pub enum StartError {
     },
     #[error(transparent)]
     BenchmarkCeiling(#[from] crate::ceiling::CeilingRefused),
+    #[error(
+        "unsupported database URL {url}: use sqlite://PATH, postgres://… (or postgresql://), \
+         mysql://… (or mariadb://), or memory:// (nothing is kept)"
+    )]
+    UnsupportedDatabaseUrl { url: String },
+    #[error(
+        "cannot reach the database {url}: gave up after trying for {tried_seconds} s \
+         (LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS is {timeout_seconds})"
+    )]
+    Unreachable {
+        url: String,
+        tried_seconds: u64,
+        timeout_seconds: u64,
+        #[source]
+        source: ConnectError,
+    },
     #[error("cannot open the database {url}")]
     Storage {
         url: String,
@@ -151,21 +167,48 @@ impl Storage {
             background_checkpoints: serving,
             ..StoreOptions::default()
         };
-        let deadline =
-            Instant::now() + Duration::from_secs(config.database_connect_timeout_seconds);
+        let timeout_seconds = config.database_connect_timeout_seconds;
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(timeout_seconds);
         let mut delay = Duration::from_millis(250);
+        let mut attempts = 0;
         let store = loop {
+            attempts += 1;
             match SeaOrmStore::connect(url, &options).await {
                 Ok(store) => break store,
                 Err(ConnectError::Connect(error)) if Instant::now() + delay < deadline => {
-                    tracing::warn!(
-                        database = %redact_url(url),
-                        error = %error,
-                        retry_in_ms = delay.as_millis() as u64,
-                        "waiting for the database"
-                    );
+                    // `error` carries the cause (see `SeaOrmStore::connect`); the first
+                    // failure also says how long start-up keeps trying.
+                    if attempts == 1 {
+                        tracing::warn!(
+                            database = %redact_url(url),
+                            error = %error,
+                            "cannot reach the database; trying again for up to {timeout_seconds} s \
+                             (LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS)"
+                        );
+                    } else {
+                        tracing::warn!(
+                            database = %redact_url(url),
+                            error = %error,
+                            retry_in_ms = delay.as_millis() as u64,
+                            "waiting for the database"
+                        );
+                    }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(source @ ConnectError::Connect(_)) => {
+                    return Err(StartError::Unreachable {
+                        url: redact_url(url),
+                        tried_seconds: started.elapsed().as_secs(),
+                        timeout_seconds,
+                        source,
+                    });
+                }
+                Err(ConnectError::UnsupportedScheme) => {
+                    return Err(StartError::UnsupportedDatabaseUrl {
+                        url: redact_url(url),
+                    });
                 }
                 Err(error) => return Err(failed(error)),
             }

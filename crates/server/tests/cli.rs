@@ -295,6 +295,63 @@ fn a_trusted_proxy_that_is_not_a_network_stops_start_up() {
 }
 
 #[test]
+fn an_unreachable_database_is_reported_with_its_cause_and_how_long_start_up_tries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let started = Instant::now();
+    // Nothing listens on port 1. The first attempt fails after the pool's own 3 s
+    // (it retries a refused connection silently), the next after as long again: past
+    // the 4 s given, so start-up gives up after two.
+    let output = lead_inbox(dir.path())
+        .env("LEAD_INBOX_WEBHOOK_TOKENS", TOKEN)
+        .env("LEAD_INBOX_DATABASE_URL", "postgres://nobody@127.0.0.1:1/x")
+        .env("LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS", "4")
+        .arg("serve")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let stderr = text(&output.stderr);
+    let first = stderr
+        .lines()
+        .find(|line| line.contains("cannot reach the database"))
+        .unwrap_or_else(|| panic!("a warning at the first failure: {stderr}"));
+    assert!(first.contains("Connection refused"), "{first}");
+    assert!(
+        first.contains("trying again for up to 4 s (LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS)"),
+        "{first}"
+    );
+    assert!(!stderr.contains("pool timed out"), "{stderr}");
+    let error = &stderr[stderr.find("lead-inbox: ").expect("the error")..];
+    assert!(
+        error.contains(
+            "cannot reach the database postgres://nobody@127.0.0.1:1/x: gave up after trying for"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains("(LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS is 4)"),
+        "{error}"
+    );
+    assert!(error.contains("Connection refused"), "{error}");
+}
+
+#[test]
+fn an_unsupported_database_url_lists_the_ones_that_are() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = lead_inbox(dir.path())
+        .env("LEAD_INBOX_WEBHOOK_TOKENS", TOKEN)
+        .env("LEAD_INBOX_DATABASE_URL", "mongodb://127.0.0.1/leads")
+        .arg("serve")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    for scheme in ["sqlite://", "postgres://", "mysql://", "memory://"] {
+        assert!(stderr.contains(scheme), "{scheme} in {stderr}");
+    }
+}
+
+#[test]
 fn serve_send_example_and_stop_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Running::start(dir.path());
