@@ -424,6 +424,7 @@ impl Application {
             .boxed();
         tracing::info!(
             address = %address,
+            docs = %docs_url(address, serve.tls.is_some()),
             database = %redact_url(&config.database_url),
             webhook_tokens = config.webhook_tokens.len(),
             api_keys = config.api_keys.len(),
@@ -497,6 +498,21 @@ impl Application {
     }
 }
 
+/// Where the API's documentation (the Swagger UI) is served, for the ready line: a
+/// wildcard bind address is given as the loopback address, which a browser on the same
+/// machine can open.
+fn docs_url(address: SocketAddr, tls: bool) -> String {
+    let mut reachable = address;
+    if address.ip().is_unspecified() {
+        reachable.set_ip(match address {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{reachable}/docs")
+}
+
 /// How often the maintenance pass (retention, live-feed log pruning) runs while serving.
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -567,6 +583,20 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_docs_address_is_one_a_browser_can_open() {
+        let at = |text: &str| text.parse::<SocketAddr>().expect("an address");
+        assert_eq!(
+            docs_url(at("127.0.0.1:8080"), false),
+            "http://127.0.0.1:8080/docs"
+        );
+        assert_eq!(
+            docs_url(at("0.0.0.0:8443"), true),
+            "https://127.0.0.1:8443/docs"
+        );
+        assert_eq!(docs_url(at("[::]:8080"), false), "http://[::1]:8080/docs");
+    }
 
     #[tokio::test]
     async fn the_servers_storage_owns_its_upkeep_and_a_commands_has_none() {

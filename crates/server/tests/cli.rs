@@ -252,6 +252,27 @@ fn a_bad_value_stops_start_up_naming_the_key() {
 }
 
 #[test]
+fn a_log_in_a_pipe_has_no_colours_and_the_ready_line_gives_the_docs_address() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path());
+    let docs = format!("{}/docs", server.url());
+    // Served: the ready line was written before serving began.
+    let answer = server.get_live("accept: */*");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let output = server.terminate();
+    let logs = text(&output.stderr);
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no ANSI escape in a pipe: {logs:?}"
+    );
+    let ready = logs
+        .lines()
+        .find(|line| line.contains("lead inbox is ready"))
+        .unwrap_or_else(|| panic!("a ready line: {logs}"));
+    assert!(ready.contains(&format!("docs={docs}")), "{ready}");
+}
+
+#[test]
 fn behind_a_trusted_proxy_the_log_names_the_forwarded_client() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Running::start_with(dir.path(), &[("LEAD_INBOX_TRUSTED_PROXIES", "127.0.0.0/8")]);
