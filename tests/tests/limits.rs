@@ -312,14 +312,18 @@ async fn one_clients_failures_do_not_limit_another() {
     assert_too_many_failures(deliver_with(&app, &guesser, "guess", &[]).await).await;
 }
 
-#[tokio::test]
-async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_quota() {
-    let Some(app) = spawn_app_with("trusted proxy", |config| {
+/// A server that trusts 127.0.0.1 as its proxy, with a quota of 3 failures a minute.
+async fn spawn_behind_a_proxy(what: &str) -> Option<TestApp> {
+    spawn_app_with(what, |config| {
         config.auth_failures_per_minute = 3;
         config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a network")];
     })
     .await
-    else {
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_quota() {
+    let Some(app) = spawn_behind_a_proxy("trusted proxy").await else {
         return;
     };
     let proxy = client_from("127.0.0.1");
@@ -356,12 +360,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_quota() {
 
 #[tokio::test]
 async fn an_untrusted_peer_cannot_dodge_the_limit_with_forwarding_headers() {
-    let Some(app) = spawn_app_with("untrusted forwarding", |config| {
-        config.auth_failures_per_minute = 3;
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a network")];
-    })
-    .await
-    else {
+    let Some(app) = spawn_behind_a_proxy("untrusted forwarding").await else {
         return;
     };
     let stranger = client_from("127.0.0.2");
