@@ -138,10 +138,8 @@ pub(crate) async fn enforce<E: Endpoint>(
     request: Request,
 ) -> poem::Result<Response> {
     let path = request.uri().path();
-    let limited = !never_limited(path);
-    let client = ClientAddr::of(&request).filter(|_| limited);
-    if limited
-        && path.starts_with("/api/")
+    let client = ClientAddr::of(&request).filter(|_| !never_limited(path));
+    if path.starts_with("/api/")
         && let Some(authorization) = request.headers().get("authorization")
         && let Err(wait) = limits.check_api_key(authorization.as_bytes())
     {
