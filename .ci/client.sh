@@ -6,12 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. "$root/.ci/venv.sh"
 version=0.26.2
 venv=${CLIENT_VENV:-$root/target/openapi-client-venv}
-if ! "$venv/bin/openapi-python-client" --version 2>/dev/null | grep -q "$version"; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "openapi-python-client==$version"
-fi
+pinned_venv openapi-python-client "$version" "$venv"
 binary=$(realpath "${1:-$root/target/debug/lead-inbox}")
 work=$(mktemp -d)
 (

@@ -5,12 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. "$root/.ci/venv.sh"
 version=4.32.5
 venv=${SCHEMATHESIS_VENV:-$root/target/schemathesis-venv}
-if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "schemathesis==$version"
-fi
+pinned_venv schemathesis "$version" "$venv"
 binary=$(realpath "${1:-$root/target/debug/lead-inbox}")
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

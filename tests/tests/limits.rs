@@ -1,9 +1,12 @@
 //! Abuse limits with real slow and hostile clients, and HTTPS.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use lead_inbox_domain::casayes::SPEC_EXAMPLE;
-use lead_inbox_tests::{API_KEY, WEBHOOK_TOKEN, spawn_app_with};
+use lead_inbox_tests::{TestApp, WEBHOOK_TOKEN, spawn_app_with};
 use serde_json::Value;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -155,43 +158,288 @@ async fn connections_beyond_the_cap_wait_for_a_free_one() {
     );
 }
 
-#[tokio::test]
-async fn repeated_failed_authentications_get_429_then_even_a_good_token_waits() {
-    let Some(app) = spawn_app_with("auth failures", |config| {
-        config.auth_failures_per_minute = 3
-    })
-    .await
-    else {
-        return;
-    };
-    for _ in 0..4 {
-        assert_eq!(
-            app.deliver(Some("guess"), SPEC_EXAMPLE)
-                .await
-                .status()
-                .as_u16(),
-            401
-        );
+/// The reference of [`SPEC_EXAMPLE`].
+const EXAMPLE_REFERENCE: &str = "CY-Listing-A3bT7Y2xL6w-b24e6f80-17c9-4a8f-92b3-7e123d4bcf90";
+
+/// A client whose connections come from `source`: on Linux every 127.0.0.0/8 address is
+/// the loopback, so a test can be several clients.
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source.parse::<IpAddr>().ok())
+        .build()
+        .expect("a client")
+}
+
+/// Posts the example lead with `token` and `headers` through `client`.
+async fn deliver_with(
+    app: &TestApp,
+    client: &reqwest::Client,
+    token: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = client
+        .post(app.url("/webhooks/casayes/leads"))
+        .header("token", token)
+        .body(SPEC_EXAMPLE);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
-    let blocked = app.deliver(Some(WEBHOOK_TOKEN), SPEC_EXAMPLE).await;
-    assert_eq!(blocked.status().as_u16(), 429);
-    let retry_after: u64 = blocked
+    request.send().await.expect("the server answers")
+}
+
+/// Asserts `response` is the failure limit's `429`: a `Retry-After` in seconds and the
+/// stable code.
+async fn assert_too_many_failures(response: reqwest::Response) {
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after: u64 = response
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .expect("Retry-After in seconds");
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    let body: Value = blocked.json().await.expect("JSON");
+    let body: Value = response.json().await.expect("JSON");
     assert_eq!(body["code"], "too_many_requests");
-    let api = app
-        .client
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("failed authentications")),
+        "{body}"
+    );
+}
+
+/// Sends `quota` wrong tokens, each answered `401`, then one more, answered `429`. The
+/// quota refills one failure every 60/`quota` s, far longer than these take.
+async fn use_up_failures(
+    app: &TestApp,
+    client: &reqwest::Client,
+    headers: &[(&str, &str)],
+    quota: usize,
+) {
+    for attempt in 1..=quota {
+        let status = deliver_with(app, client, "guess", headers).await.status();
+        assert_eq!(
+            status.as_u16(),
+            401,
+            "failure {attempt} is within the quota"
+        );
+    }
+    assert_too_many_failures(deliver_with(app, client, "guess", headers).await).await;
+}
+
+#[tokio::test]
+async fn a_guessers_failures_end_in_429_and_never_refuse_a_valid_request() {
+    let Some(app) = spawn_app_with("auth failures", |config| {
+        config.auth_failures_per_minute = 3;
+        config.metrics_key = Some("metrics-key".into());
+        config.metrics_bind = Some("127.0.0.1:0".parse().expect("an address"));
+    })
+    .await
+    else {
+        return;
+    };
+    // The reproduction: a stranger's wrong tokens, then CasaYes's delivery from
+    // the same address (as behind a proxy that is not declared).
+    let client = client_from("127.0.0.1");
+    use_up_failures(&app, &client, &[], 3).await;
+    for _ in 0..20 {
+        assert_too_many_failures(deliver_with(&app, &client, "guess", &[]).await).await;
+    }
+
+    let delivered = deliver_with(&app, &client, WEBHOOK_TOKEN, &[]).await;
+    assert_eq!(delivered.status().as_u16(), 200);
+    let body: Value = delivered.json().await.expect("JSON");
+    assert_eq!(body["status"], "created");
+    assert_eq!(body["leadReference"], EXAMPLE_REFERENCE);
+    let (status, lead) = app
+        .api_get(&format!("/api/v1/leads/{EXAMPLE_REFERENCE}"))
+        .await;
+    assert_eq!(status, 200, "a valid API key is served: {lead}");
+    assert_eq!(lead["sender"]["name"], "John Smith");
+    // Still over its quota: its next failure is refused again, with or without a key.
+    assert_too_many_failures(deliver_with(&app, &client, "guess", &[]).await).await;
+    let wrong_key = client
         .get(app.url("/api/v1/leads"))
-        .bearer_auth(API_KEY)
+        .bearer_auth("not-a-key")
         .send()
         .await
         .expect("answer");
-    assert_eq!(api.status().as_u16(), 429, "the whole address waits");
+    assert_too_many_failures(wrong_key).await;
+
+    // Probes and metrics are never limited.
+    for probe in ["/health/live", "/health/ready"] {
+        let answer = client.get(app.url(probe)).send().await.expect("answer");
+        assert_eq!(answer.status().as_u16(), 200, "{probe}");
+        let body: Value = answer.json().await.expect("JSON");
+        assert_eq!(body["status"], "ok", "{probe}");
+    }
+    let scrape = |key: &'static str| client.get(app.url("/metrics")).bearer_auth(key).send();
+    let wrong = scrape("not-the-metrics-key").await.expect("answer");
+    assert_eq!(wrong.status().as_u16(), 401, "refused, not limited");
+    let metrics = scrape("metrics-key").await.expect("answer");
+    assert_eq!(metrics.status().as_u16(), 200);
+    let text = metrics.text().await.expect("text");
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("lead_inbox_rate_limited_total 23")),
+        "every refused failure counted: {text}"
+    );
+    let separate = app.metrics_address.expect("a metrics address");
+    let open = client
+        .get(format!("http://{separate}/metrics"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(open.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn one_clients_failures_do_not_limit_another() {
+    let Some(app) = spawn_app_with("auth failures per client", |config| {
+        config.auth_failures_per_minute = 3
+    })
+    .await
+    else {
+        return;
+    };
+    let guesser = client_from("127.0.0.1");
+    use_up_failures(&app, &guesser, &[], 3).await;
+    let other = client_from("127.0.0.2");
+    let status = deliver_with(&app, &other, "typo", &[]).await.status();
+    assert_eq!(status.as_u16(), 401, "another client's failure is its own");
+    let delivered = deliver_with(&app, &other, WEBHOOK_TOKEN, &[]).await;
+    assert_eq!(delivered.status().as_u16(), 200);
+    assert_too_many_failures(deliver_with(&app, &guesser, "guess", &[]).await).await;
+}
+
+/// A server that trusts 127.0.0.1 as its proxy, with a quota of 3 failures a minute.
+async fn spawn_behind_a_proxy(what: &str) -> Option<TestApp> {
+    spawn_app_with(what, |config| {
+        config.auth_failures_per_minute = 3;
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a network")];
+    })
+    .await
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_quota() {
+    let Some(app) = spawn_behind_a_proxy("trusted proxy").await else {
+        return;
+    };
+    let proxy = client_from("127.0.0.1");
+    let guesser = [("x-forwarded-for", "203.0.113.9")];
+    use_up_failures(&app, &proxy, &guesser, 3).await;
+    // A hop the guesser writes itself, left of the one the proxy appended, changes
+    // nothing; nor does the RFC 7239 header naming the same client.
+    for headers in [
+        [("x-forwarded-for", "198.51.100.200, 203.0.113.9")],
+        [("forwarded", "for=203.0.113.9;proto=https")],
+    ] {
+        assert_too_many_failures(deliver_with(&app, &proxy, "guess", &headers).await).await;
+    }
+    // Other clients of the same proxy: their failures are their own, their deliveries
+    // are served; so is a valid delivery of the guesser's address.
+    for headers in [
+        [("x-forwarded-for", "198.51.100.4")],
+        [("forwarded", "for=\"[2001:db8::17]:4711\"")],
+    ] {
+        let status = deliver_with(&app, &proxy, "typo", &headers).await.status();
+        assert_eq!(status.as_u16(), 401, "{headers:?}");
+    }
+    let status = deliver_with(&app, &proxy, "typo", &[]).await.status();
+    assert_eq!(
+        status.as_u16(),
+        401,
+        "the proxy's own requests count for it"
+    );
+    let delivered = deliver_with(&app, &proxy, WEBHOOK_TOKEN, &guesser).await;
+    assert_eq!(delivered.status().as_u16(), 200);
+    let (_, page) = app.api_get("/api/v1/leads").await;
+    assert_eq!(page["items"][0]["leadReference"], EXAMPLE_REFERENCE);
+}
+
+#[tokio::test]
+async fn an_untrusted_peer_cannot_dodge_the_limit_with_forwarding_headers() {
+    let Some(app) = spawn_behind_a_proxy("untrusted forwarding").await else {
+        return;
+    };
+    let stranger = client_from("127.0.0.2");
+    for n in 1..=3 {
+        let forged = format!("203.0.113.{n}");
+        let status = deliver_with(
+            &app,
+            &stranger,
+            "guess",
+            &[
+                ("x-forwarded-for", &forged),
+                ("forwarded", &format!("for={forged}")),
+            ],
+        )
+        .await
+        .status();
+        assert_eq!(status.as_u16(), 401);
+    }
+    for forged in ["203.0.113.4", "198.51.100.4"] {
+        let response = deliver_with(&app, &stranger, "guess", &[("x-forwarded-for", forged)]).await;
+        assert_too_many_failures(response).await;
+    }
+    // The trusted proxy's forwarded clients are not the stranger.
+    let proxy = client_from("127.0.0.1");
+    let status = deliver_with(&app, &proxy, "typo", &[("x-forwarded-for", "127.0.0.2")])
+        .await
+        .status();
+    assert_eq!(
+        status.as_u16(),
+        429,
+        "the stranger's own address, forwarded, is the stranger"
+    );
+    let status = deliver_with(&app, &proxy, "typo", &[("x-forwarded-for", "203.0.113.1")])
+        .await
+        .status();
+    assert_eq!(status.as_u16(), 401);
+}
+
+#[tokio::test]
+async fn wrong_api_keys_do_not_use_a_valid_keys_quota() {
+    let Some(app) = spawn_app_with("api rate per key", |config| {
+        config.api_requests_per_minute = 5;
+        config.auth_failures_per_minute = 100;
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(
+        app.deliver(Some(WEBHOOK_TOKEN), SPEC_EXAMPLE)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let stranger = client_from("127.0.0.2");
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let answer = stranger
+            .get(app.url("/api/v1/leads"))
+            .bearer_auth("someone-elses-guess")
+            .send()
+            .await
+            .expect("answer");
+        statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 401, 429, 429, 429],
+        "the wrong key's own quota"
+    );
+    for _ in 0..5 {
+        let (status, page) = app.api_get("/api/v1/leads").await;
+        assert_eq!(status, 200, "the valid key has its whole quota");
+        assert_eq!(page["items"][0]["leadReference"], EXAMPLE_REFERENCE);
+    }
+    let (status, body) = app.api_get("/api/v1/leads").await;
+    assert_eq!(status, 429);
+    assert_eq!(body["code"], "too_many_requests");
 }
 
 #[tokio::test]

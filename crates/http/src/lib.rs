@@ -7,6 +7,7 @@
 
 mod allow;
 mod body;
+pub mod client;
 pub mod error;
 mod export;
 mod feed;
@@ -58,6 +59,8 @@ pub struct HttpConfig {
     pub limits: limits::LimitConfig,
     /// Who may read `/metrics` on the main port.
     pub metrics_access: metrics::MetricsAccess,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` name the client (see [`client`]).
+    pub trusted_proxies: client::TrustedProxies,
 }
 
 impl Default for HttpConfig {
@@ -67,6 +70,7 @@ impl Default for HttpConfig {
             retry_after: Duration::from_secs(5),
             limits: limits::LimitConfig::default(),
             metrics_access: metrics::MetricsAccess::with_key(None),
+            trusted_proxies: client::TrustedProxies::default(),
         }
     }
 }
@@ -133,7 +137,9 @@ fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
         API_TITLE,
         env!("CARGO_PKG_VERSION"),
     )
-    .summary("Receives CasaYes real-estate leads and serves them to CRMs")
+    // No `.summary(..)`: `info.summary` is an OpenAPI 3.1 field, and poem-openapi writes
+    // a 3.0.0 document, which validators then reject. The description's first sentence
+    // says what the service is.
     .description(include_str!("openapi-description.md"))
 }
 
@@ -177,6 +183,7 @@ impl Endpoint for SwaggerUi {
 /// Every route of the service, with request logging and JSON errors.
 pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
     let limits = limits::Limits::new(config.limits);
+    let proxies = Arc::new(config.trusted_proxies.clone());
     let metrics = state.metrics.clone();
     let metrics_endpoint =
         metrics::guarded_endpoint(metrics.clone(), config.metrics_access.clone());
@@ -198,4 +205,5 @@ pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
             metrics::record(metrics.clone(), counted.clone(), next, request)
         })
         .around(logging::log_request)
+        .around(move |next, request| client::resolve(proxies.clone(), next, request))
 }

@@ -1,12 +1,18 @@
 //! Abuse limits enforced in front of every route:
 //! - a request timeout (`408`), so a slow body or a stalled handler frees its task;
-//! - failed authentications per client address: past the quota, every request from
-//!   that address gets `429` with `Retry-After` until the quota refills (so a token
-//!   cannot be guessed, even a right guess is refused while blocked);
-//! - requests per API key on `/api/v1` (`429` with `Retry-After`).
+//! - failed authentications per client (the [`ClientAddr`] resolved for the request,
+//!   see [`crate::client`]): once a client has failed `auth_failures_per_minute` times,
+//!   each further failure of its own is answered `429` with `Retry-After` instead of
+//!   `401`, until its quota refills. Requests are still authenticated meanwhile, and
+//!   one whose credentials are valid is served: failures never refuse a valid request,
+//!   whoever made them. So the limit does not stop guessing (a right guess would be
+//!   served); what does is the tokens' and keys' length (docs/security.md). It tells a
+//!   client sending wrong credentials to stop, and keeps its noise bounded.
+//! - requests per API key on `/api/v1` (`429` with `Retry-After`), keyed by the
+//!   presented header: a wrong key counts against itself, never against a valid one.
 //!
-//! The client address is the TCP peer: behind a reverse proxy every request comes from
-//! the proxy, so put the limits there or give the proxy a quota to match.
+//! `/health/*` and `/metrics` are never limited, nor counted: a load balancer's probe
+//! and a scraper are answered whatever else their address sent.
 
 use std::{
     collections::HashMap,
@@ -24,13 +30,14 @@ use governor::{
 use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 use poem_openapi::payload::Json;
 
-use crate::error::ApiError;
+use crate::{client::ClientAddr, error::ApiError};
 
 /// The limits' settings.
 #[derive(Debug, Clone, Copy)]
 pub struct LimitConfig {
     pub request_timeout: Duration,
-    /// Failed authentications (`401`) allowed per client address and minute.
+    /// Failed authentications (`401`) allowed per client and minute; past them, a
+    /// failure is answered `429`.
     pub auth_failures_per_minute: u32,
     /// Requests allowed per API key and minute on `/api/v1`.
     pub api_requests_per_minute: u32,
@@ -49,7 +56,9 @@ impl Default for LimitConfig {
 pub(crate) struct Limits {
     config: LimitConfig,
     auth_failures: DefaultKeyedRateLimiter<IpAddr>,
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// Until when each client over its failure quota is told to wait: a warning is
+    /// logged when a client goes over, not at each of its refused guesses.
+    over_quota: Mutex<HashMap<IpAddr, Instant>>,
     api_requests: DefaultKeyedRateLimiter<u64>,
     /// Keys the per-key limiter by a keyed hash of the presented key, so the key itself
     /// is not kept in the limiter's map.
@@ -66,30 +75,31 @@ impl Limits {
         Arc::new(Limits {
             config,
             auth_failures: RateLimiter::keyed(quota(config.auth_failures_per_minute)),
-            blocked: Mutex::new(HashMap::new()),
+            over_quota: Mutex::new(HashMap::new()),
             api_requests: RateLimiter::keyed(quota(config.api_requests_per_minute)),
             hasher: std::collections::hash_map::RandomState::new(),
             clock: DefaultClock::default(),
         })
     }
 
-    fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
-        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        blocked.retain(|_, until| *until > now);
-        blocked.get(&ip).map(|until| *until - now)
-    }
-
-    fn record_auth_failure(&self, ip: IpAddr) {
-        if let Err(not_until) = self.auth_failures.check_key(&ip) {
-            let wait = not_until.wait_time_from(self.clock.now());
-            tracing::warn!(client = %ip, retry_after_s = wait.as_secs(), "too many failed authentications: client blocked");
-            self.blocked
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(ip, Instant::now() + wait);
-        }
+    /// Counts a failed authentication of `client`: `Err(wait)` when it is past its
+    /// quota. A refused failure uses none of the quota (GCRA), so the quota refills at
+    /// its rate however fast the client goes on.
+    fn count_auth_failure(&self, client: IpAddr) -> Result<(), Duration> {
+        let counted = self
+            .auth_failures
+            .check_key(&client)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()));
         self.auth_failures.retain_recent();
+        if let Err(wait) = counted {
+            let mut over = self.over_quota.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            over.retain(|_, until| *until > now);
+            if over.insert(client, now + wait).is_none() {
+                tracing::warn!(client = %client, retry_after_s = wait.as_secs(), "too many failed authentications: this client's failures get 429");
+            }
+        }
+        counted
     }
 
     fn check_api_key(&self, authorization: &[u8]) -> Result<(), Duration> {
@@ -117,19 +127,19 @@ fn too_many(wait: Duration, what: &str) -> Response {
     response
 }
 
+/// Whether `path` is a probe or the metrics, which no limit applies to.
+fn never_limited(path: &str) -> bool {
+    path.starts_with("/health/") || path == "/metrics"
+}
+
 pub(crate) async fn enforce<E: Endpoint>(
     limits: Arc<Limits>,
     next: E,
     request: Request,
 ) -> poem::Result<Response> {
-    let ip = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
-    if let Some(wait) = ip.and_then(|ip| limits.blocked_for(ip)) {
-        return Ok(too_many(
-            wait,
-            "too many failed authentications from this address",
-        ));
-    }
-    if request.uri().path().starts_with("/api/")
+    let path = request.uri().path();
+    let client = ClientAddr::of(&request).filter(|_| !never_limited(path));
+    if path.starts_with("/api/")
         && let Some(authorization) = request.headers().get("authorization")
         && let Err(wait) = limits.check_api_key(authorization.as_bytes())
     {
@@ -156,9 +166,56 @@ pub(crate) async fn enforce<E: Endpoint>(
         }
     };
     if response.status() == StatusCode::UNAUTHORIZED
-        && let Some(ip) = ip
+        && let Some(client) = client
+        && let Err(wait) = limits.count_auth_failure(client)
     {
-        limits.record_auth_failure(ip);
+        return Ok(too_many(
+            wait,
+            "too many failed authentications from this client",
+        ));
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_and_metrics_are_never_limited() {
+        for path in ["/health/live", "/health/ready", "/metrics"] {
+            assert!(never_limited(path), "{path}");
+        }
+        for path in [
+            "/webhooks/casayes/leads",
+            "/api/v1/leads",
+            "/metrics/x",
+            "/healthz",
+        ] {
+            assert!(!never_limited(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn past_the_quota_failures_are_refused_and_only_that_clients() {
+        let limits = Limits::new(LimitConfig {
+            auth_failures_per_minute: 3,
+            ..LimitConfig::default()
+        });
+        let guesser: IpAddr = "203.0.113.9".parse().expect("an address");
+        let other: IpAddr = "198.51.100.4".parse().expect("an address");
+        for _ in 0..3 {
+            assert_eq!(limits.count_auth_failure(guesser), Ok(()));
+        }
+        for _ in 0..10 {
+            let wait = limits
+                .count_auth_failure(guesser)
+                .expect_err("past the quota");
+            assert!(
+                wait <= Duration::from_secs(20),
+                "one cell at 3 a minute: {wait:?}"
+            );
+        }
+        assert_eq!(limits.count_auth_failure(other), Ok(()));
+    }
 }

@@ -1,6 +1,7 @@
-//! One log line per request: method, path, status, latency, under a span carrying the
-//! request id, so every line logged while serving the request carries it too. Never
-//! the query string (it could carry a secret), other headers, or bodies.
+//! One log line per request: method, path, status, latency and the client's address
+//! (as [`crate::client`] resolved it), under a span carrying the request id, so every
+//! line logged while serving the request carries it too. Never the query string (it
+//! could carry a secret), other headers, or bodies.
 //!
 //! The request id is the client's `x-request-id` when it is a plausible id (1 to 128
 //! characters of letters, digits, `.`, `_`, `-`), a new UUID otherwise; it is sent back
@@ -10,6 +11,8 @@ use std::time::Instant;
 
 use poem::{Endpoint, IntoResponse, Request, Response, http::HeaderValue};
 use tracing::Instrument;
+
+use crate::client::ClientAddr;
 
 pub(crate) const REQUEST_ID: &str = "x-request-id";
 
@@ -32,6 +35,7 @@ pub(crate) async fn log_request<E: Endpoint>(next: E, request: Request) -> poem:
     let id = request_id(&request);
     let span = tracing::info_span!("request", request_id = %id);
     async move {
+        let client = ClientAddr::of(&request);
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let started = Instant::now();
@@ -47,6 +51,7 @@ pub(crate) async fn log_request<E: Endpoint>(next: E, request: Request) -> poem:
             path = %path,
             status = status.as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            client = client.map(tracing::field::display),
             "request"
         );
         result.map(|mut response| {

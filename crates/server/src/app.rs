@@ -21,6 +21,7 @@ use lead_inbox_group_commit::{
 };
 use lead_inbox_http::{
     HttpConfig, HttpState,
+    client::TrustedProxies,
     limits::LimitConfig,
     metrics::{Metrics, MetricsAccess, PoolSampler, open_endpoint as open_metrics},
     serve::{ServeOptions, serve},
@@ -57,6 +58,22 @@ pub enum StartError {
     #[cfg(feature = "benchmark-ceiling")]
     #[error(transparent)]
     BenchmarkCeiling(#[from] crate::ceiling::CeilingRefused),
+    #[error(
+        "unsupported database URL {url}: use sqlite://PATH, postgres://… (or postgresql://), \
+         mysql://… (or mariadb://), or memory:// (nothing is kept)"
+    )]
+    UnsupportedDatabaseUrl { url: String },
+    #[error(
+        "cannot reach the database {url}: gave up after trying for {tried_seconds} s \
+         (LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS is {timeout_seconds})"
+    )]
+    Unreachable {
+        url: String,
+        tried_seconds: u64,
+        timeout_seconds: u64,
+        #[source]
+        source: ConnectError,
+    },
     #[error("cannot open the database {url}")]
     Storage {
         url: String,
@@ -147,21 +164,48 @@ impl Storage {
             background_checkpoints: serving,
             ..StoreOptions::default()
         };
-        let deadline =
-            Instant::now() + Duration::from_secs(config.database_connect_timeout_seconds);
+        let timeout_seconds = config.database_connect_timeout_seconds;
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(timeout_seconds);
         let mut delay = Duration::from_millis(250);
+        let mut attempts = 0;
         let store = loop {
+            attempts += 1;
             match SeaOrmStore::connect(url, &options).await {
                 Ok(store) => break store,
                 Err(ConnectError::Connect(error)) if Instant::now() + delay < deadline => {
-                    tracing::warn!(
-                        database = %redact_url(url),
-                        error = %error,
-                        retry_in_ms = delay.as_millis() as u64,
-                        "waiting for the database"
-                    );
+                    // `error` carries the cause (see `SeaOrmStore::connect`); the first
+                    // failure also says how long start-up keeps trying.
+                    if attempts == 1 {
+                        tracing::warn!(
+                            database = %redact_url(url),
+                            error = %error,
+                            "cannot reach the database; trying again for up to {timeout_seconds} s \
+                             (LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS)"
+                        );
+                    } else {
+                        tracing::warn!(
+                            database = %redact_url(url),
+                            error = %error,
+                            retry_in_ms = delay.as_millis() as u64,
+                            "waiting for the database"
+                        );
+                    }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(source @ ConnectError::Connect(_)) => {
+                    return Err(StartError::Unreachable {
+                        url: redact_url(url),
+                        tried_seconds: started.elapsed().as_secs(),
+                        timeout_seconds,
+                        source,
+                    });
+                }
+                Err(ConnectError::UnsupportedScheme) => {
+                    return Err(StartError::UnsupportedDatabaseUrl {
+                        url: redact_url(url),
+                    });
                 }
                 Err(error) => return Err(failed(error)),
             }
@@ -413,6 +457,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             retry_after: Duration::from_secs(config.retry_after_seconds),
             metrics_access: MetricsAccess::with_key(config.metrics_key.as_deref()),
+            trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
             limits: LimitConfig {
                 request_timeout: Duration::from_secs(config.request_timeout_seconds),
                 auth_failures_per_minute: config.auth_failures_per_minute,
@@ -461,6 +506,7 @@ impl Application {
             .boxed();
         tracing::info!(
             address = %address,
+            docs = %docs_url(address, serve.tls.is_some()),
             database = %redact_url(&config.database_url),
             webhook_tokens = config.webhook_tokens.len(),
             api_keys = config.api_keys.len(),
@@ -532,6 +578,21 @@ impl Application {
     pub async fn run_until_stopped(self) -> io::Result<()> {
         self.run_until(shutdown_signal()).await
     }
+}
+
+/// Where the API's documentation (the Swagger UI) is served, for the ready line: a
+/// wildcard bind address is given as the loopback address, which a browser on the same
+/// machine can open.
+fn docs_url(address: SocketAddr, tls: bool) -> String {
+    let mut reachable = address;
+    if address.ip().is_unspecified() {
+        reachable.set_ip(match address {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{reachable}/docs")
 }
 
 /// How often the maintenance pass (retention, live-feed log pruning) runs while serving.
@@ -651,6 +712,20 @@ mod tests {
         assert_eq!(storage.reader.count().await.expect("count"), 0);
         assert_eq!(storage.reader.get(&reference).await.expect("get"), None);
         storage.health.ping().await.expect("ready");
+    }
+
+    #[test]
+    fn the_docs_address_is_one_a_browser_can_open() {
+        let at = |text: &str| text.parse::<SocketAddr>().expect("an address");
+        assert_eq!(
+            docs_url(at("127.0.0.1:8080"), false),
+            "http://127.0.0.1:8080/docs"
+        );
+        assert_eq!(
+            docs_url(at("0.0.0.0:8443"), true),
+            "https://127.0.0.1:8443/docs"
+        );
+        assert_eq!(docs_url(at("[::]:8080"), false), "http://[::1]:8080/docs");
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ use figment::{
     Figment,
     providers::{Env, Format, Toml},
 };
+use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, de};
 
@@ -20,7 +21,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Every configuration key; `LEAD_INBOX_<KEY>` sets it. Other `LEAD_INBOX_*` variables
 /// are not configuration (a warning names them, in case of a typo).
-const KEYS: [&str; 25] = [
+const KEYS: [&str; 26] = [
     "bind",
     "database_url",
     "webhook_tokens",
@@ -35,6 +36,7 @@ const KEYS: [&str; 25] = [
     "max_connections",
     "auth_failures_per_minute",
     "api_requests_per_minute",
+    "trusted_proxies",
     "tls_cert",
     "tls_key",
     "retry_after_seconds",
@@ -110,6 +112,11 @@ pub struct Config {
     /// `LEAD_INBOX_API_REQUESTS_PER_MINUTE`: requests allowed per API key and minute.
     #[serde(default = "default_api_requests")]
     pub api_requests_per_minute: u32,
+    /// `LEAD_INBOX_TRUSTED_PROXIES`: the networks (CIDRs, comma-separated) of the
+    /// reverse proxies in front; from them, `Forwarded` / `X-Forwarded-For` name the
+    /// client. None by default: those headers are ignored.
+    #[serde(default, deserialize_with = "network_list")]
+    pub trusted_proxies: Vec<IpNet>,
     /// `LEAD_INBOX_TLS_CERT`: a PEM certificate chain; with `tls_key`, serve HTTPS.
     #[serde(default)]
     pub tls_cert: Option<std::path::PathBuf>,
@@ -232,6 +239,7 @@ impl Default for Config {
             max_connections: default_max_client_connections(),
             auth_failures_per_minute: default_auth_failures(),
             api_requests_per_minute: default_api_requests(),
+            trusted_proxies: Vec::new(),
             tls_cert: None,
             tls_key: None,
             retry_after_seconds: default_retry_after(),
@@ -276,6 +284,7 @@ impl fmt::Debug for Config {
             .field("max_connections", &self.max_connections)
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("api_requests_per_minute", &self.api_requests_per_minute)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("retry_after_seconds", &self.retry_after_seconds)
@@ -414,6 +423,50 @@ fn secret_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SecretS
     }
 
     deserializer.deserialize_any(SecretList)
+}
+
+/// Networks: a comma-separated string (environment) or an array (TOML) of CIDRs; a
+/// lone address is its own network.
+fn network_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    struct NetworkList;
+
+    const EXAMPLE: &str = "10.0.0.0/8,192.168.1.7/32";
+
+    fn network<E: de::Error>(text: &str) -> Result<IpNet, E> {
+        let text = text.trim();
+        text.parse::<IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+            .map_err(|_| {
+                E::custom(format!(
+                    "`{text}` is not a network: give CIDRs separated by commas, e.g. {EXAMPLE}"
+                ))
+            })
+    }
+
+    impl<'de> de::Visitor<'de> for NetworkList {
+        type Value = Vec<IpNet>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "CIDRs separated by commas, e.g. {EXAMPLE}")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            text.split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(network)
+                .collect()
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut networks = Vec::new();
+            while let Some(text) = seq.next_element::<String>()? {
+                networks.push(network(&text)?);
+            }
+            Ok(networks)
+        }
+    }
+
+    deserializer.deserialize_any(NetworkList)
 }
 
 impl Config {
@@ -597,6 +650,45 @@ mod tests {
             jail.set_env("LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS", "7");
             let config = load_in(jail).map_err(|e| e.to_string())?;
             assert_eq!(config.database_connect_timeout_seconds, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_and_a_bad_one_stops_start_up() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "LEAD_INBOX_TRUSTED_PROXIES",
+                "10.0.0.0/8, 192.168.1.7,2001:db8::/32",
+            );
+            let config = load_in(jail).map_err(|e| e.to_string())?;
+            let networks: Vec<String> = config
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(networks, ["10.0.0.0/8", "192.168.1.7/32", "2001:db8::/32"]);
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            assert!(
+                load_in(jail)
+                    .map_err(|e| e.to_string())?
+                    .trusted_proxies
+                    .is_empty()
+            );
+            jail.create_file("lead-inbox.toml", "trusted_proxies = [\"172.16.0.0/12\"]\n")?;
+            let config =
+                Config::load(Some(Path::new("lead-inbox.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.trusted_proxies.len(), 1);
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEAD_INBOX_TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.0/33");
+            let error = load_in(jail).expect_err("not a network").to_string();
+            assert!(error.contains("LEAD_INBOX_TRUSTED_PROXIES"), "{error}");
+            assert!(error.contains("`10.0.0.0/33`"), "{error}");
+            assert!(error.contains("e.g. 10.0.0.0/8,192.168.1.7/32"), "{error}");
             Ok(())
         });
     }

@@ -1,6 +1,9 @@
 //! Logs: `LEAD_INBOX_LOG` (a filter in `RUST_LOG` syntax, default `info`) and
-//! `LEAD_INBOX_LOG_FORMAT` (`pretty`, the default, or `json`). Logs carry no secret and
+//! `LEAD_INBOX_LOG_FORMAT` (`pretty`, the default, coloured on a terminal only, or
+//! `json`). Logs carry no secret and
 //! no lead content: the code logs ids, codes and counts only.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::{EnvFilter, fmt};
 
@@ -16,7 +19,11 @@ pub fn init() {
     });
     let json = std::env::var("LEAD_INBOX_LOG_FORMAT")
         .is_ok_and(|format| format.eq_ignore_ascii_case("json"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: in a file or a pipe, ANSI escapes are noise.
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = if json {
         builder.json().try_init()
     } else {

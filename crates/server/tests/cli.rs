@@ -1,6 +1,7 @@
 //! The `lead-inbox` binary as a user runs it.
 
 use std::{
+    io::{Read, Write},
     net::TcpListener,
     path::Path,
     process::{Child, Command, Output, Stdio},
@@ -40,8 +41,14 @@ struct Running {
 
 impl Running {
     fn start(dir: &Path) -> Running {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts the server with `settings` (environment variables) added.
+    fn start_with(dir: &Path, settings: &[(&str, &str)]) -> Running {
         let port = free_port();
         let child = lead_inbox(dir)
+            .envs(settings.iter().copied())
             .env("LEAD_INBOX_WEBHOOK_TOKENS", TOKEN)
             .env("LEAD_INBOX_API_KEYS", "cli-key")
             .env("LEAD_INBOX_BIND", format!("127.0.0.1:{port}"))
@@ -58,6 +65,20 @@ impl Running {
             std::thread::sleep(Duration::from_millis(50));
         }
         Running { child, port }
+    }
+
+    /// `GET /health/live` with one more header line, over a connection of its own;
+    /// the whole answer.
+    fn get_live(&self, header: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        write!(
+            stream,
+            "GET /health/live HTTP/1.1\r\nHost: x\r\n{header}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read");
+        answer
     }
 
     fn url(&self) -> String {
@@ -228,6 +249,127 @@ fn a_bad_value_stops_start_up_naming_the_key() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
     assert!(stderr.contains("LEAD_INBOX_MAX_BODY_BYTES"), "{stderr}");
+}
+
+#[test]
+fn a_log_in_a_pipe_has_no_colours_and_the_ready_line_gives_the_docs_address() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start(dir.path());
+    let docs = format!("{}/docs", server.url());
+    // Served: the ready line was written before serving began.
+    let answer = server.get_live("accept: */*");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let output = server.terminate();
+    let logs = text(&output.stderr);
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no ANSI escape in a pipe: {logs:?}"
+    );
+    let ready = logs
+        .lines()
+        .find(|line| line.contains("lead inbox is ready"))
+        .unwrap_or_else(|| panic!("a ready line: {logs}"));
+    assert!(ready.contains(&format!("docs={docs}")), "{ready}");
+}
+
+#[test]
+fn behind_a_trusted_proxy_the_log_names_the_forwarded_client() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Running::start_with(dir.path(), &[("LEAD_INBOX_TRUSTED_PROXIES", "127.0.0.0/8")]);
+    for forwarded in [
+        "x-forwarded-for: 203.0.113.9",
+        "forwarded: for=198.51.100.4",
+    ] {
+        let answer = server.get_live(forwarded);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let logs = text(&server.terminate().stderr);
+    for client in ["203.0.113.9", "198.51.100.4"] {
+        assert!(
+            logs.lines().any(|line| line.contains("path=/health/live")
+                && line.contains(&format!("client={client}"))),
+            "a request line with client={client}: {logs}"
+        );
+    }
+}
+
+#[test]
+fn a_trusted_proxy_that_is_not_a_network_stops_start_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = lead_inbox(dir.path())
+        .env("LEAD_INBOX_WEBHOOK_TOKENS", TOKEN)
+        .env("LEAD_INBOX_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal")
+        .arg("serve")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("LEAD_INBOX_TRUSTED_PROXIES"), "{stderr}");
+    assert!(
+        stderr.contains("`proxy.internal` is not a network"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("e.g. 10.0.0.0/8,192.168.1.7/32"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_reported_with_its_cause_and_how_long_start_up_tries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let started = Instant::now();
+    // Nothing listens on port 1. The first attempt fails after the pool's own 3 s
+    // (it retries a refused connection silently), the next after as long again: past
+    // the 4 s given, so start-up gives up after two.
+    let output = lead_inbox(dir.path())
+        .env("LEAD_INBOX_WEBHOOK_TOKENS", TOKEN)
+        .env("LEAD_INBOX_DATABASE_URL", "postgres://nobody@127.0.0.1:1/x")
+        .env("LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS", "4")
+        .arg("serve")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let stderr = text(&output.stderr);
+    let first = stderr
+        .lines()
+        .find(|line| line.contains("cannot reach the database"))
+        .unwrap_or_else(|| panic!("a warning at the first failure: {stderr}"));
+    assert!(first.contains("Connection refused"), "{first}");
+    assert!(
+        first.contains("trying again for up to 4 s (LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS)"),
+        "{first}"
+    );
+    assert!(!stderr.contains("pool timed out"), "{stderr}");
+    let error = &stderr[stderr.find("lead-inbox: ").expect("the error")..];
+    assert!(
+        error.contains(
+            "cannot reach the database postgres://nobody@127.0.0.1:1/x: gave up after trying for"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains("(LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS is 4)"),
+        "{error}"
+    );
+    assert!(error.contains("Connection refused"), "{error}");
+}
+
+#[test]
+fn an_unsupported_database_url_lists_the_ones_that_are() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = lead_inbox(dir.path())
+        .env("LEAD_INBOX_WEBHOOK_TOKENS", TOKEN)
+        .env("LEAD_INBOX_DATABASE_URL", "mongodb://127.0.0.1/leads")
+        .arg("serve")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    for scheme in ["sqlite://", "postgres://", "mysql://", "memory://"] {
+        assert!(stderr.contains(scheme), "{scheme} in {stderr}");
+    }
 }
 
 #[test]

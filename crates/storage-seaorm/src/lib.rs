@@ -71,7 +71,7 @@ impl Default for StoreOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error(
-        "unsupported database URL scheme (use sqlite://, postgres://, postgresql:// or mysql://)"
+        "unsupported database URL scheme (use sqlite://, postgres://, postgresql://, mysql:// or mariadb://)"
     )]
     UnsupportedScheme,
     #[error("cannot create the folder {folder} for the SQLite database")]
@@ -203,7 +203,8 @@ async fn open_at_once<Db: sea_orm::sqlx::Database>(
     let mut connections = Vec::new();
     while let Some(joined) = opening.join_next().await {
         match joined {
-            Ok(connection) => connections.push(connection?),
+            Ok(Ok(connection)) => connections.push(connection),
+            Ok(Err(error)) => return Err(cause_of(pool, error).await),
             Err(_) => return Err(sea_orm::sqlx::Error::WorkerCrashed),
         }
     }
@@ -214,6 +215,34 @@ async fn open_at_once<Db: sea_orm::sqlx::Database>(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     Ok(())
+}
+
+/// Why `pool` could not open a connection. The pool retries a refused connection
+/// silently until its acquire timeout and then says only `PoolTimedOut` ("pool timed
+/// out while waiting for an open connection"), never why; one connection opened
+/// directly, within the same timeout, gives the cause ("Connection refused", an
+/// unknown host, a failed login, no answer).
+async fn cause_of<Db: sea_orm::sqlx::Database>(
+    pool: &sea_orm::sqlx::Pool<Db>,
+    error: sea_orm::sqlx::Error,
+) -> sea_orm::sqlx::Error {
+    use sea_orm::sqlx::{ConnectOptions as _, Error};
+    if !matches!(error, Error::PoolTimedOut) {
+        return error;
+    }
+    let within = pool.options().get_acquire_timeout();
+    match tokio::time::timeout(within, pool.connect_options().connect()).await {
+        Ok(Err(cause)) => cause,
+        // It answers now: the pool's failure was passing; report it as it was.
+        Ok(Ok(_connection)) => error,
+        Err(_) => Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "the database server did not answer within {} s",
+                within.as_secs_f64()
+            ),
+        )),
+    }
 }
 
 impl SeaOrmStore {
