@@ -6,6 +6,7 @@
 //! a stable `code` (see [`error`]).
 
 mod allow;
+mod api;
 mod body;
 pub mod error;
 mod export;
@@ -101,33 +102,25 @@ type Apis = (
 );
 
 fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
-    let (webhook, leads, work, feed, insights, subjects, health) = match state {
-        Some((state, config)) => {
-            let api = || leads::LeadsApi::new(state.clone(), config.clone());
-            (
-                webhook::WebhookApi::new(
-                    state.intake.clone(),
-                    state.metrics.clone(),
-                    config.clone(),
-                ),
-                api(),
-                work::WorkApi::new(api()),
-                feed::FeedApi::new(api()),
-                insights::InsightsApi::new(api()),
-                subjects::SubjectsApi::new(api()),
-                health::HealthApi::new(Some(state.queries)),
-            )
-        }
+    let (webhook, api, health) = match state {
+        Some((state, config)) => (
+            webhook::WebhookApi::new(state.intake.clone(), state.metrics.clone(), config.clone()),
+            api::ApiContext::new(state.clone(), config),
+            health::HealthApi::new(Some(state.queries)),
+        ),
         None => (
             webhook::WebhookApi::detached(),
-            leads::LeadsApi::detached(),
-            work::WorkApi::new(leads::LeadsApi::detached()),
-            feed::FeedApi::new(leads::LeadsApi::detached()),
-            insights::InsightsApi::new(leads::LeadsApi::detached()),
-            subjects::SubjectsApi::new(leads::LeadsApi::detached()),
+            api::ApiContext::detached(),
             health::HealthApi::new(None),
         ),
     };
+    let (leads, work, feed, insights, subjects) = (
+        leads::LeadsApi::new(api.clone()),
+        work::WorkApi::new(api.clone()),
+        feed::FeedApi::new(api.clone()),
+        insights::InsightsApi::new(api.clone()),
+        subjects::SubjectsApi::new(api),
+    );
     OpenApiService::new(
         (webhook, leads, work, feed, insights, subjects, health),
         API_TITLE,
