@@ -17,6 +17,7 @@ mod leads;
 pub mod limits;
 mod logging;
 pub mod metrics;
+mod params;
 pub mod serve;
 mod subjects;
 pub use subjects::subject_export_json;
@@ -174,8 +175,10 @@ pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
     let metrics_endpoint =
         metrics::guarded_endpoint(metrics.clone(), config.metrics_access.clone());
     let api = service(Some((state, config)));
-    let known = allow::Routes::from_spec(&api.spec());
+    let spec = api.spec();
+    let known = allow::Routes::from_spec(&spec);
     let counted = known.clone();
+    let rules = params::ParamRules::from_spec(&spec, known.clone());
     let json = api.spec_endpoint();
     let yaml = api.spec_endpoint_yaml();
     Route::new()
@@ -184,7 +187,7 @@ pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
         .at("/openapi.yaml", get(yaml))
         .nest("/docs", SwaggerUi::default())
         .at("/metrics", get(metrics_endpoint))
-        .catch_all_error(error::into_json_response)
+        .around(move |next, request| error::json_errors(rules.clone(), next, request))
         .around(move |next, request| allow::add_allow_header(known.clone(), next, request))
         .around(move |next, request| limits::enforce(limits.clone(), next, request))
         .around(move |next, request| {
