@@ -32,6 +32,22 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// Parses the process's arguments; `serve --help` lists the environment variables,
+    /// generated from the configuration's keys.
+    pub fn parse_args() -> Cli {
+        let matches = Cli::command_with_environment().get_matches();
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+            .unwrap_or_else(|error| error.exit())
+    }
+
+    fn command_with_environment() -> clap::Command {
+        <Cli as clap::CommandFactory>::command().mut_subcommand("serve", |serve| {
+            serve.after_help(Config::environment_help())
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the service (the default).
@@ -830,6 +846,27 @@ async fn send_example(url: &str, token: &str, reference: Option<String>) -> Exit
         Err(error) => {
             eprintln!("lead-inbox: cannot post to {url}: {}", report(&error));
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_help_lists_the_environment_variables() {
+        let mut command = Cli::command_with_environment();
+        let serve = command
+            .find_subcommand_mut("serve")
+            .expect("a serve command");
+        let help = serve.render_help().to_string();
+        for key in Config::keys() {
+            let variable = crate::config::variable(key);
+            assert!(
+                help.contains(&format!("{variable}=")),
+                "{variable} in {help}"
+            );
         }
     }
 }

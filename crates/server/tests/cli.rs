@@ -353,6 +353,18 @@ fn help_lists_the_commands_with_examples() {
         .output()
         .expect("runs");
     assert!(text(&send.stdout).contains("Example: lead-inbox send-example"));
+    let serve = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .expect("runs");
+    let serve = text(&serve.stdout);
+    for variable in [
+        "LEAD_INBOX_BIND=0.0.0.0:8080",
+        "LEAD_INBOX_WEBHOOK_TOKENS=",
+        "LEAD_INBOX_CONFIG=",
+    ] {
+        assert!(serve.contains(variable), "{variable} in {serve}");
+    }
 }
 
 #[test]
