@@ -132,8 +132,9 @@ pub enum Command {
     /// Work on the quarantine: payloads that could not be leads.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
-    /// Post the CasaYes documentation's example lead to a running Lead Inbox and print
-    /// the answer: the integrator's smoke test.
+    /// Post the CasaYes documentation's example lead (with john.smith@example.com as the
+    /// sender's email) to a running Lead Inbox and print the answer: the integrator's
+    /// smoke test.
     ///
     /// Example: lead-inbox send-example --url http://127.0.0.1:8080 --token secret
     SendExample {
@@ -806,14 +807,22 @@ async fn copy(config: Option<PathBuf>, from: &str, to: &str) -> ExitCode {
     }
 }
 
+/// The address `send-example` gives John Smith. The published example's
+/// `SenderEmail` is the text `[email protected]`, what the page's e-mail hiding
+/// left in place of the address: sent as it is, the lead would be stored with an
+/// anomaly and John Smith would be a contact apart from his other leads. The verbatim
+/// example stays a test of tolerance (`tests/tests/webhook.rs`).
+pub const EXAMPLE_SENDER_EMAIL: &str = "john.smith@example.com";
+
 /// The documentation's example with `reference` as its LeadReference (a fresh one of
-/// the documented shape when `None`).
+/// the documented shape when `None`) and a plausible sender email.
 pub fn example_payload(reference: Option<String>) -> serde_json::Value {
     let mut payload: serde_json::Value =
         serde_json::from_str(SPEC_EXAMPLE).unwrap_or_else(|_| unreachable!("the example is JSON"));
     let reference =
         reference.unwrap_or_else(|| format!("CY-Listing-A3bT7Y2xL6w-{}", uuid::Uuid::new_v4()));
     payload["LeadReference"] = serde_json::Value::String(reference);
+    payload["SenderEmail"] = serde_json::Value::String(EXAMPLE_SENDER_EMAIL.to_owned());
     payload
 }
 
@@ -853,6 +862,26 @@ async fn send_example(url: &str, token: &str, reference: Option<String>) -> Exit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_example_sent_is_a_lead_without_anomalies() {
+        let payload = example_payload(None);
+        let bytes = serde_json::to_vec(&payload).expect("JSON");
+        let lead = lead_inbox_domain::casayes::parse_payload(&bytes).expect("a lead");
+        assert!(lead.anomalies.is_empty(), "{:?}", lead.anomalies);
+        assert!(
+            lead.reference
+                .as_str()
+                .starts_with("CY-Listing-A3bT7Y2xL6w-")
+        );
+        assert_eq!(
+            lead.sender
+                .email
+                .as_ref()
+                .and_then(|email| email.normalised()),
+            Some(EXAMPLE_SENDER_EMAIL)
+        );
+    }
 
     #[test]
     fn serve_help_lists_the_environment_variables() {

@@ -271,6 +271,36 @@ fn serve_send_example_and_stop_on_sigterm() {
         .expect("runs");
     assert!(text(&again.stdout).contains(r#""status":"duplicate""#));
 
+    // A plausible sender email, not the published page's e-mail-hiding artefact: no
+    // anomaly, and John Smith is one contact.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let lead: serde_json::Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/api/v1/leads/CY-Listing-A3bT7Y2xL6w-cli-1",
+                server.url()
+            ))
+            .bearer_auth("cli-key")
+            .send()
+            .await
+            .expect("answer")
+            .json()
+            .await
+            .expect("JSON")
+    });
+    assert_eq!(lead["sender"]["email"], "john.smith@example.com", "{lead}");
+    assert_eq!(lead["sender"]["emailNormalised"], "john.smith@example.com");
+    let flagged: Vec<&str> = lead["anomalies"]
+        .as_array()
+        .expect("anomalies")
+        .iter()
+        .filter_map(|anomaly| anomaly["field"].as_str())
+        .collect();
+    assert!(!flagged.contains(&"SenderEmail"), "{lead}");
+
     let fresh = lead_inbox(dir.path())
         .args(["send-example", "--url", &server.url(), "--token", TOKEN])
         .output()
