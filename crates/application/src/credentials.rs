@@ -1,18 +1,25 @@
 //! Credentials managed at run time (`lead-inbox tokens …`, `lead-inbox api-keys …`),
 //! beside those from configuration. Only a hash of each secret is ever stored.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 
-use crate::{Scope, StorageError};
+use crate::{Clock, Scope, StorageError};
 
 /// The SHA-256 of a secret. What is stored and looked up instead of the secret.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SecretHash(pub [u8; 32]);
 
 impl SecretHash {
+    /// The hash of `secret` (SHA-256 of its UTF-8 bytes).
+    pub fn of(secret: &SecretString) -> SecretHash {
+        SecretHash(Sha256::digest(secret.expose_secret().as_bytes()).into())
+    }
+
     /// Lower-case hex, as stored.
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
@@ -50,6 +57,15 @@ impl CredentialKind {
         match self {
             CredentialKind::WebhookToken => "webhook_token",
             CredentialKind::ApiKey => "api_key",
+        }
+    }
+
+    /// What a new secret of this kind starts with, so that a leaked one says what it is
+    /// (and secret scanners can find it).
+    pub fn secret_prefix(self) -> &'static str {
+        match self {
+            CredentialKind::WebhookToken => "liwt_",
+            CredentialKind::ApiKey => "lik_",
         }
     }
 }
@@ -113,6 +129,102 @@ pub trait CredentialStore: Send + Sync {
         hash: &SecretHash,
         now: DateTime<Utc>,
     ) -> Result<Option<CredentialRecord>, StorageError>;
+}
+
+/// A new random secret: `prefix` then 64 hex digits (256 random bits from the
+/// operating system's generator).
+pub fn generate_secret(prefix: &str) -> Result<SecretString, StorageError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|error| {
+        StorageError::unexpected(format!("no randomness for a new secret: {error}"))
+    })?;
+    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(SecretString::from(format!("{prefix}{random}")))
+}
+
+/// A credential just issued: its secret, to be shown once, and its record.
+pub struct Issued {
+    pub secret: SecretString,
+    pub record: CredentialRecord,
+}
+
+impl fmt::Debug for Issued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issued")
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The use cases "issue, list and revoke managed webhook tokens and API keys"
+/// (`lead-inbox tokens …`, `lead-inbox api-keys …`).
+#[derive(Clone)]
+pub struct CredentialManagement {
+    store: Arc<dyn CredentialStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for CredentialManagement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialManagement")
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredentialManagement {
+    pub fn new(store: Arc<dyn CredentialStore>, clock: Arc<dyn Clock>) -> Self {
+        CredentialManagement { store, clock }
+    }
+
+    /// Makes a new secret of `kind` and records its hash (never the secret), valid
+    /// from now until `expires_at` (for ever when `None`). The secret is in the answer
+    /// only: it cannot be read again. `scopes` are an API key's; a webhook token has
+    /// none.
+    pub async fn issue(
+        &self,
+        kind: CredentialKind,
+        name: String,
+        scopes: Vec<Scope>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<Issued, StorageError> {
+        let secret = generate_secret(kind.secret_prefix())?;
+        let scopes = match kind {
+            CredentialKind::WebhookToken => Vec::new(),
+            CredentialKind::ApiKey => scopes,
+        };
+        let record = self
+            .store
+            .create(NewCredential {
+                kind,
+                name,
+                hash: SecretHash::of(&secret),
+                scopes,
+                created_at: self.clock.now(),
+                expires_at,
+            })
+            .await?;
+        Ok(Issued { secret, record })
+    }
+
+    /// Every credential of `kind`, revoked and expired ones too, oldest first.
+    pub async fn list(&self, kind: CredentialKind) -> Result<Vec<CredentialRecord>, StorageError> {
+        self.store.list(kind).await
+    }
+
+    /// Revokes the credential of `kind` with this id from now on; `None` when there is
+    /// none.
+    pub async fn revoke(
+        &self,
+        kind: CredentialKind,
+        id: i64,
+    ) -> Result<Option<CredentialRecord>, StorageError> {
+        self.store.revoke(kind, id, self.clock.now()).await
+    }
+
+    /// The instant the use cases take as now (for showing whether a record is valid).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
 }
 
 /// Scopes as stored: their codes, comma-separated.

@@ -10,8 +10,8 @@ use lead_inbox_domain::{
 use secrecy::SecretString;
 
 use crate::{
-    Clock, InsertOutcome, IntakeError, LeadWriter, QuarantineStore, StorageError,
-    WebhookTokenVerifier,
+    Clock, InsertOutcome, IntakeError, LeadWriter, PageRequest, QuarantineStore, StorageError,
+    WebhookTokenVerifier, pagination::MAX_PAGE_SIZE,
 };
 
 /// Proof that a delivery's token was checked, and when the delivery arrived. Only
@@ -55,6 +55,34 @@ pub enum Replay {
     Stored(Received),
     /// It still cannot be a lead; it stays in the quarantine.
     StillRefused(Rejection),
+}
+
+/// How many payloads a replay of many turned into leads, left refused, or did not find.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayTally {
+    /// Stored as leads (or found stored): they left the quarantine.
+    pub stored: u64,
+    /// Still not leads: they stay.
+    pub still_refused: u64,
+    /// No such entry (removed meanwhile).
+    pub missing: u64,
+}
+
+impl ReplayTally {
+    /// How many payloads were replayed so far.
+    pub fn done(&self) -> u64 {
+        self.stored + self.still_refused + self.missing
+    }
+}
+
+/// A replay of many payloads stopped by a storage failure; what was replayed before it
+/// stays replayed.
+#[derive(Debug, thiserror::Error)]
+#[error("the replay stopped after {} payloads", .so_far.done())]
+pub struct ReplayStopped {
+    pub so_far: ReplayTally,
+    #[source]
+    pub error: StorageError,
 }
 
 /// The use case "CasaYes delivers a lead".
@@ -173,6 +201,62 @@ impl LeadIntake {
         // next replay is a duplicate that removes it.
         self.quarantine.delete(id).await?;
         Ok(Some(Replay::Stored(Received { reference, outcome })))
+    }
+
+    /// Replays every quarantined payload, oldest first (see [`LeadIntake::replay`]).
+    /// `progress` is told how many there are, then the tally after each one.
+    pub async fn replay_all(
+        &self,
+        progress: impl FnMut(u64, &ReplayTally),
+    ) -> Result<ReplayTally, ReplayStopped> {
+        let stopped = |error| ReplayStopped {
+            so_far: ReplayTally::default(),
+            error,
+        };
+        let mut ids = Vec::new();
+        let mut after = None;
+        loop {
+            let page = PageRequest::new(Some(MAX_PAGE_SIZE), after)
+                .unwrap_or_else(|_| unreachable!("the largest page size is valid"));
+            let page = self.quarantine.list(page).await.map_err(stopped)?;
+            ids.extend(page.items.iter().map(|entry| entry.id));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        // Pages come newest first.
+        ids.reverse();
+        self.replay_each(&ids, progress).await
+    }
+
+    /// Replays the quarantined payloads `ids`, in that order (see
+    /// [`LeadIntake::replay`]). `progress` is told how many there are, then the tally
+    /// after each one. A storage failure stops it: the entries replayed before stay
+    /// replayed, and running it again finishes the rest.
+    pub async fn replay_each(
+        &self,
+        ids: &[QuarantineId],
+        mut progress: impl FnMut(u64, &ReplayTally),
+    ) -> Result<ReplayTally, ReplayStopped> {
+        let total = ids.len() as u64;
+        let mut tally = ReplayTally::default();
+        progress(total, &tally);
+        for id in ids {
+            match self.replay(*id).await {
+                Ok(Some(Replay::Stored(_))) => tally.stored += 1,
+                Ok(Some(Replay::StillRefused(_))) => tally.still_refused += 1,
+                Ok(None) => tally.missing += 1,
+                Err(error) => {
+                    return Err(ReplayStopped {
+                        so_far: tally,
+                        error,
+                    });
+                }
+            }
+            progress(total, &tally);
+        }
+        Ok(tally)
     }
 
     /// Removes a quarantined payload; `false` when there was none.

@@ -18,12 +18,14 @@ pub mod work;
 
 pub use access::{ApiAccess, ApiPrincipal, Scope};
 pub use credentials::{
-    CredentialKind, CredentialRecord, CredentialStore, NewCredential, SecretHash, scopes_from_text,
-    scopes_to_text,
+    CredentialKind, CredentialManagement, CredentialRecord, CredentialStore, Issued, NewCredential,
+    SecretHash, generate_secret, scopes_from_text, scopes_to_text,
 };
 pub use error::{AccessError, IntakeError, StorageError};
 pub use feed::{FeedItem, LeadFeed};
-pub use intake::{AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay};
+pub use intake::{
+    AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay, ReplayStopped, ReplayTally,
+};
 pub use pagination::{LeadCursor, LeadFilter, LeadSort, Page, PageRequest, PageSizeError};
 pub use ports::{
     ApiKeyVerifier, Clock, ContactSummary, ErasureLog, ErasureRecord, InsertOutcome, LeadErasure,

@@ -12,32 +12,20 @@ use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 use lead_inbox_application::{
-    ApiKeyVerifier, ApiPrincipal, Clock, CredentialKind, CredentialRecord, CredentialStore,
-    ExposeSecret, Scope, SecretHash, SecretString, StorageError, WebhookTokenVerifier,
+    ApiKeyVerifier, ApiPrincipal, Clock, CredentialKind, CredentialRecord, CredentialStore, Scope,
+    SecretHash, SecretString, StorageError, WebhookTokenVerifier,
 };
-use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 type Hash = [u8; 32];
 
 fn hash(secret: &SecretString) -> Hash {
-    Sha256::digest(secret.expose_secret().as_bytes()).into()
+    SecretHash::of(secret).0
 }
 
 /// The hash under which a secret is stored.
 pub fn hash_secret(secret: &SecretString) -> SecretHash {
-    SecretHash(hash(secret))
-}
-
-/// A new random secret: `prefix` then 64 hex digits (244 random bits from the
-/// operating system's generator).
-pub fn generate_secret(prefix: &str) -> SecretString {
-    let random = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    SecretString::from(format!("{prefix}{random}"))
+    SecretHash::of(secret)
 }
 
 /// The index of the stored hash equal to the presented secret's, examining all of them.
@@ -266,12 +254,12 @@ mod tests {
     }
 
     #[test]
-    fn generated_secrets_are_long_random_and_prefixed() {
-        let a = generate_secret("liwt_");
-        let b = generate_secret("liwt_");
-        assert!(a.expose_secret().starts_with("liwt_"));
-        assert_eq!(a.expose_secret().len(), 5 + 64);
-        assert_ne!(a.expose_secret(), b.expose_secret());
-        assert_eq!(hash_secret(&a), hash_secret(&secret(a.expose_secret())));
+    fn a_secret_is_stored_under_its_sha256() {
+        let a = secret("s3cr3t");
+        assert_eq!(hash_secret(&a), hash_secret(&secret("s3cr3t")));
+        assert_eq!(
+            hash_secret(&a).to_hex(),
+            "4e738ca5563c06cfd0018299933d58db1dd8bf97f6973dc99bf6cdc64b5550bd"
+        );
     }
 }

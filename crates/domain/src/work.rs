@@ -225,12 +225,16 @@ fn tags_text(tags: &BTreeSet<String>) -> Option<String> {
 
 impl LeadWork {
     /// Applies `change` at `at` by the rules: a status change must be a valid
-    /// transition, values are checked and normalised, and a change that changes
-    /// nothing is refused. The version goes up by one.
+    /// transition (the status the lead has already is no change), values are checked
+    /// and normalised, and a change that changes nothing is refused. The version goes
+    /// up by one.
     pub fn apply(&self, change: WorkChange, at: DateTime<Utc>) -> Result<Applied, WorkError> {
         let mut work = self.clone();
         let mut changes = Vec::new();
-        if let Some(to) = change.status {
+        // The status the lead has already is no change, as for the other fields: a
+        // client that sends the whole state it wants is not refused for the part that
+        // holds already (and a change of nothing else is `Empty`, not a bad move).
+        if let Some(to) = change.status.filter(|to| *to != self.status) {
             let transition = self.status.transition(to)?;
             changes.push(FieldChange {
                 field: "status",
@@ -517,6 +521,22 @@ mod tests {
         );
         assert_eq!(
             change(WorkChange {
+                status: Some(LeadStatus::New),
+                ..WorkChange::default()
+            }),
+            Err(WorkError::Empty),
+            "the status it has already changes nothing"
+        );
+        let tagged = change(WorkChange {
+            status: Some(LeadStatus::New),
+            tags: Some(vec!["vip".into()]),
+            ..WorkChange::default()
+        })
+        .expect("the tags change");
+        let fields: Vec<_> = tagged.changes.iter().map(|c| c.field).collect();
+        assert_eq!(fields, ["tags"], "the status is not recorded as changed");
+        assert_eq!(
+            change(WorkChange {
                 tags: Some(vec!["no spaces".into()]),
                 ..WorkChange::default()
             }),
@@ -529,11 +549,20 @@ mod tests {
             }),
             Err(WorkError::Note)
         );
+        let qualified = change(WorkChange {
+            status: Some(LeadStatus::Qualified),
+            ..WorkChange::default()
+        })
+        .expect("forward")
+        .work;
         assert!(matches!(
-            change(WorkChange {
-                status: Some(LeadStatus::New),
-                ..WorkChange::default()
-            }),
+            qualified.apply(
+                WorkChange {
+                    status: Some(LeadStatus::Contacted),
+                    ..WorkChange::default()
+                },
+                at(2)
+            ),
             Err(WorkError::Transition(_))
         ));
     }

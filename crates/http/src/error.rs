@@ -4,17 +4,22 @@
 //! |---|---|---|
 //! | 400 | `not_json`, `not_an_object`, `lead_reference_missing`, `lead_reference_invalid` | the webhook body cannot be a lead (it is quarantined) |
 //! | 400 | `body_unreadable` | the request body could not be read |
-//! | 400 | `invalid_request` | a parameter is malformed (`limit`, `cursor`, ...) |
+//! | 400 | `invalid_request` | a parameter or the JSON body is malformed or missing (`limit`, `cursor`, ...): the message names it and what it accepts |
 //! | 401 | `unauthorized` | missing or wrong webhook token or API key |
 //! | 403 | `forbidden` | the API key lacks the scope |
 //! | 404 | `not_found` | no such lead, quarantine entry or path |
 //! | 405 | `method_not_allowed` | the path exists, not with this method |
 //! | 413 | `payload_too_large` | the webhook body is over the limit (its first bytes are quarantined) |
+//! | 415 | `unsupported_media_type` | a JSON body (`PATCH`) sent without `Content-Type: application/json` |
 //! | 500 | `internal_error` | a bug or a corrupt row; details are in the log only |
 //! | 503 | `storage_unavailable` | the database cannot be reached; retry after `Retry-After` seconds |
 
-use poem::{IntoResponse, Response, http::StatusCode};
+use std::sync::Arc;
+
+use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 use poem_openapi::{Object, payload::Json};
+
+use crate::params::{Asked, Explained, ParamRules};
 
 /// An error: a stable machine `code` and a `message` for a person.
 #[derive(Debug, Clone, Object)]
@@ -93,7 +98,7 @@ pub fn error_body(error: &poem::Error) -> (StatusCode, ApiError) {
     (status, ApiError::new(code_for(status), message))
 }
 
-pub(crate) async fn into_json_response(error: poem::Error) -> Response {
+fn into_json_response(error: poem::Error, asked: &Asked, rules: &ParamRules) -> Response {
     if error.is_from_response() {
         // An operation's own documented answer (already JSON): leave it as it is.
         return error.into_response();
@@ -101,6 +106,30 @@ pub(crate) async fn into_json_response(error: poem::Error) -> Response {
     if error.status().is_server_error() {
         tracing::error!(error = %error, "request failed");
     }
-    let (status, body) = error_body(&error);
+    let (status, body) = match rules.explain(&error, asked) {
+        Some(Explained::BadRequest(message)) => (
+            StatusCode::BAD_REQUEST,
+            ApiError::new(code_for(StatusCode::BAD_REQUEST), message),
+        ),
+        Some(Explained::UnsupportedMediaType(message)) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::new(code_for(StatusCode::UNSUPPORTED_MEDIA_TYPE), message),
+        ),
+        None => error_body(&error),
+    };
     Json(body).with_status(status).into_response()
+}
+
+/// Every error the routes inside answer becomes the JSON error body; a parameter or
+/// body poem-openapi could not parse is explained by [`ParamRules`].
+pub(crate) async fn json_errors<E: Endpoint>(
+    rules: Arc<ParamRules>,
+    next: E,
+    request: Request,
+) -> poem::Result<Response> {
+    let asked = Asked::of(&request);
+    Ok(match crate::call_boxed(&next, request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => into_json_response(error, &asked, &rules),
+    })
 }

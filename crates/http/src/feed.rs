@@ -15,7 +15,7 @@ use poem_openapi::{
 
 use crate::{
     ApiTags,
-    leads::{ApiKeyAuth, ApiResult, LeadsApi, bad_request},
+    api::{ApiContext, ApiKeyAuth, ApiResult, bad_request},
     metrics::Metrics,
     views::LeadView,
 };
@@ -92,11 +92,11 @@ impl Drop for Connected {
 }
 
 pub struct FeedApi {
-    api: LeadsApi,
+    api: ApiContext,
 }
 
 impl FeedApi {
-    pub fn new(api: LeadsApi) -> Self {
+    pub fn new(api: ApiContext) -> Self {
         FeedApi { api }
     }
 }

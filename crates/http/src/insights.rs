@@ -12,11 +12,11 @@ use poem_openapi::{
 
 use crate::{
     ApiTags,
-    error::ApiError,
-    leads::{
-        ApiFailure, ApiKeyAuth, ApiResult, LeadsApi, default_limit, lead_cursor, page_request,
+    api::{
+        ApiContext, ApiFailure, ApiKeyAuth, ApiResult, default_limit, lead_cursor, page_request,
         parse_lead_cursor,
     },
+    error::ApiError,
     views::{LeadStatusView, LeadView},
 };
 
@@ -261,11 +261,11 @@ pub enum StatsResponse {
 }
 
 pub struct InsightsApi {
-    api: LeadsApi,
+    api: ApiContext,
 }
 
 impl InsightsApi {
-    pub fn new(api: LeadsApi) -> Self {
+    pub fn new(api: ApiContext) -> Self {
         InsightsApi { api }
     }
 }

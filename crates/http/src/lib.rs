@@ -6,6 +6,7 @@
 //! a stable `code` (see [`error`]).
 
 mod allow;
+mod api;
 mod body;
 pub mod client;
 pub mod error;
@@ -17,6 +18,7 @@ mod leads;
 pub mod limits;
 mod logging;
 pub mod metrics;
+mod params;
 pub mod serve;
 mod subjects;
 pub use subjects::subject_export_json;
@@ -105,33 +107,25 @@ type Apis = (
 );
 
 fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
-    let (webhook, leads, work, feed, insights, subjects, health) = match state {
-        Some((state, config)) => {
-            let api = || leads::LeadsApi::new(state.clone(), config.clone());
-            (
-                webhook::WebhookApi::new(
-                    state.intake.clone(),
-                    state.metrics.clone(),
-                    config.clone(),
-                ),
-                api(),
-                work::WorkApi::new(api()),
-                feed::FeedApi::new(api()),
-                insights::InsightsApi::new(api()),
-                subjects::SubjectsApi::new(api()),
-                health::HealthApi::new(Some(state.queries)),
-            )
-        }
+    let (webhook, api, health) = match state {
+        Some((state, config)) => (
+            webhook::WebhookApi::new(state.intake.clone(), state.metrics.clone(), config.clone()),
+            api::ApiContext::new(state.clone(), config),
+            health::HealthApi::new(Some(state.queries)),
+        ),
         None => (
             webhook::WebhookApi::detached(),
-            leads::LeadsApi::detached(),
-            work::WorkApi::new(leads::LeadsApi::detached()),
-            feed::FeedApi::new(leads::LeadsApi::detached()),
-            insights::InsightsApi::new(leads::LeadsApi::detached()),
-            subjects::SubjectsApi::new(leads::LeadsApi::detached()),
+            api::ApiContext::detached(),
             health::HealthApi::new(None),
         ),
     };
+    let (leads, work, feed, insights, subjects) = (
+        leads::LeadsApi::new(api.clone()),
+        work::WorkApi::new(api.clone()),
+        feed::FeedApi::new(api.clone()),
+        insights::InsightsApi::new(api.clone()),
+        subjects::SubjectsApi::new(api),
+    );
     OpenApiService::new(
         (webhook, leads, work, feed, insights, subjects, health),
         API_TITLE,
@@ -188,8 +182,10 @@ pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
     let metrics_endpoint =
         metrics::guarded_endpoint(metrics.clone(), config.metrics_access.clone());
     let api = service(Some((state, config)));
-    let known = allow::Routes::from_spec(&api.spec());
+    let spec = api.spec();
+    let known = allow::Routes::from_spec(&spec);
     let counted = known.clone();
+    let rules = params::ParamRules::from_spec(&spec, known.clone());
     let json = api.spec_endpoint();
     let yaml = api.spec_endpoint_yaml();
     Route::new()
@@ -198,7 +194,7 @@ pub fn routes(state: HttpState, config: HttpConfig) -> impl Endpoint {
         .at("/openapi.yaml", get(yaml))
         .nest("/docs", SwaggerUi::default())
         .at("/metrics", get(metrics_endpoint))
-        .catch_all_error(error::into_json_response)
+        .around(move |next, request| error::json_errors(rules.clone(), next, request))
         .around(move |next, request| allow::add_allow_header(known.clone(), next, request))
         .around(move |next, request| limits::enforce(limits.clone(), next, request))
         .around(move |next, request| {

@@ -8,8 +8,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json, ty
 
 use crate::{
     ApiTags,
-    leads::{
-        ApiKeyAuth, ApiResult, LeadsApi, bad_request, default_limit, page_request, parse_id_cursor,
+    api::{
+        ApiContext, ApiKeyAuth, ApiResult, bad_request, default_limit, page_request,
+        parse_id_cursor,
     },
     views::{LeadView, QuarantinedView},
 };
@@ -167,11 +168,11 @@ fn subject(email: Option<String>, phone: Option<String>) -> ApiResult<Subject> {
 }
 
 pub struct SubjectsApi {
-    api: LeadsApi,
+    api: ApiContext,
 }
 
 impl SubjectsApi {
-    pub fn new(api: LeadsApi) -> Self {
+    pub fn new(api: ApiContext) -> Self {
         SubjectsApi { api }
     }
 }

@@ -1,5 +1,6 @@
 //! What the CRM API returns: camelCase wire types built from domain types.
 
+use lead_inbox_application::InsertOutcome;
 use lead_inbox_domain::LeadStatus;
 use lead_inbox_domain::{
     Anomaly, Lead, MoveTimeline, Quarantined, SenderEmail, SenderPhone, format_timestamp,
@@ -337,6 +338,47 @@ impl Example for QuarantinePage {
         QuarantinePage {
             items: vec![QuarantinedView::example()],
             next_cursor: None,
+        }
+    }
+}
+
+/// Whether this delivery stored the lead or found it stored already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// The lead is new and is now stored.
+    Created,
+    /// A lead with this reference was stored already; nothing changed.
+    Duplicate,
+    /// A lead with this reference was erased at the request of the person it is about
+    /// (GDPR Art. 17); it is not stored again. Do not send it again.
+    Erased,
+}
+
+impl From<InsertOutcome> for DeliveryStatus {
+    fn from(outcome: InsertOutcome) -> Self {
+        match outcome {
+            InsertOutcome::Created => DeliveryStatus::Created,
+            InsertOutcome::Duplicate => DeliveryStatus::Duplicate,
+            InsertOutcome::Erased => DeliveryStatus::Erased,
+        }
+    }
+}
+
+/// The answer to an accepted delivery.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", example)]
+pub struct DeliveryAccepted {
+    /// The `LeadReference` of the stored lead (trimmed).
+    pub lead_reference: String,
+    pub status: DeliveryStatus,
+}
+
+impl Example for DeliveryAccepted {
+    fn example() -> Self {
+        DeliveryAccepted {
+            lead_reference: crate::body::SPEC_EXAMPLE_REFERENCE.into(),
+            status: DeliveryStatus::Created,
         }
     }
 }

@@ -1,17 +1,16 @@
 //! `POST /webhooks/casayes/leads`.
 
 use lead_inbox_application::{InsertOutcome, IntakeError, LeadIntake, SecretString};
-use poem_openapi::{
-    ApiResponse, Enum, Object, OpenApi, SecurityScheme, auth::ApiKey, payload::Json,
-};
+use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, auth::ApiKey, payload::Json};
 
 use std::sync::Arc;
 
 use crate::{
     ApiTags, HttpConfig,
-    body::{CasaYesBody, SPEC_EXAMPLE_REFERENCE},
+    body::CasaYesBody,
     error::ApiError,
     metrics::{LeadOutcome, Metrics},
+    views::DeliveryAccepted,
 };
 
 /// The `token` header CasaYes sends with every delivery.
@@ -23,47 +22,6 @@ use crate::{
     key_in = "header"
 )]
 pub struct WebhookToken(ApiKey);
-
-/// Whether this delivery stored the lead or found it stored already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "lowercase")]
-pub enum DeliveryStatus {
-    /// The lead is new and is now stored.
-    Created,
-    /// A lead with this reference was stored already; nothing changed.
-    Duplicate,
-    /// A lead with this reference was erased at the request of the person it is about
-    /// (GDPR Art. 17); it is not stored again. Do not send it again.
-    Erased,
-}
-
-impl From<InsertOutcome> for DeliveryStatus {
-    fn from(outcome: InsertOutcome) -> Self {
-        match outcome {
-            InsertOutcome::Created => DeliveryStatus::Created,
-            InsertOutcome::Duplicate => DeliveryStatus::Duplicate,
-            InsertOutcome::Erased => DeliveryStatus::Erased,
-        }
-    }
-}
-
-/// The answer to an accepted delivery.
-#[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", example)]
-pub struct DeliveryAccepted {
-    /// The `LeadReference` of the stored lead (trimmed).
-    pub lead_reference: String,
-    pub status: DeliveryStatus,
-}
-
-impl poem_openapi::types::Example for DeliveryAccepted {
-    fn example() -> Self {
-        DeliveryAccepted {
-            lead_reference: SPEC_EXAMPLE_REFERENCE.into(),
-            status: DeliveryStatus::Created,
-        }
-    }
-}
 
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "delivery_bad_request")]

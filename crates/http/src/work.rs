@@ -1,59 +1,15 @@
-//! Working a lead: `PATCH /api/v1/leads/{leadReference}` (status, assignee, tags, a
-//! note) with optimistic concurrency, and its history and notes.
+//! A lead's work, as recorded: its history and its notes. (The change itself,
+//! `PATCH /api/v1/leads/{leadReference}`, is declared with the lead's other operations
+//! in `leads.rs`, so that the OpenAPI document has the path once.)
 
-use lead_inbox_application::{Scope, WorkOutcome, WorkRequest};
-use lead_inbox_domain::{
-    HistoryEntry, LeadReference, LeadStatus, Note, WorkChange, WorkError, format_utc,
-};
-use poem_openapi::{
-    ApiResponse, Object, OpenApi,
-    param::Path,
-    payload::Json,
-    types::{Example, MaybeUndefined},
-};
+use lead_inbox_application::Scope;
+use lead_inbox_domain::{HistoryEntry, LeadReference, Note, format_utc};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
 
 use crate::{
     ApiTags,
-    error::ApiError,
-    leads::{ApiFailure, ApiKeyAuth, ApiResult, LeadsApi, etag, lead_not_found},
-    views::{LeadStatusView, LeadView},
+    api::{ApiContext, ApiKeyAuth, ApiResult, lead_not_found},
 };
-
-/// A change to a lead. Give only what changes; say which version you read, as
-/// `version` here or as the `ETag` in `If-Match`. `status`: an open lead moves forward
-/// (stages may be skipped) or is closed (`won`, `lost`, `spam`, `duplicate`); a closed
-/// lead can be reopened to an open status (recorded as a reopening).
-#[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", example)]
-pub struct LeadPatch {
-    pub status: Option<LeadStatusView>,
-    /// The agent id to assign it to; `null` unassigns.
-    pub assignee: MaybeUndefined<String>,
-    /// The lead's tags, replacing the ones it has (letters, digits, `-`, `_`, `:`, `.`;
-    /// stored lower-case; at most 32).
-    pub tags: Option<Vec<String>>,
-    /// A note to append (notes are never changed or removed, except by erasure).
-    #[oai(validator(max_length = 10000))]
-    pub note: Option<String>,
-    /// Who writes the note (an agent id); the API key's name when absent.
-    #[oai(validator(max_length = 128))]
-    pub note_author: Option<String>,
-    /// The version you read (the lead's `version`). Or send `If-Match`.
-    pub version: Option<i64>,
-}
-
-impl Example for LeadPatch {
-    fn example() -> Self {
-        LeadPatch {
-            status: Some(LeadStatusView::Contacted),
-            assignee: MaybeUndefined::Value("agent-7".into()),
-            tags: Some(vec!["vip".into()]),
-            note: Some("Called; visit on Friday at 10:00.".into()),
-            note_author: Some("agent-7".into()),
-            version: Some(1),
-        }
-    }
-}
 
 /// One change in a lead's history.
 #[derive(Debug, Object)]
@@ -168,34 +124,6 @@ impl Example for LeadNotes {
     }
 }
 
-// Built once per request and moved straight into the response body: the size of the
-// largest variant costs nothing worth boxing for.
-#[allow(clippy::large_enum_variant)]
-#[derive(ApiResponse)]
-pub enum PatchResponse {
-    /// Changed: the lead as it is now, with its new `ETag`.
-    #[oai(status = 200)]
-    Updated(Json<LeadView>, #[oai(header = "ETag")] String),
-    /// Not applied: the `version` in the body is not the lead's (`version_conflict`:
-    /// someone changed it since you read it; read it again), or the status change is
-    /// not allowed by the pipeline (`invalid_transition`).
-    #[oai(status = 409)]
-    Conflict(Json<ApiError>),
-    /// Not applied: `If-Match` does not name the lead's current version
-    /// (`precondition_failed`); read it again.
-    #[oai(status = 412)]
-    PreconditionFailed(Json<ApiError>),
-    /// The body is not `application/json` (`unsupported_media_type`; answered by the
-    /// framework before the operation runs).
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ApiError>),
-    /// Neither `If-Match` nor `version` was given (`precondition_required`): a change
-    /// must say which version it was made from, so that nobody's change is overwritten
-    /// unseen.
-    #[oai(status = 428)]
-    PreconditionRequired(Json<ApiError>),
-}
-
 #[derive(ApiResponse)]
 pub enum HistoryResponse {
     /// The lead's history, oldest first.
@@ -210,98 +138,12 @@ pub enum NotesResponse {
     Ok(Json<LeadNotes>),
 }
 
-/// The version `If-Match` names: `"3"` (or `W/"3"`); `None` when it names none.
-fn if_match_version(header: &str) -> Option<i64> {
-    let tag = header.trim();
-    let tag = tag.strip_prefix("W/").unwrap_or(tag);
-    tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
-}
-
-/// `PATCH /api/v1/leads/{leadReference}` (declared with the lead's other operations in
-/// `leads.rs`, so that the OpenAPI document has the path once).
-pub(crate) async fn update_lead(
-    api: &LeadsApi,
-    auth: ApiKeyAuth,
-    lead_reference: String,
-    if_match: Option<String>,
-    patch: LeadPatch,
-) -> ApiResult<PatchResponse> {
-    let (state, principal) = api.authorize(auth, Scope::Write).await?;
-    let reference = LeadReference::parse(&lead_reference).map_err(|_| lead_not_found())?;
-    let (expected_version, by_header) = match (&if_match, patch.version) {
-        (Some(header), _) => match if_match_version(header) {
-            Some(version) => (version, true),
-            None => {
-                return Ok(PatchResponse::PreconditionRequired(ApiError::json(
-                    "precondition_required",
-                    "If-Match must be the lead's ETag, a version in quotes (\"3\")",
-                )));
-            }
-        },
-        (None, Some(version)) => (version, false),
-        (None, None) => {
-            return Ok(PatchResponse::PreconditionRequired(ApiError::json(
-                "precondition_required",
-                "say which version you read: send If-Match with the ETag, or `version`",
-            )));
-        }
-    };
-    let change = WorkChange {
-        status: patch.status.map(LeadStatus::from),
-        assignee: match patch.assignee {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(id) => Some(Some(id)),
-        },
-        tags: patch.tags,
-        note: patch.note,
-    };
-    let request = WorkRequest {
-        change,
-        expected_version,
-        actor: principal.name.clone(),
-        author: patch.note_author,
-    };
-    let outcome = state
-        .workflow
-        .update(&reference, request)
-        .await
-        .map_err(|error| api.storage_failure(error))?;
-    match outcome {
-        WorkOutcome::Updated(lead) => {
-            tracing::info!(by = %principal.name, version = lead.work.version, "lead changed");
-            let tag = etag(lead.work.version);
-            state.metrics.lead_changed();
-            Ok(PatchResponse::Updated(Json(LeadView::from(*lead)), tag))
-        }
-        WorkOutcome::Stale(current) => {
-            let message = format!(
-                "the lead is at version {}, not {expected_version}: read it again and retry",
-                current.work.version
-            );
-            Ok(if by_header {
-                PatchResponse::PreconditionFailed(ApiError::json("precondition_failed", message))
-            } else {
-                PatchResponse::Conflict(ApiError::json("version_conflict", message))
-            })
-        }
-        WorkOutcome::Refused(WorkError::Transition(error)) => Ok(PatchResponse::Conflict(
-            ApiError::json("invalid_transition", error.to_string()),
-        )),
-        WorkOutcome::Refused(error) => Err(ApiFailure::BadRequest(ApiError::json(
-            "invalid_change",
-            error.to_string(),
-        ))),
-        WorkOutcome::NotFound => Err(lead_not_found()),
-    }
-}
-
 pub struct WorkApi {
-    api: LeadsApi,
+    api: ApiContext,
 }
 
 impl WorkApi {
-    pub fn new(api: LeadsApi) -> Self {
+    pub fn new(api: ApiContext) -> Self {
         WorkApi { api }
     }
 }
@@ -369,19 +211,5 @@ impl WorkApi {
             lead_reference: reference.as_str().to_owned(),
             items: notes.into_iter().map(NoteView::from).collect(),
         })))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_match_names_a_version() {
-        assert_eq!(if_match_version("\"3\""), Some(3));
-        assert_eq!(if_match_version("W/\"12\""), Some(12));
-        assert_eq!(if_match_version("*"), None);
-        assert_eq!(if_match_version("3"), None);
-        assert_eq!(etag(7), "\"7\"");
     }
 }

@@ -4,11 +4,9 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lead_inbox_application::{
-    CredentialKind, CredentialRecord, LeadIntake, NewCredential, PageRequest, Replay,
-    RetentionPolicy, Scope, SystemClock, copy::copy_store, pagination::MAX_PAGE_SIZE,
-    scopes_to_text,
+    CredentialKind, CredentialManagement, CredentialRecord, LeadIntake, ReplayTally,
+    RetentionPolicy, Scope, SystemClock, copy::copy_store, scopes_to_text,
 };
-use lead_inbox_auth_static::{generate_secret, hash_secret};
 use lead_inbox_domain::{QuarantineId, Subject, casayes::SPEC_EXAMPLE, format_utc};
 use secrecy::ExposeSecret;
 
@@ -30,6 +28,22 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Parses the process's arguments; `serve --help` lists the environment variables,
+    /// generated from the configuration's keys.
+    pub fn parse_args() -> Cli {
+        let matches = Cli::command_with_environment().get_matches();
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+            .unwrap_or_else(|error| error.exit())
+    }
+
+    fn command_with_environment() -> clap::Command {
+        <Cli as clap::CommandFactory>::command().mut_subcommand("serve", |serve| {
+            serve.after_help(Config::environment_help())
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,8 +130,9 @@ pub enum Command {
     /// Work on the quarantine: payloads that could not be leads.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
-    /// Post the CasaYes documentation's example lead to a running Lead Inbox and print
-    /// the answer: the integrator's smoke test.
+    /// Post the CasaYes documentation's example lead (with john.smith@example.com as the
+    /// sender's email) to a running Lead Inbox and print the answer: the integrator's
+    /// smoke test.
     ///
     /// Example: lead-inbox send-example --url http://127.0.0.1:8080 --token secret
     SendExample {
@@ -509,56 +524,34 @@ async fn replay_quarantine(config: Option<PathBuf>, ids: Vec<i64>, all: bool) ->
         tokens,
         clock,
     );
-    let ids = if all {
-        let mut every = Vec::new();
-        let mut after = None;
-        loop {
-            let page = PageRequest::new(Some(MAX_PAGE_SIZE), after)
-                .unwrap_or_else(|_| unreachable!("a valid size"));
-            match storage.quarantine.list(page).await {
-                Ok(page) => {
-                    every.extend(page.items.iter().map(|entry| entry.id.0));
-                    match page.next {
-                        Some(next) => after = Some(next),
-                        None => break,
-                    }
-                }
-                Err(error) => {
-                    storage.close().await;
-                    eprintln!("lead-inbox: cannot read the quarantine: {}", report(&error));
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
-        every.reverse();
-        every
-    } else {
-        ids
-    };
-    let bar = indicatif::ProgressBar::new(ids.len() as u64);
+    let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} payloads {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let (mut stored, mut refused, mut missing) = (0u64, 0u64, 0u64);
-    let mut failure = None;
-    for id in ids {
-        match intake.replay(QuarantineId(id)).await {
-            Ok(Some(Replay::Stored(_))) => stored += 1,
-            Ok(Some(Replay::StillRefused(_))) => refused += 1,
-            Ok(None) => missing += 1,
-            Err(error) => {
-                failure = Some(error);
-                break;
-            }
-        }
-        bar.inc(1);
-        bar.set_message(format!("{stored} now leads, {refused} still refused"));
-    }
+    let progress = |total: u64, tally: &ReplayTally| {
+        bar.set_length(total);
+        bar.set_position(tally.done());
+        bar.set_message(format!(
+            "{} now leads, {} still refused",
+            tally.stored, tally.still_refused
+        ));
+    };
+    let result = if all {
+        intake.replay_all(progress).await
+    } else {
+        let ids: Vec<QuarantineId> = ids.into_iter().map(QuarantineId).collect();
+        intake.replay_each(&ids, progress).await
+    };
     bar.finish_and_clear();
     storage.close().await;
+    let (tally, failure) = match result {
+        Ok(tally) => (tally, None),
+        Err(stopped) => (stopped.so_far, Some(stopped.error)),
+    };
     println!(
-        "replayed: {stored} stored as leads (they left the quarantine), {refused} still refused (they stay), {missing} not found"
+        "replayed: {} stored as leads (they left the quarantine), {} still refused (they stay), {} not found",
+        tally.stored, tally.still_refused, tally.missing
     );
     match failure {
         Some(error) => {
@@ -635,11 +628,14 @@ async fn credentials(
         Ok((_, storage)) => storage,
         Err(code) => return code,
     };
-    let store = storage.credentials.clone();
-    let now = chrono::Utc::now();
-    let (what, prefix, hint) = match kind {
-        CredentialKind::WebhookToken => ("token", "liwt_", "give it to CasaYes now"),
-        CredentialKind::ApiKey => ("API key", "lik_", "give it to the integrator now"),
+    let credentials = CredentialManagement::new(
+        storage.credentials.clone(),
+        std::sync::Arc::new(SystemClock),
+    );
+    let now = credentials.now();
+    let (what, hint) = match kind {
+        CredentialKind::WebhookToken => ("token", "give it to CasaYes now"),
+        CredentialKind::ApiKey => ("API key", "give it to the integrator now"),
     };
     let describe = |record: &CredentialRecord| {
         let status = if record.revoked_at.is_some() {
@@ -677,29 +673,24 @@ async fn credentials(
             name,
             expires_at,
             scopes,
-        } => {
-            let secret = generate_secret(prefix);
-            let created = store
-                .create(NewCredential {
-                    kind,
-                    name,
-                    hash: hash_secret(&secret),
-                    scopes,
-                    created_at: now,
-                    expires_at: expires_at.map(|at| at.with_timezone(&chrono::Utc)),
-                })
-                .await;
-            created.map(|record| {
-                println!("{}", secret.expose_secret());
+        } => credentials
+            .issue(
+                kind,
+                name,
+                scopes,
+                expires_at.map(|at| at.with_timezone(&chrono::Utc)),
+            )
+            .await
+            .map(|issued| {
+                println!("{}", issued.secret.expose_secret());
                 eprintln!(
                     "The {what} {} is created. It is shown once: {hint}; only its hash is kept.",
-                    record.id
+                    issued.record.id
                 );
-                eprintln!("{header}\n{}", describe(&record));
+                eprintln!("{header}\n{}", describe(&issued.record));
                 ExitCode::SUCCESS
-            })
-        }
-        CredentialAction::List => store.list(kind).await.map(|records| {
+            }),
+        CredentialAction::List => credentials.list(kind).await.map(|records| {
             println!("{header}");
             for record in &records {
                 println!("{}", describe(record));
@@ -707,8 +698,8 @@ async fn credentials(
             ExitCode::SUCCESS
         }),
         CredentialAction::Revoke { id } => {
-            store
-                .revoke(kind, id, now)
+            credentials
+                .revoke(kind, id)
                 .await
                 .map(|record| match record {
                     Some(record) => {
@@ -790,14 +781,22 @@ async fn copy(config: Option<PathBuf>, from: &str, to: &str) -> ExitCode {
     }
 }
 
+/// The address `send-example` gives John Smith. The published example's
+/// `SenderEmail` is the text `[email protected]`, what the page's e-mail hiding
+/// left in place of the address: sent as it is, the lead would be stored with an
+/// anomaly and John Smith would be a contact apart from his other leads. The verbatim
+/// example stays a test of tolerance (`tests/tests/webhook.rs`).
+pub const EXAMPLE_SENDER_EMAIL: &str = "john.smith@example.com";
+
 /// The documentation's example with `reference` as its LeadReference (a fresh one of
-/// the documented shape when `None`).
+/// the documented shape when `None`) and a plausible sender email.
 pub fn example_payload(reference: Option<String>) -> serde_json::Value {
     let mut payload: serde_json::Value =
         serde_json::from_str(SPEC_EXAMPLE).unwrap_or_else(|_| unreachable!("the example is JSON"));
     let reference =
         reference.unwrap_or_else(|| format!("CY-Listing-A3bT7Y2xL6w-{}", uuid::Uuid::new_v4()));
     payload["LeadReference"] = serde_json::Value::String(reference);
+    payload["SenderEmail"] = serde_json::Value::String(EXAMPLE_SENDER_EMAIL.to_owned());
     payload
 }
 
@@ -830,6 +829,47 @@ async fn send_example(url: &str, token: &str, reference: Option<String>) -> Exit
         Err(error) => {
             eprintln!("lead-inbox: cannot post to {url}: {}", report(&error));
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_sent_is_a_lead_without_anomalies() {
+        let payload = example_payload(None);
+        let bytes = serde_json::to_vec(&payload).expect("JSON");
+        let lead = lead_inbox_domain::casayes::parse_payload(&bytes).expect("a lead");
+        assert!(lead.anomalies.is_empty(), "{:?}", lead.anomalies);
+        assert!(
+            lead.reference
+                .as_str()
+                .starts_with("CY-Listing-A3bT7Y2xL6w-")
+        );
+        assert_eq!(
+            lead.sender
+                .email
+                .as_ref()
+                .and_then(|email| email.normalised()),
+            Some(EXAMPLE_SENDER_EMAIL)
+        );
+    }
+
+    #[test]
+    fn serve_help_lists_the_environment_variables() {
+        let mut command = Cli::command_with_environment();
+        let serve = command
+            .find_subcommand_mut("serve")
+            .expect("a serve command");
+        let help = serve.render_help().to_string();
+        for key in Config::keys() {
+            let variable = crate::config::variable(key);
+            assert!(
+                help.contains(&format!("{variable}=")),
+                "{variable} in {help}"
+            );
         }
     }
 }

@@ -19,39 +19,62 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/lead-inbox.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// Every configuration key; `LEAD_INBOX_<KEY>` sets it. Other `LEAD_INBOX_*` variables
-/// are not configuration (a warning names them, in case of a typo).
-const KEYS: [&str; 26] = [
-    "bind",
-    "database_url",
-    "webhook_tokens",
-    "api_keys",
-    "max_body_bytes",
-    "database_max_connections",
-    "database_connect_timeout_seconds",
-    "allow_unsafe_durability",
-    "shutdown_grace_seconds",
-    "header_read_timeout_seconds",
-    "request_timeout_seconds",
-    "max_connections",
-    "auth_failures_per_minute",
-    "api_requests_per_minute",
-    "trusted_proxies",
-    "tls_cert",
-    "tls_key",
-    "retry_after_seconds",
-    "metrics_bind",
-    "metrics_key",
-    "group_commit_max_batch",
-    "group_commit_max_wait_micros",
-    "write_queue_capacity",
-    "retention_days",
-    "quarantine_retention_days",
-    "erasure_audit_key",
-];
-
 /// `LEAD_INBOX_*` variables that are read elsewhere, not configuration keys.
 const OTHER_VARIABLES: [&str; 4] = ["config", "log", "log_format", "benchmark_ceiling"];
+
+/// A good value of each key, for error messages and `serve --help`. A key without one
+/// fails `every_key_has_an_example_that_is_read`; each differs from the default, so
+/// that the test can see its variable was read.
+fn example(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "bind" => "0.0.0.0:8080",
+        "database_url" => "postgres://app@db.internal/leads",
+        "webhook_tokens" => "token-one,token-two",
+        "api_keys" => "key-one,key-two",
+        "max_body_bytes" => "524288",
+        "database_max_connections" => "16",
+        "database_connect_timeout_seconds" => "30",
+        "allow_unsafe_durability" => "true",
+        "shutdown_grace_seconds" => "20",
+        "header_read_timeout_seconds" => "5",
+        "request_timeout_seconds" => "60",
+        "max_connections" => "2048",
+        "auth_failures_per_minute" => "10",
+        "api_requests_per_minute" => "600",
+        "trusted_proxies" => "10.0.0.0/8,192.168.1.7/32",
+        "tls_cert" => "/etc/lead-inbox/cert.pem",
+        "tls_key" => "/etc/lead-inbox/key.pem",
+        "retry_after_seconds" => "10",
+        "metrics_bind" => "127.0.0.1:9090",
+        "metrics_key" => "a-long-random-metrics-key",
+        "group_commit_max_batch" => "128",
+        "group_commit_max_wait_micros" => "500",
+        "write_queue_capacity" => "8192",
+        "retention_days" => "730",
+        "quarantine_retention_days" => "90",
+        "erasure_audit_key" => "a-long-random-audit-key",
+        "config" => "/etc/lead-inbox/lead-inbox.toml",
+        "log" => "info,lead_inbox_http=debug",
+        "log_format" => "json",
+        _ => return None,
+    })
+}
+
+/// `LEAD_INBOX_<KEY>`.
+pub fn variable(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())
+}
+
+/// `key (LEAD_INBOX_KEY)`, and a good value when there is one.
+fn named(key: &str) -> String {
+    format!("{key} ({})", variable(key))
+}
+
+fn for_example(key: &str) -> String {
+    example(key)
+        .map(|value| format!(" (for example {}={value})", variable(key)))
+        .unwrap_or_default()
+}
 
 /// Keys holding secrets. They are read from the environment as raw strings (figment
 /// would read `0123` as the number 123) and never printed.
@@ -331,36 +354,48 @@ pub enum ConfigError {
     #[error("invalid configuration: {0}")]
     Invalid(String),
     #[error(
-        "invalid configuration: max_body_bytes (LEAD_INBOX_MAX_BODY_BYTES) must be at least 1024"
+        "invalid configuration: {} must be at least 1024{}",
+        named("max_body_bytes"),
+        for_example("max_body_bytes")
     )]
     BodyLimitTooSmall,
-    #[error(
-        "invalid configuration: database_max_connections (LEAD_INBOX_DATABASE_MAX_CONNECTIONS) must be at least 1"
-    )]
-    NoConnections,
-    #[error("invalid configuration: {0} must be at least 1")]
+    #[error("invalid configuration: {} must be at least 1{}", named(.0), for_example(.0))]
     Zero(&'static str),
     #[error(
-        "invalid configuration: tls_cert (LEAD_INBOX_TLS_CERT) and tls_key (LEAD_INBOX_TLS_KEY) go together"
+        "invalid configuration: tls_cert (LEAD_INBOX_TLS_CERT) and tls_key (LEAD_INBOX_TLS_KEY) go together: set both{}{}, or neither",
+        for_example("tls_cert"),
+        for_example("tls_key")
     )]
     HalfTls,
 }
 
+/// The `LEAD_INBOX_*` variables among `names` that are neither keys nor read elsewhere,
+/// each with the known variable closest to it (a typo's likely meaning).
+fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<(String, String)> {
+    let known: Vec<&str> = Config::keys()
+        .iter()
+        .copied()
+        .chain(OTHER_VARIABLES)
+        .collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
+            if known.contains(&key.as_str()) || key.starts_with("test_") {
+                return None;
+            }
+            let closest = known.iter().max_by(|a, b| {
+                strsim::jaro_winkler(&key, a).total_cmp(&strsim::jaro_winkler(&key, b))
+            })?;
+            Some((name, variable(closest)))
+        })
+        .collect()
+}
+
 fn warn_about_unknown_variables() {
-    for (name, _) in std::env::vars_os() {
-        let Some(key) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(ENV_PREFIX))
-            .map(str::to_ascii_lowercase)
-        else {
-            continue;
-        };
-        if !KEYS.contains(&key.as_str())
-            && !OTHER_VARIABLES.contains(&key.as_str())
-            && !key.starts_with("test_")
-        {
-            tracing::warn!(variable = %format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()), "not a configuration variable: ignored");
-        }
+    let names = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+    for (name, closest) in unknown_variables(names) {
+        tracing::warn!(variable = %name, closest = %closest, "not a configuration variable: ignored (did you mean {closest}?)");
     }
 }
 
@@ -380,9 +415,10 @@ fn describe(errors: figment::Error) -> String {
                 format!("{}{source}", error.kind)
             } else {
                 format!(
-                    "{key} ({ENV_PREFIX}{}): {}{source}",
-                    key.to_ascii_uppercase(),
-                    error.kind
+                    "{}: {}{source}{}",
+                    named(&key),
+                    error.kind,
+                    for_example(&key)
                 )
             }
         })
@@ -469,7 +505,58 @@ fn network_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>
     deserializer.deserialize_any(NetworkList)
 }
 
+/// A deserializer that reads nothing: it keeps the field names a derived `Deserialize`
+/// hands to `deserialize_struct`, which are the struct's keys exactly.
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> Deserializer<'de> for FieldNames<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("only a struct's field names are read"))
+    }
+
+    fn deserialize_struct<V: de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(de::Error::custom("field names read"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
 impl Config {
+    /// Every configuration key, in the order of the struct's fields; `LEAD_INBOX_<KEY>`
+    /// sets it. Taken from `Config`'s own `Deserialize`, so that a field is a key the
+    /// environment sets as soon as it exists: there is no list to forget it in.
+    pub fn keys() -> &'static [&'static str] {
+        let mut fields: &'static [&'static str] = &[];
+        let _ = Config::deserialize(FieldNames(&mut fields));
+        fields
+    }
+
+    /// The environment variables, one a line with a good value, for `serve --help`.
+    pub fn environment_help() -> String {
+        let mut help = String::from(
+            "Environment variables (each sets the key of the same name in the TOML file; \
+             docs/operations.md describes them):\n",
+        );
+        for key in Config::keys().iter().chain(&OTHER_VARIABLES) {
+            if let Some(value) = example(key) {
+                help.push_str(&format!("  {}={value}\n", variable(key)));
+            }
+        }
+        help
+    }
+
     /// What the retention settings keep.
     pub fn retention(&self) -> lead_inbox_application::RetentionPolicy {
         lead_inbox_application::RetentionPolicy {
@@ -481,6 +568,13 @@ impl Config {
     /// Loads the configuration: defaults, then `file` (or `LEAD_INBOX_CONFIG`) when
     /// given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let config = Config::read(file)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The configuration from its sources, before the checks across keys.
+    fn read(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut figment = Figment::new();
         let file = file
             .map(Path::to_path_buf)
@@ -491,8 +585,9 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        let plain: Vec<&str> = KEYS
-            .into_iter()
+        let plain: Vec<&str> = Config::keys()
+            .iter()
+            .copied()
             .filter(|key| !SECRET_KEYS.contains(key))
             .collect();
         figment = figment.merge(Env::prefixed(ENV_PREFIX).only(&plain));
@@ -502,56 +597,40 @@ impl Config {
                 figment = figment.merge((key, value));
             }
         }
-        let config: Config = figment
+        figment
             .extract()
-            .map_err(|errors| ConfigError::Invalid(describe(errors)))?;
-        config.validate()?;
-        Ok(config)
+            .map_err(|errors| ConfigError::Invalid(describe(errors)))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::BodyLimitTooSmall);
         }
-        if self.database_max_connections == 0 {
-            return Err(ConfigError::NoConnections);
-        }
         for (value, name) in [
             (
+                u64::from(self.database_max_connections),
+                "database_max_connections",
+            ),
+            (
                 self.header_read_timeout_seconds,
-                "header_read_timeout_seconds (LEAD_INBOX_HEADER_READ_TIMEOUT_SECONDS)",
+                "header_read_timeout_seconds",
             ),
-            (
-                self.request_timeout_seconds,
-                "request_timeout_seconds (LEAD_INBOX_REQUEST_TIMEOUT_SECONDS)",
-            ),
-            (
-                self.max_connections as u64,
-                "max_connections (LEAD_INBOX_MAX_CONNECTIONS)",
-            ),
+            (self.request_timeout_seconds, "request_timeout_seconds"),
+            (self.max_connections as u64, "max_connections"),
             (
                 u64::from(self.auth_failures_per_minute),
-                "auth_failures_per_minute (LEAD_INBOX_AUTH_FAILURES_PER_MINUTE)",
+                "auth_failures_per_minute",
             ),
             (
                 u64::from(self.api_requests_per_minute),
-                "api_requests_per_minute (LEAD_INBOX_API_REQUESTS_PER_MINUTE)",
+                "api_requests_per_minute",
             ),
-            (
-                self.group_commit_max_batch as u64,
-                "group_commit_max_batch (LEAD_INBOX_GROUP_COMMIT_MAX_BATCH)",
-            ),
-            (
-                self.write_queue_capacity as u64,
-                "write_queue_capacity (LEAD_INBOX_WRITE_QUEUE_CAPACITY)",
-            ),
-            (
-                self.retention_days.map_or(1, u64::from),
-                "retention_days (LEAD_INBOX_RETENTION_DAYS)",
-            ),
+            (self.group_commit_max_batch as u64, "group_commit_max_batch"),
+            (self.write_queue_capacity as u64, "write_queue_capacity"),
+            (self.retention_days.map_or(1, u64::from), "retention_days"),
             (
                 self.quarantine_retention_days.map_or(1, u64::from),
-                "quarantine_retention_days (LEAD_INBOX_QUARANTINE_RETENTION_DAYS)",
+                "quarantine_retention_days",
             ),
         ] {
             if value == 0 {
@@ -689,6 +768,101 @@ mod tests {
             assert!(error.contains("LEAD_INBOX_TRUSTED_PROXIES"), "{error}");
             assert!(error.contains("`10.0.0.0/33`"), "{error}");
             assert!(error.contains("e.g. 10.0.0.0/8,192.168.1.7/32"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_keys_are_the_fields_of_config() {
+        let keys = Config::keys();
+        for key in ["bind", "database_url", "erasure_audit_key"] {
+            assert!(keys.contains(&key), "{key} in {keys:?}");
+        }
+        for key in SECRET_KEYS {
+            assert!(keys.contains(&key), "the secret {key} is a key");
+        }
+        for name in OTHER_VARIABLES {
+            assert!(!keys.contains(&name), "{name} is read elsewhere");
+        }
+    }
+
+    /// Every key's variable is read: set alone to its example, it changes the
+    /// configuration. A key without an example, or a field `Debug` leaves out, fails.
+    #[test]
+    fn every_key_has_an_example_that_is_read() {
+        let default = format!("{:?}", Config::default());
+        for key in Config::keys() {
+            let value = example(key).unwrap_or_else(|| panic!("{key} has no example"));
+            figment::Jail::expect_with(|jail| {
+                jail.set_env(variable(key), value);
+                let config = Config::read(None).map_err(|e| e.to_string())?;
+                assert_ne!(
+                    format!("{config:?}"),
+                    default,
+                    "{} was not read",
+                    variable(key)
+                );
+                Ok(())
+            });
+        }
+        let help = Config::environment_help();
+        assert!(help.contains("  LEAD_INBOX_BIND=0.0.0.0:8080\n"), "{help}");
+        assert!(help.contains("  LEAD_INBOX_LOG_FORMAT=json\n"), "{help}");
+    }
+
+    #[test]
+    fn an_unknown_variable_names_the_closest_known_one() {
+        let names = [
+            "LEAD_INBOX_WEBHOOK_TOKEN",
+            "LEAD_INBOX_BIDN",
+            "LEAD_INBOX_BIND",
+            "LEAD_INBOX_LOG",
+            "LEAD_INBOX_TEST_MYSQL_URL",
+            "PATH",
+        ];
+        assert_eq!(
+            unknown_variables(names.map(str::to_owned)),
+            [
+                (
+                    "LEAD_INBOX_WEBHOOK_TOKEN".to_owned(),
+                    "LEAD_INBOX_WEBHOOK_TOKENS".to_owned()
+                ),
+                ("LEAD_INBOX_BIDN".to_owned(), "LEAD_INBOX_BIND".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_value_says_what_a_good_one_looks_like() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEAD_INBOX_BIND", "8081");
+            let error = load_in(jail)
+                .expect_err("a port is not an address")
+                .to_string();
+            assert!(error.contains("LEAD_INBOX_BIND"), "{error}");
+            assert!(error.contains("socket address"), "{error}");
+            assert!(
+                error.contains("for example LEAD_INBOX_BIND=0.0.0.0:8080"),
+                "{error}"
+            );
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEAD_INBOX_MAX_CONNECTIONS", "0");
+            let error = load_in(jail).expect_err("zero").to_string();
+            assert!(
+                error.contains("LEAD_INBOX_MAX_CONNECTIONS) must be at least 1 (for example LEAD_INBOX_MAX_CONNECTIONS=2048)"),
+                "{error}"
+            );
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEAD_INBOX_TLS_CERT", "/tmp/cert.pem");
+            let error = load_in(jail).expect_err("half of TLS").to_string();
+            assert!(
+                error.contains("LEAD_INBOX_TLS_KEY=/etc/lead-inbox/key.pem"),
+                "{error}"
+            );
             Ok(())
         });
     }

@@ -1,11 +1,10 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use lead_inbox_server::{cli, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_args();
     telemetry::init();
     cli::run(cli).await
 }

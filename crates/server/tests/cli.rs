@@ -413,6 +413,36 @@ fn serve_send_example_and_stop_on_sigterm() {
         .expect("runs");
     assert!(text(&again.stdout).contains(r#""status":"duplicate""#));
 
+    // A plausible sender email, not the published page's e-mail-hiding artefact: no
+    // anomaly, and John Smith is one contact.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let lead: serde_json::Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/api/v1/leads/CY-Listing-A3bT7Y2xL6w-cli-1",
+                server.url()
+            ))
+            .bearer_auth("cli-key")
+            .send()
+            .await
+            .expect("answer")
+            .json()
+            .await
+            .expect("JSON")
+    });
+    assert_eq!(lead["sender"]["email"], "john.smith@example.com", "{lead}");
+    assert_eq!(lead["sender"]["emailNormalised"], "john.smith@example.com");
+    let flagged: Vec<&str> = lead["anomalies"]
+        .as_array()
+        .expect("anomalies")
+        .iter()
+        .filter_map(|anomaly| anomaly["field"].as_str())
+        .collect();
+    assert!(!flagged.contains(&"SenderEmail"), "{lead}");
+
     let fresh = lead_inbox(dir.path())
         .args(["send-example", "--url", &server.url(), "--token", TOKEN])
         .output()
@@ -495,6 +525,18 @@ fn help_lists_the_commands_with_examples() {
         .output()
         .expect("runs");
     assert!(text(&send.stdout).contains("Example: lead-inbox send-example"));
+    let serve = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .expect("runs");
+    let serve = text(&serve.stdout);
+    for variable in [
+        "LEAD_INBOX_BIND=0.0.0.0:8080",
+        "LEAD_INBOX_WEBHOOK_TOKENS=",
+        "LEAD_INBOX_CONFIG=",
+    ] {
+        assert!(serve.contains(variable), "{variable} in {serve}");
+    }
 }
 
 #[test]
