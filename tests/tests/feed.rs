@@ -160,10 +160,14 @@ async fn the_live_feed_sends_new_leads_and_changes_and_resumes_without_gap_or_re
 
     // Shutting down ends the stream instead of holding the server up.
     let _ = stop.send(());
-    let finished = tokio::time::timeout(Duration::from_secs(10), server).await;
-    assert!(
-        finished.is_ok(),
-        "the instance stopped with a client connected"
-    );
+    let finished = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the instance stopped with a client connected");
+    finished
+        .expect("the server task did not panic")
+        .expect("the server ended without an error");
     let _ = elsewhere.body.next().await;
+    app.stop()
+        .await
+        .expect("the first instance ended without an error");
 }

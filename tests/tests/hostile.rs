@@ -19,9 +19,14 @@ async fn status_and_body(app: &TestApp, body: impl Into<reqwest::Body>) -> (u16,
     )
 }
 
+/// The stored lead, or `None` when the API answers `404` (any other answer fails).
 async fn stored(app: &TestApp, reference: &str) -> Option<Value> {
     let (status, body) = app.api_get(&format!("/api/v1/leads/{reference}")).await;
-    (status == 200).then_some(body)
+    match status {
+        200 => Some(body),
+        404 => None,
+        other => panic!("GET /api/v1/leads/{reference}: {other} {body}"),
+    }
 }
 
 async fn quarantine_reasons(app: &TestApp) -> Vec<String> {

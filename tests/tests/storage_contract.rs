@@ -14,7 +14,8 @@ use lead_inbox_domain::{
     RawPayload, Rejection, RejectionKind, Subject, WorkChange, search::fold,
 };
 use lead_inbox_tests::{
-    Backend, TestStorage, Writes, example_with, new_lead, references_listed, test_storage,
+    Backend, TestStorage, Writes, clean_example, example_with, new_lead, references_listed,
+    test_storage,
 };
 use serde_json::{Value, json};
 
@@ -617,6 +618,38 @@ async fn filters_narrow_the_list_and_page_with_it(storage: TestStorage) {
         ..LeadFilter::default()
     };
     assert_eq!(listed(combined).await, ["f-1"]);
+}
+
+async fn only_leads_without_anomalies_match_has_anomalies_false(storage: TestStorage) {
+    let (clean_reference, clean) = clean_example(1);
+    let clean = new_lead(serde_json::to_vec(&clean).expect("JSON"), at(0));
+    assert!(
+        clean.details.anomalies.is_empty(),
+        "{:?}",
+        clean.details.anomalies
+    );
+    let odd = lead("odd-1", at(10));
+    assert!(!odd.details.anomalies.is_empty());
+    assert_eq!(
+        storage
+            .writer
+            .insert_batch(vec![clean, odd])
+            .await
+            .expect("insert"),
+        [InsertOutcome::Created, InsertOutcome::Created]
+    );
+    let listed = |has_anomalies: bool| {
+        let leads = storage.reader.clone();
+        async move {
+            let filter = LeadFilter {
+                has_anomalies: Some(has_anomalies),
+                ..LeadFilter::default()
+            };
+            references_listed(leads.as_ref(), &filter, 1).await
+        }
+    };
+    assert_eq!(listed(false).await, [clean_reference]);
+    assert_eq!(listed(true).await, ["odd-1"]);
 }
 
 /// A lead of the spec example's shape sent by someone with this email and phone.
@@ -1419,6 +1452,7 @@ contract_suite!(
     timestamps_keep_their_precision_and_offset,
     managed_credentials_are_found_only_while_valid,
     filters_narrow_the_list_and_page_with_it,
+    only_leads_without_anomalies_match_has_anomalies_false,
     erasure_removes_a_subjects_leads_and_keeps_them_out,
     retention_purges_the_oldest_in_batches,
     the_erasure_log_keeps_one_key_and_its_entries,

@@ -3,7 +3,9 @@
 
 use futures_util::future::join_all;
 use lead_inbox_domain::casayes::SPEC_EXAMPLE;
-use lead_inbox_tests::{API_KEY, TestApp, WEBHOOK_TOKEN, example_with, spawn_app, spawn_app_with};
+use lead_inbox_tests::{
+    API_KEY, TestApp, WEBHOOK_TOKEN, clean_example, example_with, spawn_app, spawn_app_with,
+};
 use serde_json::{Value, json};
 
 const SPEC_REFERENCE: &str = "CY-Listing-A3bT7Y2xL6w-b24e6f80-17c9-4a8f-92b3-7e123d4bcf90";
@@ -744,43 +746,57 @@ async fn health_docs_and_errors_are_served() {
 
 #[tokio::test]
 async fn graceful_shutdown_answers_requests_in_flight() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     let Some(app) = spawn_app("graceful_shutdown_answers_requests_in_flight").await else {
         return;
     };
-    let client = app.client.clone();
-    let url = app.url("/webhooks/casayes/leads");
-    // A request whose body arrives slowly is in flight when shutdown starts.
-    let body = example_with("in-flight-1", json!({}))
-        .to_string()
-        .into_bytes();
-    let (first, rest) = body.split_at(20);
-    let (first, rest) = (first.to_vec(), rest.to_vec());
-    let stream = futures_util::stream::unfold(0, move |step| {
-        let (first, rest) = (first.clone(), rest.clone());
-        async move {
-            match step {
-                0 => Some((Ok::<_, std::io::Error>(first), 1)),
-                1 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    Some((Ok(rest), 2))
-                }
-                _ => None,
-            }
+    let body = example_with("in-flight-1", json!({})).to_string();
+    let mut stream = tokio::net::TcpStream::connect(app.address)
+        .await
+        .expect("connect");
+    // The headers alone, asking to be told when the server reads the body: its
+    // `100 Continue` says the request is in the server's hands, no guess of when.
+    let head = format!(
+        "POST /webhooks/casayes/leads HTTP/1.1\r\nHost: x\r\ntoken: {WEBHOOK_TOKEN}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\
+         expect: 100-continue\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut interim = Vec::new();
+    let mut buffer = [0u8; 1024];
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !interim.windows(4).any(|w| w == b"\r\n\r\n") {
+            let read = stream.read(&mut buffer).await.expect("read");
+            assert!(read > 0, "closed before 100 Continue");
+            interim.extend_from_slice(&buffer[..read]);
         }
-    });
-    let in_flight = tokio::spawn(async move {
-        client
-            .post(url)
-            .header("token", WEBHOOK_TOKEN)
-            .body(reqwest::Body::wrap_stream(stream))
-            .send()
-            .await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    })
+    .await
+    .expect("100 Continue within 30 s");
+    let interim = String::from_utf8_lossy(&interim).into_owned();
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+
+    let address = app.address;
     let database_url = app.database.url.clone();
     let stopping = tokio::spawn(app.stop_keeping_database());
-    let response = in_flight.await.expect("task").expect("answered");
-    assert_eq!(response.status().as_u16(), 200);
+    // Shutdown has begun once the server no longer accepts connections.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(address).await.is_ok() {
+        assert!(Instant::now() < deadline, "the server kept accepting");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stream.write_all(body.as_bytes()).await.expect("the body");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered within 30 s")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""status":"created""#), "{answer}");
     let database = stopping.await.expect("stopped");
     // The acknowledged lead is in the database the server used.
     if database_url != "memory://" {
@@ -963,4 +979,33 @@ async fn leads_can_be_filtered_over_http() {
         (status, error["code"].as_str()),
         (400, Some("invalid_request"))
     );
+}
+
+#[tokio::test]
+async fn only_a_lead_without_anomalies_matches_has_anomalies_false() {
+    let Some(app) = spawn_app("only_a_lead_without_anomalies_matches_has_anomalies_false").await
+    else {
+        return;
+    };
+    let (clean_reference, clean) = clean_example(1);
+    assert_eq!(deliver_json(&app, &clean).await.0, 200);
+    assert_eq!(deliver_json(&app, &spec_example()).await.0, 200);
+    assert_eq!(
+        anomalies(&lead(&app, &clean_reference).await),
+        Vec::<(String, String)>::new()
+    );
+    assert!(!anomalies(&lead(&app, SPEC_REFERENCE).await).is_empty());
+    let references = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|l| l["leadReference"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (status, page) = app.api_get("/api/v1/leads?hasAnomalies=false").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(references(&page), [clean_reference]);
+    let (_, page) = app.api_get("/api/v1/leads?hasAnomalies=true").await;
+    assert_eq!(references(&page), [SPEC_REFERENCE]);
 }

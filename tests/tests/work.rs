@@ -356,7 +356,7 @@ async fn leads_export_as_csv_and_ndjson_across_pages_with_the_filters() {
     assert_eq!(leads[0]["message"], "olá, \"quoted\", two\nlines");
 
     let (_, _, all) = get("format=ndjson").await;
-    let references: std::collections::HashSet<String> = all
+    let lines: Vec<String> = all
         .lines()
         .map(|line| {
             let lead: Value = serde_json::from_str(line).expect("JSON");
@@ -366,7 +366,12 @@ async fn leads_export_as_csv_and_ndjson_across_pages_with_the_filters() {
                 .to_owned()
         })
         .collect();
-    assert_eq!(references.len(), 502, "every lead once, across pages");
+    let references: std::collections::HashSet<&String> = lines.iter().collect();
+    assert_eq!(
+        (lines.len(), references.len()),
+        (502, 502),
+        "every lead once, across pages: no line repeated, none missing"
+    );
     let (status, _, _) = get("format=xml").await;
     assert_eq!(status, 400);
 }

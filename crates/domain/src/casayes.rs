@@ -525,8 +525,10 @@ impl<'a> PayloadReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
+    use proptest::{prelude::*, test_runner::TestCaseError};
     use serde_json::json;
+
+    use crate::strategies::casayes_payload;
 
     fn example() -> Map<String, Value> {
         match serde_json::from_str(SPEC_EXAMPLE) {
@@ -934,7 +936,268 @@ mod tests {
         assert_eq!(details.profile.presentation_letter.as_deref(), Some(text));
     }
 
+    /// What the parser must make of a text field: the text, and the anomalies on it.
+    fn expected_text(value: Option<&Value>, required: bool) -> (Option<String>, Vec<AnomalyKind>) {
+        match value {
+            None | Some(Value::Null) if required => (None, vec![AnomalyKind::Missing]),
+            None | Some(Value::Null) => (None, vec![]),
+            Some(Value::String(text)) if text.is_empty() => (None, vec![]),
+            Some(Value::String(text)) if text.contains('\0') => (
+                Some(text.replace('\0', "\u{FFFD}")),
+                vec![AnomalyKind::NulReplaced],
+            ),
+            Some(Value::String(text)) => (Some(text.clone()), vec![]),
+            Some(value @ (Value::Number(_) | Value::Bool(_))) => {
+                (Some(value.to_string()), vec![AnomalyKind::Coerced])
+            }
+            Some(Value::Array(_) | Value::Object(_)) => (None, vec![AnomalyKind::WrongType]),
+        }
+    }
+
+    /// An identifier: the text, trimmed, blank meaning "not given".
+    fn expected_trimmed(value: Option<&Value>) -> (Option<String>, Vec<AnomalyKind>) {
+        let (text, kinds) = expected_text(value, true);
+        let text = text
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty());
+        (text, kinds)
+    }
+
+    /// A whole number within `plausible`, read from a number or a string holding one.
+    fn expected_integer(
+        value: Option<&Value>,
+        plausible: impl Fn(i64) -> bool,
+    ) -> (Option<i64>, Vec<AnomalyKind>) {
+        let (number, mut kinds) = match value {
+            None | Some(Value::Null) => return (None, vec![]),
+            Some(Value::Number(number)) => match (number.as_i64(), number.as_f64()) {
+                (Some(n), _) => (n, vec![]),
+                (None, Some(f)) if f.fract() != 0.0 => return (None, vec![AnomalyKind::WrongType]),
+                (None, Some(f)) if f.abs() < 9.0e15 => (f as i64, vec![]),
+                (None, _) => return (None, vec![AnomalyKind::OutOfRange]),
+            },
+            Some(Value::String(text)) if text.trim().is_empty() => return (None, vec![]),
+            Some(Value::String(text)) => match text.trim().parse::<i64>() {
+                Ok(n) => (n, vec![AnomalyKind::Coerced]),
+                Err(_) => return (None, vec![AnomalyKind::Unparseable]),
+            },
+            Some(Value::Bool(_) | Value::Array(_) | Value::Object(_)) => {
+                return (None, vec![AnomalyKind::WrongType]);
+            }
+        };
+        if plausible(number) {
+            (Some(number), kinds)
+        } else {
+            kinds.push(AnomalyKind::OutOfRange);
+            (None, kinds)
+        }
+    }
+
+    fn expected_boolean(value: Option<&Value>) -> (Option<bool>, Vec<AnomalyKind>) {
+        let coerced = match value {
+            None | Some(Value::Null) => return (None, vec![]),
+            Some(Value::Bool(flag)) => return (Some(*flag), vec![]),
+            Some(Value::String(text)) if text.trim().is_empty() => return (None, vec![]),
+            Some(Value::String(text)) => match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Some(true),
+                "false" | "no" | "0" => Some(false),
+                _ => None,
+            },
+            Some(Value::Number(number)) => match number.as_i64() {
+                Some(1) => Some(true),
+                Some(0) => Some(false),
+                _ => None,
+            },
+            Some(Value::Array(_) | Value::Object(_)) => None,
+        };
+        match coerced {
+            Some(flag) => (Some(flag), vec![AnomalyKind::Coerced]),
+            None => (None, vec![AnomalyKind::WrongType]),
+        }
+    }
+
+    fn expected_datetime(
+        value: Option<&Value>,
+    ) -> (
+        Option<chrono::DateTime<chrono::FixedOffset>>,
+        Vec<AnomalyKind>,
+    ) {
+        match value {
+            None | Some(Value::Null) => (None, vec![AnomalyKind::Missing]),
+            Some(Value::String(text)) => match parse_timestamp(text) {
+                Ok(parsed) if parsed.zone_assumed => {
+                    (Some(parsed.value), vec![AnomalyKind::MissingTimeZone])
+                }
+                Ok(parsed) => (Some(parsed.value), vec![]),
+                Err(_) => (None, vec![AnomalyKind::Unparseable]),
+            },
+            Some(_) => (None, vec![AnomalyKind::WrongType]),
+        }
+    }
+
+    fn expected_timeline(value: Option<&Value>) -> (Option<MoveTimeline>, Vec<AnomalyKind>) {
+        match value {
+            None | Some(Value::Null) => (None, vec![]),
+            Some(Value::String(text)) if text.trim().is_empty() => (None, vec![]),
+            Some(Value::String(text)) => match MoveTimeline::parse(text) {
+                Some(parsed) if parsed.zone_assumed => {
+                    (Some(parsed.timeline), vec![AnomalyKind::MissingTimeZone])
+                }
+                Some(parsed) => (Some(parsed.timeline), vec![]),
+                None => (None, vec![AnomalyKind::Unparseable]),
+            },
+            Some(_) => (None, vec![AnomalyKind::WrongType]),
+        }
+    }
+
+    /// The anomalies `details` holds on the field `name`, in order.
+    fn kinds_on(details: &LeadDetails, name: &str) -> Vec<AnomalyKind> {
+        details
+            .anomalies
+            .iter()
+            .filter(|a| a.field().wire_name() == name)
+            .map(|a| a.kind())
+            .collect()
+    }
+
+    /// Checks one payload against the model above, field by field.
+    fn check_payload(generated: &Map<String, Value>) -> Result<(), TestCaseError> {
+        let raw = serde_json::to_vec(&Value::Object(generated.clone())).expect("serialisable");
+        // The model reads what the parser reads: a float written out and read back may
+        // differ in its last digit.
+        let object: Map<String, Value> = serde_json::from_slice(&raw).expect("JSON");
+        let field = |name: &str| object.get(name);
+        let parsed = parse_payload(&raw);
+        let reference = match field("LeadReference") {
+            None | Some(Value::Null) => {
+                let refused = parsed.expect_err("refused without a reference");
+                prop_assert_eq!(refused.kind, RejectionKind::LeadReferenceMissing);
+                return Ok(());
+            }
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Number(number)) if number.is_i64() || number.is_u64() => number.to_string(),
+            Some(_) => {
+                let refused = parsed.expect_err("refused with a reference of another type");
+                prop_assert_eq!(refused.kind, RejectionKind::LeadReferenceInvalid);
+                return Ok(());
+            }
+        };
+        let Ok(reference) = LeadReference::parse(&reference) else {
+            let refused = parsed.expect_err("refused with an unusable reference");
+            prop_assert_eq!(refused.kind, RejectionKind::LeadReferenceInvalid);
+            return Ok(());
+        };
+        let details = match parsed {
+            Ok(details) => details,
+            Err(refused) => {
+                return Err(TestCaseError::fail(format!(
+                    "refused though the reference is usable: {refused:?}"
+                )));
+            }
+        };
+        prop_assert_eq!(&details.reference, &reference);
+
+        let (text, kinds) = expected_text(field("Message"), true);
+        prop_assert_eq!(
+            details.message.as_ref().map(|m| m.as_str().to_owned()),
+            text
+        );
+        prop_assert_eq!(kinds_on(&details, "Message"), kinds, "Message");
+        let (text, kinds) = expected_text(field("SenderName"), true);
+        prop_assert_eq!(&details.sender.name, &text);
+        prop_assert_eq!(kinds_on(&details, "SenderName"), kinds, "SenderName");
+        let (text, kinds) = expected_text(field("PresentationLetter"), false);
+        prop_assert_eq!(&details.profile.presentation_letter, &text);
+        prop_assert_eq!(
+            kinds_on(&details, "PresentationLetter"),
+            kinds,
+            "PresentationLetter"
+        );
+
+        for (name, actual) in [
+            ("EntityPublicId", &details.entity_public_id),
+            ("EntityReference", &details.entity_reference),
+        ] {
+            let (text, kinds) = expected_trimmed(field(name));
+            prop_assert_eq!(actual, &text, "{}", name);
+            prop_assert_eq!(kinds_on(&details, name), kinds, "{}", name);
+        }
+        let (source, mut kinds) = expected_trimmed(field("Source"));
+        if source
+            .as_ref()
+            .is_some_and(|s| !s.eq_ignore_ascii_case("CasaYes"))
+        {
+            kinds.push(AnomalyKind::UnknownValue);
+        }
+        prop_assert_eq!(&details.source, &source);
+        prop_assert_eq!(kinds_on(&details, "Source"), kinds, "Source");
+
+        let (text, mut kinds) = expected_text(field("SenderEmail"), true);
+        let email = text.and_then(|text| SenderEmail::parse(&text));
+        if email.as_ref().is_some_and(|email| !email.is_plausible()) {
+            kinds.push(AnomalyKind::NotPlausible);
+        }
+        prop_assert_eq!(&details.sender.email, &email);
+        prop_assert_eq!(kinds_on(&details, "SenderEmail"), kinds, "SenderEmail");
+        let (text, mut kinds) = expected_text(field("SenderPhone"), true);
+        let phone = text.and_then(|text| SenderPhone::parse(&text));
+        if phone.as_ref().is_some_and(|phone| phone.e164().is_none()) {
+            kinds.push(AnomalyKind::NotNormalisable);
+        }
+        prop_assert_eq!(&details.sender.phone, &phone);
+        prop_assert_eq!(kinds_on(&details, "SenderPhone"), kinds, "SenderPhone");
+
+        let (created, kinds) = expected_datetime(field("CreatedDate"));
+        prop_assert_eq!(details.created_date, created);
+        prop_assert_eq!(
+            details.created_date.map(|d| *d.offset()),
+            created.map(|d| *d.offset())
+        );
+        prop_assert_eq!(kinds_on(&details, "CreatedDate"), kinds, "CreatedDate");
+        let (timeline, kinds) = expected_timeline(field("EstimatedDateToMove"));
+        prop_assert_eq!(details.profile.move_timeline, timeline);
+        prop_assert_eq!(
+            kinds_on(&details, "EstimatedDateToMove"),
+            kinds,
+            "EstimatedDateToMove"
+        );
+        let (residents, kinds) = expected_integer(field("NumberResidents"), |n| {
+            (1..=MAX_RESIDENTS).contains(&n)
+        });
+        prop_assert_eq!(details.profile.number_residents.map(i64::from), residents);
+        prop_assert_eq!(
+            kinds_on(&details, "NumberResidents"),
+            kinds,
+            "NumberResidents"
+        );
+        let (income, kinds) = expected_integer(field("MonthlyIncome"), |n| n >= 0);
+        prop_assert_eq!(details.profile.monthly_income, income);
+        prop_assert_eq!(kinds_on(&details, "MonthlyIncome"), kinds, "MonthlyIncome");
+        let (pets, kinds) = expected_boolean(field("HasPets"));
+        prop_assert_eq!(details.profile.has_pets, pets);
+        prop_assert_eq!(kinds_on(&details, "HasPets"), kinds, "HasPets");
+
+        for name in object.keys() {
+            if let LeadField::Other(_) = LeadField::from_wire_name(name) {
+                prop_assert_eq!(
+                    kinds_on(&details, name),
+                    [AnomalyKind::UnknownField],
+                    "{}",
+                    name
+                );
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn payloads_shaped_like_casayes_read_field_by_field(object in casayes_payload()) {
+            check_payload(&object)?;
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse_payload(&bytes);

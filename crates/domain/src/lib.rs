@@ -19,6 +19,8 @@ pub mod quarantine;
 pub mod reference;
 pub mod search;
 pub mod sender;
+#[cfg(test)]
+mod strategies;
 pub mod subject;
 pub mod time;
 pub mod timeline;

@@ -138,6 +138,7 @@ fn is_portuguese_national(digits: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategies::{phone_like, written_phone};
     use proptest::prelude::*;
 
     #[test]
@@ -204,6 +205,39 @@ mod tests {
                     prop_assert!((9..=16).contains(&e164.len()));
                 }
             }
+        }
+
+        #[test]
+        fn written_portuguese_numbers_get_their_e164_form((text, e164) in written_phone()) {
+            let phone = SenderPhone::parse(&text).expect("given");
+            prop_assert_eq!(phone.given(), text.as_str());
+            prop_assert_eq!(phone.e164(), Some(e164.as_str()), "{:?}", text);
+        }
+
+        #[test]
+        fn an_e164_form_keeps_the_digits_given(text in phone_like()) {
+            let Some(phone) = SenderPhone::parse(&text) else {
+                prop_assert!(text.trim().is_empty(), "{:?} is not blank", text);
+                return Ok(());
+            };
+            prop_assert_eq!(phone.given(), text.as_str());
+            let Some(e164) = phone.e164() else {
+                return Ok(());
+            };
+            prop_assert!(
+                !text.chars().any(|c| c.is_alphabetic() || c == '#' || c == '*'),
+                "{:?} has letters or signs, yet {}", text, e164
+            );
+            let digits = e164.strip_prefix('+').expect("a plus sign");
+            prop_assert!(digits.chars().all(|c| c.is_ascii_digit()), "{}", e164);
+            prop_assert!((8..=15).contains(&digits.len()), "{}", e164);
+            let given: String = text.chars().filter(char::is_ascii_digit).collect();
+            prop_assert!(
+                given == digits || given == format!("00{digits}") || format!("351{given}") == digits,
+                "{:?} gave {}: digits added or lost", text, e164
+            );
+            let again = SenderPhone::parse(e164).expect("given");
+            prop_assert_eq!(again.e164(), Some(e164), "the E.164 form reads back as itself");
         }
 
         #[test]

@@ -80,6 +80,7 @@ impl MoveTimeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategies::{not_a_timeline, timeline_word, written_timestamp};
     use proptest::prelude::*;
 
     fn timeline(text: &str) -> Option<MoveTimeline> {
@@ -109,6 +110,31 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn written_datetimes_are_exact_dates((text, value, assumed) in written_timestamp()) {
+            let parsed = MoveTimeline::parse(&text).expect("a timeline");
+            prop_assert_eq!(parsed.zone_assumed, assumed, "{:?}", text);
+            let date = parsed.timeline.date().expect("a date");
+            prop_assert_eq!(date, value, "{:?}", text);
+            prop_assert_eq!(date.offset(), value.offset(), "{:?}: the offset written", text);
+            prop_assert_eq!(parsed.timeline.kind_code(), "exact_date");
+            let t = parsed.timeline;
+            prop_assert_eq!(MoveTimeline::from_parts(t.kind_code(), t.date()), Some(t));
+        }
+
+        #[test]
+        fn documented_words_are_read_in_any_case((text, kind) in timeline_word()) {
+            let parsed = MoveTimeline::parse(&text).expect("a word");
+            prop_assert_eq!(parsed.timeline.kind_code(), kind, "{:?}", text);
+            prop_assert_eq!(parsed.timeline.date(), None);
+            prop_assert!(!parsed.zone_assumed);
+        }
+
+        #[test]
+        fn near_misses_are_not_timelines(text in not_a_timeline()) {
+            prop_assert_eq!(MoveTimeline::parse(&text), None, "{:?}", text);
+        }
+
         #[test]
         fn parse_never_panics_and_parts_round_trip(text in any::<String>()) {
             if let Some(parsed) = MoveTimeline::parse(&text) {

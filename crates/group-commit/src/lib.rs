@@ -345,6 +345,15 @@ mod tests {
         assert_eq!(counting.inner.count().await.expect("count"), 0);
     }
 
+    /// Waits (polling, 10 s at most) until `done`: for an event, not a guess of its time.
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "{what} within 10 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_refuses_at_once() {
         let counting = Arc::new(Counting::default());
@@ -361,10 +370,22 @@ mod tests {
             waiting.push(tokio::spawn(async move {
                 repository.insert_batch(vec![lead(&format!("q-{n}"))]).await
             }));
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            if n == 0 {
+                until("the writer took the first", || {
+                    counting.batches.load(Ordering::SeqCst) == 1
+                })
+                .await;
+            }
         }
-        // One batch is stalled in the writer, two wait in the queue: the next is refused.
-        let refused = repository.insert_batch(vec![lead("q-refused")]).await;
+        until("two wait in the queue", || repository.queue.capacity() == 0).await;
+        // One batch is stalled in the writer, two wait in the queue: the next is refused,
+        // at once.
+        let refused = tokio::time::timeout(
+            Duration::from_secs(10),
+            repository.insert_batch(vec![lead("q-refused")]),
+        )
+        .await
+        .expect("refused at once, not queued");
         assert!(
             matches!(refused, Err(StorageError::Unavailable(_))),
             "{refused:?}"

@@ -40,6 +40,14 @@ fn no_secret_or_personal_data_in_logs_or_error_bodies_at_trace_level() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starts");
+    // Read while the server runs: a server writing more trace output than a pipe holds
+    // (64 KiB on Linux) to a pipe nobody reads blocks on its next line.
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut logs = String::new();
+        stderr.read_to_string(&mut logs).expect("logs");
+        logs
+    });
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "did not start");
@@ -94,6 +102,12 @@ fn no_secret_or_personal_data_in_logs_or_error_bodies_at_trace_level() {
                 .bearer_auth(API_KEY),
         )
         .await;
+        // More trace output than a pipe holds (64 KiB on Linux): a test that read the
+        // logs only after the server exited would hang here.
+        for _ in 0..250 {
+            let listed = text(client.get(&api).bearer_auth(API_KEY)).await;
+            assert!(listed.contains("canary-ref-1"), "{listed}");
+        }
         assert!(
             full.contains(MESSAGE),
             "the API itself does return the lead"
@@ -103,15 +117,21 @@ fn no_secret_or_personal_data_in_logs_or_error_bodies_at_trace_level() {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let _ = child.wait();
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut logs)
-        .expect("logs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let logs = reader.join().expect("the log reader");
     assert!(logs.lines().count() > 10, "trace logging is on: {logs}");
+    assert!(
+        logs.len() > 64 * 1024,
+        "more than a pipe's buffer of logs: {} bytes",
+        logs.len()
+    );
     assert!(logs.contains("/webhooks/casayes/leads"));
     for canary in [
         TOKEN,

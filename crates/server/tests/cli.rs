@@ -209,8 +209,19 @@ fn managed_tokens_work_at_once_and_stop_at_once() {
         ])
         .output()
         .expect("runs");
+    assert!(expired.status.success(), "{}", text(&expired.stderr));
     let expired_token = text(&expired.stdout).trim().to_owned();
-    assert!(text(&send(&expired_token, "managed-3").stdout).contains("401"));
+    assert!(
+        expired_token.starts_with("liwt_") && expired_token.len() == 69,
+        "{expired_token}"
+    );
+    let refused = send(&expired_token, "managed-3");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stdout).contains("401"),
+        "an expired token is refused: {}",
+        text(&refused.stdout)
+    );
     drop(server);
 
     // With a valid managed token, the service starts without configured ones.

@@ -560,12 +560,80 @@ mod tests {
         assert_eq!(sqlite_path("postgres://x"), None);
     }
 
-    /// Connects to the server in `var` (skipping, with a line saying so, when it is unset)
-    /// and checks that every connection the pool opened has `TCP_NODELAY`.
+    /// A store on the SQLite file `url` whose one connection runs with `synchronous`: what
+    /// `connect` would check if its own options (FULL) were ever changed or overridden.
+    async fn sqlite_store_with(url: &str, synchronous: SqliteSynchronous) -> SeaOrmStore {
+        let mut connect = ConnectOptions::new(url);
+        connect
+            .max_connections(1)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(move |opts| {
+                opts.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(synchronous)
+            });
+        SeaOrmStore {
+            inner: Arc::new(Inner {
+                db: Database::connect(connect).await.expect("open"),
+                write_gate: None,
+                trigram_sample: std::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_below_full_sync_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/leads.db", dir.path().display());
+        for (synchronous, code) in [(SqliteSynchronous::Off, 0), (SqliteSynchronous::Normal, 1)] {
+            let store = sqlite_store_with(&url, synchronous).await;
+            match store.check_durability().await {
+                Err(ConnectError::NotDurable(why)) => assert!(
+                    why.contains(&format!("SQLite synchronous is {code}")),
+                    "{why}"
+                ),
+                other => panic!("{synchronous:?}: expected NotDurable, got {other:?}"),
+            }
+            store.close().await;
+        }
+        for synchronous in [SqliteSynchronous::Full, SqliteSynchronous::Extra] {
+            let store = sqlite_store_with(&url, synchronous).await;
+            assert!(
+                store.check_durability().await.is_ok(),
+                "{synchronous:?} is durable"
+            );
+            store.close().await;
+        }
+    }
+
+    /// `synchronous` belongs to each connection, not to the file: read it on the store's.
+    #[tokio::test]
+    async fn sqlite_connections_run_wal_with_full_sync() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/leads.db", dir.path().display());
+        let store = SeaOrmStore::connect(&url, &StoreOptions::default())
+            .await
+            .expect("connect");
+        assert_eq!(
+            store
+                .setting("PRAGMA synchronous")
+                .await
+                .expect("synchronous"),
+            "2",
+            "FULL"
+        );
+        assert_eq!(
+            store.setting("PRAGMA journal_mode").await.expect("mode"),
+            "wal"
+        );
+        store.close().await;
+    }
+
+    /// Connects to the server in `var` (skipping, with a line saying so, when it is unset;
+    /// failing in CI) and checks that every connection the pool opened has `TCP_NODELAY`.
     #[cfg(target_os = "linux")]
     async fn pool_connections_have_nodelay(var: &str, default_port: u16) {
-        let Some(url) = std::env::var(var).ok().filter(|url| !url.trim().is_empty()) else {
-            eprintln!("SKIPPED TCP_NODELAY check: set {var} to run it");
+        let Some(url) = lead_inbox_test_env::required_in_ci(var, "TCP_NODELAY check") else {
             return;
         };
         let store = SeaOrmStore::connect(&url, &StoreOptions::default())

@@ -2,25 +2,33 @@
 //! once, whatever moment the server dies at.
 //!
 //! It starts the real `lead-inbox` binary, sends leads from several concurrent clients
-//! (new references and redeliveries of acknowledged ones), kills the server (`kill -9`,
-//! or SIGTERM with `--signal term` to test graceful shutdown under load) at a random
-//! moment, restarts it, and repeats. At the end it reads the database directly and
-//! checks that every acknowledged reference is stored exactly once, and that the
-//! database passes its integrity check (SQLite `PRAGMA integrity_check`; PostgreSQL
-//! `amcheck` on the unique index when the extension can be created, and a duplicate
-//! scan).
+//! (new references, and redeliveries of references acknowledged earlier, picked at
+//! random among all of them), kills the server (`kill -9`, or SIGTERM with `--signal
+//! term` to test graceful shutdown under load, which must then exit with status 0) at a
+//! random moment, restarts it, and repeats. Every answer is read: an acknowledged
+//! reference answered `created` again was lost (and the redelivery stored it anew), a
+//! `200` that is neither `created` nor `duplicate` of the reference sent is a failure.
+//! At the end it reads the database directly and checks that every acknowledged
+//! reference is stored, and that the database passes its integrity check (a duplicate
+//! scan, then SQLite `PRAGMA integrity_check`; PostgreSQL `amcheck` on every B-tree
+//! index, the extension required; MariaDB `CHECK TABLE` on every table, each row `OK`).
+//! The seed of the random choices is printed, and `--seed` replays them (the moments
+//! the server dies at depend on timing too, so a run is not replayed exactly).
 //!
 //! ```sh
 //! cargo build -p lead-inbox-server -p lead-inbox-tests
 //! target/debug/crash-harness --cycles 20 --database-url sqlite:///tmp/crash/leads.db
 //! target/debug/crash-harness --cycles 20 --database-url postgres://postgres@127.0.0.1/crash
+//! target/debug/crash-harness --cycles 20 --database-url mysql://root@127.0.0.1/crash
 //! ```
 //!
-//! It prints `acknowledged`, `stored`, `lost` and `duplicated`, and exits non-zero
-//! unless lost and duplicated are 0 and the integrity check passed.
+//! It prints `acknowledged`, `redelivered`, `stored`, `lost` (acknowledged, then not
+//! stored or answered `created` again) and `duplicated` (answered `created` more than
+//! once), and exits non-zero unless lost, duplicated and unreadable answers are 0, every
+//! SIGTERM ended with status 0, and the integrity check passed.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     path::PathBuf,
     process::{Child, Command, ExitCode, Stdio},
     sync::{Arc, Mutex},
@@ -68,18 +76,9 @@ struct Args {
     /// Port for the server.
     #[arg(long, default_value_t = 18931)]
     port: u16,
-}
-
-/// A small xorshift generator: random moments without another dependency.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+    /// Seed of the random choices (moments, redeliveries); printed, random by default.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 fn start(args: &Args, binary: &PathBuf) -> Child {
@@ -112,9 +111,49 @@ async fn wait_ready(client: &reqwest::Client, port: u16) {
 
 #[derive(Default)]
 struct Tally {
-    acknowledged: HashSet<String>,
-    answers: HashMap<u16, u64>,
+    /// Every acknowledged reference once, in the order of their first acknowledgement
+    /// (redeliveries pick among them at random).
+    acknowledged: Vec<String>,
+    acknowledged_set: HashSet<String>,
+    /// How many times each reference was answered `created`.
+    created: HashMap<String, u32>,
+    /// Acknowledged references answered `created` again: lost, then stored anew.
+    recreated: Vec<String>,
+    /// Redeliveries of acknowledged references that were answered.
+    redelivered: u64,
+    /// `200` answers that are not `created`/`duplicate` of the reference sent.
+    unreadable: Vec<String>,
+    answers: HashMap<String, u64>,
     failed_requests: u64,
+}
+
+impl Tally {
+    /// Records a `200` answer to a delivery of `reference`.
+    fn acknowledge(&mut self, reference: &str, redelivery: bool, body: &[u8]) {
+        let answer: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let status = answer["status"].as_str().unwrap_or_default();
+        *self.answers.entry(format!("200 {status}")).or_default() += 1;
+        if answer["leadReference"].as_str() != Some(reference)
+            || !matches!(status, "created" | "duplicate")
+        {
+            self.unreadable
+                .push(format!("{reference}: {}", String::from_utf8_lossy(body)));
+            return;
+        }
+        if redelivery {
+            self.redelivered += 1;
+        }
+        if status == "created" {
+            let times = self.created.entry(reference.to_owned()).or_default();
+            *times += 1;
+            if self.acknowledged_set.contains(reference) {
+                self.recreated.push(reference.to_owned());
+            }
+        }
+        if self.acknowledged_set.insert(reference.to_owned()) {
+            self.acknowledged.push(reference.to_owned());
+        }
+    }
 }
 
 async fn client_loop(
@@ -126,16 +165,20 @@ async fn client_loop(
     seed: u64,
 ) {
     let url = format!("http://127.0.0.1:{port}/webhooks/casayes/leads");
-    let mut random = Random(seed | 1);
+    let mut random = fastrand::Rng::with_seed(seed);
     let mut n = 0u64;
     loop {
         n += 1;
-        let redelivery = random.next().is_multiple_of(10);
-        let reference = {
+        let (redelivery, reference) = {
             let tally = tally.lock().unwrap_or_else(|e| e.into_inner());
-            match (redelivery, tally.acknowledged.iter().next()) {
-                (true, Some(known)) => known.clone(),
-                _ => format!("CY-Listing-A3bT7Y2xL6w-crash-c{cycle}-t{id}-n{n}"),
+            if random.u32(..10) == 0 && !tally.acknowledged.is_empty() {
+                let known = &tally.acknowledged[random.usize(..tally.acknowledged.len())];
+                (true, known.clone())
+            } else {
+                (
+                    false,
+                    format!("CY-Listing-A3bT7Y2xL6w-crash-c{cycle}-t{id}-n{n}"),
+                )
             }
         };
         let mut payload: serde_json::Value = serde_json::from_str(SPEC_EXAMPLE).expect("JSON");
@@ -147,18 +190,21 @@ async fn client_loop(
             .timeout(Duration::from_secs(10))
             .send()
             .await;
-        let mut tally = tally.lock().unwrap_or_else(|e| e.into_inner());
-        match response {
+        let answer = match response {
             Ok(response) => {
                 let status = response.status().as_u16();
-                *tally.answers.entry(status).or_default() += 1;
-                if status == 200 {
-                    tally.acknowledged.insert(reference);
-                }
+                response.bytes().await.map(|body| (status, body))
             }
+            Err(error) => Err(error),
+        };
+        let mut tally = tally.lock().unwrap_or_else(|e| e.into_inner());
+        match answer {
+            Ok((200, body)) => tally.acknowledge(&reference, redelivery, &body),
+            Ok((status, _)) => *tally.answers.entry(status.to_string()).or_default() += 1,
             Err(_) => {
-                // The server died under the request, or refused the connection: not
-                // acknowledged, so CasaYes would send it again. Stop this client.
+                // The server died under the request (or before the whole answer came),
+                // or refused the connection: not acknowledged, so CasaYes would send it
+                // again. Stop this client.
                 tally.failed_requests += 1;
                 return;
             }
@@ -166,7 +212,9 @@ async fn client_loop(
     }
 }
 
-fn signal(child: &mut Child, signal: Signal) {
+/// Sends `signal` and waits for the server to exit; `Err` when SIGTERM did not end it
+/// with status 0 within a minute (a shutdown that is not graceful).
+async fn signal(child: &mut Child, signal: Signal) -> Result<(), String> {
     let name = match signal {
         Signal::Kill => "-KILL",
         Signal::Term => "-TERM",
@@ -174,7 +222,25 @@ fn signal(child: &mut Child, signal: Signal) {
     let _ = Command::new("kill")
         .args([name, &child.id().to_string()])
         .status();
-    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("still running a minute after {name}"));
+            }
+            Err(error) => return Err(format!("waiting for it failed: {error}")),
+        }
+    };
+    match signal {
+        Signal::Term if !status.success() => Err(format!("exited with {status} after SIGTERM")),
+        Signal::Term | Signal::Kill => Ok(()),
+    }
 }
 
 async fn all_stored(database_url: &str) -> Vec<String> {
@@ -220,26 +286,74 @@ async fn integrity(database_url: &str) -> Result<String, String> {
             }
         }
         DatabaseBackend::Postgres => {
-            if db
-                .execute_unprepared("CREATE EXTENSION IF NOT EXISTS amcheck")
+            db.execute_unprepared("CREATE EXTENSION IF NOT EXISTS amcheck")
                 .await
-                .is_err()
+                .map_err(|e| format!("amcheck is required and could not be created: {e}"))?;
+            let indexes: Vec<String> = db
+                .query_all_raw(query(
+                    "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                     JOIN pg_am a ON a.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE a.amname = 'btree' AND n.nspname = current_schema() ORDER BY 1",
+                ))
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|row| row.try_get_by_index::<String>(0).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?;
+            if !indexes
+                .iter()
+                .any(|index| index == "ux_leads_lead_reference")
             {
-                return Ok("no duplicate references (amcheck unavailable)".into());
+                return Err(format!("no ux_leads_lead_reference among {indexes:?}"));
             }
-            for index in ["ux_leads_lead_reference", "ix_leads_received"] {
+            for index in &indexes {
                 db.execute_unprepared(&format!("SELECT bt_index_check('{index}'::regclass, true)"))
                     .await
                     .map_err(|e| format!("amcheck on {index}: {e}"))?;
             }
-            Ok("amcheck bt_index_check(heapallindexed) on both indexes: ok".into())
+            Ok(format!(
+                "amcheck bt_index_check(heapallindexed) on {} B-tree indexes: ok",
+                indexes.len()
+            ))
         }
-        _ => {
-            db.execute_unprepared("CHECK TABLE leads")
+        DatabaseBackend::MySql => {
+            let tables: Vec<String> = db
+                .query_all_raw(query(
+                    "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+                     WHERE table_schema = DATABASE() ORDER BY 1",
+                ))
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|row| row.try_get_by_index::<String>(0).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?;
+            if !tables.iter().any(|table| table == "leads") {
+                return Err(format!("no leads table among {tables:?}"));
+            }
+            let rows = db
+                .query_all_raw(query(&format!("CHECK TABLE {}", tables.join(", "))))
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok("no duplicate references; CHECK TABLE ran".into())
+            // One row per table, `status`/`OK`; anything else (an `error`, a `warning`,
+            // a `note` that the table cannot be checked) is a failure.
+            let mut checked = 0;
+            for row in &rows {
+                let cell = |index| row.try_get_by_index::<String>(index).unwrap_or_default();
+                let (table, kind, text) = (cell(0), cell(2), cell(3));
+                if !(kind == "status" && text == "OK") {
+                    return Err(format!("CHECK TABLE {table}: {kind}: {text}"));
+                }
+                checked += 1;
+            }
+            if checked != tables.len() {
+                return Err(format!(
+                    "CHECK TABLE answered {checked} rows for {} tables",
+                    tables.len()
+                ));
+            }
+            Ok(format!("CHECK TABLE on {checked} tables: OK"))
         }
+        other => Err(format!("no integrity check for {other:?}")),
     }
 }
 
@@ -262,8 +376,11 @@ async fn main() -> ExitCode {
         .pool_max_idle_per_host(0)
         .build()
         .expect("client");
+    let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+    println!("seed={seed} (replay the random choices with --seed {seed})");
+    let mut random = fastrand::Rng::with_seed(seed);
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let mut random = Random(0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id()));
+    let mut shutdowns: Vec<String> = Vec::new();
     for cycle in 0..args.cycles {
         let mut child = start(&args, &binary);
         wait_ready(&client, args.port).await;
@@ -275,13 +392,15 @@ async fn main() -> ExitCode {
                     id,
                     cycle,
                     tally.clone(),
-                    random.next(),
+                    random.u64(..),
                 ))
             })
             .collect();
-        let wait = 50 + random.next() % args.max_cycle_ms.max(51);
+        let wait = 50 + random.u64(..args.max_cycle_ms.max(51));
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        signal(&mut child, args.signal);
+        if let Err(why) = signal(&mut child, args.signal).await {
+            shutdowns.push(format!("cycle {}: {why}", cycle + 1));
+        }
         for task in clients {
             let _ = task.await;
         }
@@ -300,26 +419,36 @@ async fn main() -> ExitCode {
         .unwrap_or_default();
     let stored = all_stored(&args.database_url).await;
     let stored_set: HashSet<&String> = stored.iter().collect();
-    let mut counts: HashMap<&String, u32> = HashMap::new();
-    for reference in &stored {
-        *counts.entry(reference).or_default() += 1;
-    }
+    // Lost: acknowledged and not stored, or answered `created` again (stored anew by
+    // the redelivery, which hides the loss from the count of rows).
     let lost: Vec<&String> = tally
         .acknowledged
         .iter()
         .filter(|r| !stored_set.contains(r))
+        .chain(&tally.recreated)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
-    let duplicated = counts.values().filter(|&&n| n > 1).count();
+    let mut duplicated: Vec<&String> = tally
+        .created
+        .iter()
+        .filter(|&(_, &times)| times > 1)
+        .map(|(reference, _)| reference)
+        .collect();
+    duplicated.sort();
     let integrity = integrity(&args.database_url).await;
     println!(
-        "signal={:?} cycles={} clients={} acknowledged={} stored={} lost={} duplicated={} failed_requests={} answers={:?}",
+        "signal={:?} cycles={} clients={} acknowledged={} redelivered={} stored={} lost={} (answered created again: {}) duplicated={} unreadable={} failed_requests={} answers={:?}",
         args.signal,
         args.cycles,
         args.clients,
         tally.acknowledged.len(),
+        tally.redelivered,
         stored.len(),
         lost.len(),
-        duplicated,
+        tally.recreated.len(),
+        duplicated.len(),
+        tally.unreadable.len(),
         tally.failed_requests,
         tally.answers,
     );
@@ -330,8 +459,28 @@ async fn main() -> ExitCode {
     if !lost.is_empty() {
         println!("lost (first 10): {:?}", &lost[..lost.len().min(10)]);
     }
-    let passed =
-        lost.is_empty() && duplicated == 0 && integrity.is_ok() && !tally.acknowledged.is_empty();
+    if !duplicated.is_empty() {
+        println!(
+            "answered created more than once (first 10): {:?}",
+            &duplicated[..duplicated.len().min(10)]
+        );
+    }
+    if !tally.unreadable.is_empty() {
+        println!(
+            "unreadable 200 answers (first 10): {:?}",
+            &tally.unreadable[..tally.unreadable.len().min(10)]
+        );
+    }
+    for shutdown in &shutdowns {
+        println!("shutdown: FAILED: {shutdown}");
+    }
+    let passed = lost.is_empty()
+        && duplicated.is_empty()
+        && tally.unreadable.is_empty()
+        && shutdowns.is_empty()
+        && integrity.is_ok()
+        && !tally.acknowledged.is_empty()
+        && tally.redelivered > 0;
     println!(
         "{}",
         if passed {
