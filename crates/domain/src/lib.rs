@@ -14,6 +14,7 @@
 pub mod anomaly;
 pub mod casayes;
 pub mod entity;
+pub mod forwarding;
 pub mod lead;
 pub mod quarantine;
 pub mod reference;
