@@ -18,7 +18,6 @@ use lead_inbox_domain::{
     LeadWork, NewLead, NewQuarantined, Note, QuarantineId, Quarantined, Subject,
     work::tags_to_text,
 };
-use lead_inbox_migration::search_words::grams_insert;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
@@ -35,6 +34,7 @@ use crate::{
         to_micros,
     },
     search_index::{self, Candidates},
+    search_words::grams_insert,
     storage_error,
 };
 
