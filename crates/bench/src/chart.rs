@@ -7,7 +7,6 @@ use std::ops::Range;
 use plotters::{
     coord::{
         Shift,
-        combinators::BindKeyPoints,
         ranged1d::{DefaultFormatting, KeyPointHint, Ranged},
     },
     prelude::*,
@@ -48,9 +47,10 @@ pub fn svg(results: &Results) -> std::io::Result<String> {
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+type DrawError = DrawingAreaErrorKind<std::io::Error>;
+type Panel<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>>;
 
-fn draw(root: &Area<'_>, results: &Results) -> DrawResult {
+fn draw(root: &Area<'_>, results: &Results) -> Result<(), DrawError> {
     root.fill(&WHITE)?;
     let body = root.titled(
         &format!(
@@ -68,7 +68,7 @@ fn draw(root: &Area<'_>, results: &Results) -> DrawResult {
     connections.sort_unstable();
     connections.dedup();
     // Connection counts are spaced evenly (1, 8, 32, 128, 512 are no scale), each a
-    // key point labelled with its count.
+    // tick labelled with its count.
     let position = |level: &Level| {
         connections
             .iter()
@@ -76,9 +76,11 @@ fn draw(root: &Area<'_>, results: &Results) -> DrawResult {
             .unwrap_or(0) as f64
     };
     let last = connections.len().saturating_sub(1) as f64;
-    let x_range = || Linear {
-        range: -0.3..last + 0.3,
-        ticks: (0..connections.len()).map(|i| i as f64).collect(),
+    let x_axis = || {
+        Axis::linear(
+            -0.3..last + 0.3,
+            (0..connections.len()).map(|i| i as f64).collect(),
+        )
     };
     let x_label = |x: &f64| {
         connections
@@ -95,64 +97,41 @@ fn draw(root: &Area<'_>, results: &Results) -> DrawResult {
     // About five round ticks, the highest at or above the fastest level.
     let rate_step = nice_step(max_rate / 5.0);
     let rate_ticks = (max_rate / rate_step).ceil() as usize;
-    let rate_range = Linear {
-        range: 0.0..rate_ticks as f64 * rate_step,
-        ticks: (0..=rate_ticks).map(|i| i as f64 * rate_step).collect(),
-    };
-    let mut rate_chart = ChartBuilder::on(&rate_area)
-        .caption(
-            "accepted leads/s",
-            (FONT, 15).into_font().style(FontStyle::Bold),
-        )
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(64)
-        .build_cartesian_2d(x_range(), rate_range)?;
-    rate_chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(0xe5, 0xe5, 0xe5))
-        .x_desc("connections")
-        .x_label_formatter(&x_label)
-        .y_label_formatter(&|v| thousands(*v))
-        .label_style((FONT, 15))
-        .draw()?;
+    let rate_axis = Axis::linear(
+        0.0..rate_ticks as f64 * rate_step,
+        (0..=rate_ticks).map(|i| i as f64 * rate_step).collect(),
+    );
+    let mut rate_chart = panel(
+        &rate_area,
+        "accepted leads/s",
+        (x_axis(), &x_label),
+        (rate_axis, &|v| thousands(*v)),
+    )?;
 
     let max_p99 = results
         .levels
         .iter()
         .map(|l| l.latency.p99_ms)
         .fold(1.0, f64::max);
+    // A tick per power of ten, from 0.1 ms to the first at or above the slowest p99.
     let decades = max_p99.log10().ceil().max(0.0) as i32;
-    let latency_range = (0.1..10f64.powi(decades))
-        .log_scale()
-        .with_key_points((-1..=decades).map(|e| 10f64.powi(e)).collect());
-    let mut latency_chart = ChartBuilder::on(&latency_area)
-        .caption(
-            "p99 latency, ms (log scale)",
-            (FONT, 15).into_font().style(FontStyle::Bold),
-        )
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(64)
-        .build_cartesian_2d(x_range(), latency_range)?;
-    latency_chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(0xe5, 0xe5, 0xe5))
-        .x_desc("connections")
-        .x_label_formatter(&x_label)
-        .y_label_formatter(&|v| {
-            if *v < 1.0 {
-                format!("{v:.1}")
-            } else {
-                thousands(*v)
-            }
-        })
-        .label_style((FONT, 15))
-        .draw()?;
+    let latency_axis = Axis::log(
+        0.1..10f64.powi(decades),
+        (-1..=decades).map(|e| 10f64.powi(e)).collect(),
+    );
+    let latency_label = |v: &f64| {
+        if *v < 1.0 {
+            format!("{v:.1}")
+        } else {
+            thousands(*v)
+        }
+    };
+    let mut latency_chart = panel(
+        &latency_area,
+        "p99 latency, ms (log scale)",
+        (x_axis(), &x_label),
+        (latency_axis, &latency_label),
+    )?;
 
     let mut legend_x = 80;
     for (backend, colour) in COLOURS {
@@ -164,27 +143,25 @@ fn draw(root: &Area<'_>, results: &Results) -> DrawResult {
         if levels.is_empty() {
             continue;
         }
-        let line = colour.stroke_width(2);
-        rate_chart.draw_series(LineSeries::new(
-            levels.iter().map(|l| (position(l), l.accepted_per_s)),
-            line,
-        ))?;
-        rate_chart.draw_series(
-            levels
-                .iter()
-                .map(|l| Circle::new((position(l), l.accepted_per_s), 3, colour.filled())),
-        )?;
         // The log scale starts at 0.1 ms: a p99 under it sits on the axis.
         let p99 = |l: &Level| l.latency.p99_ms.max(0.1);
-        latency_chart.draw_series(LineSeries::new(
-            levels.iter().map(|l| (position(l), p99(l))),
-            line,
-        ))?;
-        latency_chart.draw_series(
-            levels
-                .iter()
-                .map(|l| Circle::new((position(l), p99(l)), 3, colour.filled())),
-        )?;
+        for (chart, value) in [
+            (
+                &mut rate_chart,
+                &(|l: &Level| l.accepted_per_s) as &dyn Fn(&Level) -> f64,
+            ),
+            (&mut latency_chart, &p99),
+        ] {
+            chart.draw_series(LineSeries::new(
+                levels.iter().map(|l| (position(l), value(l))),
+                colour.stroke_width(2),
+            ))?;
+            chart.draw_series(
+                levels
+                    .iter()
+                    .map(|l| Circle::new((position(l), value(l)), 3, colour.filled())),
+            )?;
+        }
         legend.draw(&Rectangle::new(
             [(legend_x, 12), (legend_x + 14, 16)],
             colour.filled(),
@@ -199,20 +176,73 @@ fn draw(root: &Area<'_>, results: &Results) -> DrawResult {
     root.present()
 }
 
-/// A linear axis with the ticks given. (Plotters' own `f64` axis picks ticks of its
-/// own, and binding key points to it loses its label formatting.)
-struct Linear {
-    range: Range<f64>,
-    ticks: Vec<f64>,
+/// An axis of the chart, titled `title`, with its grid and labels drawn: each axis
+/// with the function that writes its labels.
+fn panel<'a, 'b>(
+    area: &'a Area<'b>,
+    title: &str,
+    (x, x_label): (Axis, &dyn Fn(&f64) -> String),
+    (y, y_label): (Axis, &dyn Fn(&f64) -> String),
+) -> Result<Panel<'a, 'b>, DrawError> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 15).into_font().style(FontStyle::Bold))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(0xe5, 0xe5, 0xe5))
+        .x_desc("connections")
+        .x_label_formatter(x_label)
+        .y_label_formatter(y_label)
+        .label_style((FONT, 15))
+        .draw()?;
+    Ok(chart)
 }
 
-impl Ranged for Linear {
+/// An axis with the ticks given, linear or in powers of ten. (Plotters' own `f64` axes
+/// pick their ticks themselves, and binding other ticks to them loses their labels'
+/// formatting.)
+struct Axis {
+    range: Range<f64>,
+    ticks: Vec<f64>,
+    log: bool,
+}
+
+impl Axis {
+    fn linear(range: Range<f64>, ticks: Vec<f64>) -> Axis {
+        Axis {
+            range,
+            ticks,
+            log: false,
+        }
+    }
+
+    fn log(range: Range<f64>, ticks: Vec<f64>) -> Axis {
+        Axis {
+            range,
+            ticks,
+            log: true,
+        }
+    }
+
+    /// Where `value` falls on the axis: 0 at its start, 1 at its end.
+    fn share(&self, value: f64) -> f64 {
+        let scale = |v: f64| if self.log { v.log10() } else { v };
+        let (start, end) = (scale(self.range.start), scale(self.range.end));
+        (scale(value) - start) / (end - start)
+    }
+}
+
+impl Ranged for Axis {
     type FormatOption = DefaultFormatting;
     type ValueType = f64;
 
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        let share = (value - self.range.start) / (self.range.end - self.range.start);
-        limit.0 + (f64::from(limit.1 - limit.0) * share).round() as i32
+        limit.0 + (f64::from(limit.1 - limit.0) * self.share(*value)).round() as i32
     }
 
     fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
@@ -245,6 +275,16 @@ fn nice_step(raw: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::results::testing::{level, results};
+
+    #[test]
+    fn axes_map_linearly_or_by_powers_of_ten() {
+        let linear = Axis::linear(0.0..100.0, vec![0.0, 50.0, 100.0]);
+        assert_eq!(linear.map(&25.0, (0, 400)), 100);
+        assert_eq!(linear.map(&25.0, (400, 0)), 300, "y axes run upwards");
+        let log = Axis::log(0.1..10.0, vec![0.1, 1.0, 10.0]);
+        assert_eq!(log.map(&1.0, (0, 400)), 200);
+        assert_eq!(log.map(&10.0, (0, 400)), 400);
+    }
 
     #[test]
     fn steps_are_round() {
