@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{LeadErasure, LeadFilter, LeadReader, LeadWriter, PageRequest};
 use lead_inbox_domain::{NewLead, Subject, search::fold};
-use lead_inbox_migration::search_words::{trigram_word, trigram_words};
-use lead_inbox_storage_seaorm::SeaOrmStore;
+use lead_inbox_storage_seaorm::{
+    SeaOrmStore,
+    search_words::{trigram_word, trigram_words},
+};
 use lead_inbox_tests::{
     Backend, TestDatabase, WEBHOOK_TOKEN, example_with, migrate_down_through, new_lead,
     references_listed, scalar, spawn_app_on,

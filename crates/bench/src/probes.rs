@@ -13,9 +13,10 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
-    BenchError, Export, Read,
+    BenchError,
     load::{self, Budget, Reader, Window, percent_encode},
     mix::Random,
+    results::{Export, Read},
     seed::{COMMON_TERM, ENTITY_TYPES, RARE_TERM, Seeded},
     server::{Backend, CpuSample, Server},
     stats::{self, Latency},
@@ -507,7 +508,7 @@ fn check_export(report: &load::ExportReport, format: &str, seeded: Seeded) -> Re
 }
 
 fn thousands(n: u64) -> String {
-    crate::report::thousands(n as f64)
+    crate::format::thousands(n as f64)
 }
 
 #[cfg(test)]

@@ -2,10 +2,12 @@
 //! `lead-inbox migrate`), the same code on SQLite, PostgreSQL and MySQL/MariaDB.
 //!
 //! An applied migration is never edited: a change to the schema is a new migration
-//! appended to [`Migrator::migrations`].
+//! appended to [`Migrator::migrations`]. Nor does a migration call code that may
+//! change: what a backfill computes with is frozen in the private `frozen` module.
 
 use sea_orm_migration::prelude::*;
 
+mod frozen;
 mod m20261128_000001_create_leads_and_quarantine;
 mod m20261128_000002_create_credentials;
 mod m20261128_000003_index_lead_filters;
@@ -16,7 +18,6 @@ mod m20261128_000007_index_first_response;
 mod m20261129_000008_entity_type_column;
 mod m20261129_000009_sqlite_search_index;
 mod m20261129_000010_mysql_search_index;
-pub mod search_words;
 
 /// All migrations, oldest first.
 #[derive(Debug)]

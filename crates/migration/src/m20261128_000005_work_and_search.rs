@@ -13,14 +13,17 @@
 //! - indexes for the status, assignee, tag and contact filters and the created order;
 //!   on PostgreSQL a trigram index for the search when `pg_trgm` can be enabled.
 
-use lead_inbox_domain::search::{contact_id, contact_key, search_text};
 use sea_orm_migration::{
     prelude::*,
     schema::*,
     sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait, Value},
 };
 
-use crate::{table, types::long_text};
+use crate::{
+    frozen::work_and_search::{contact_id, contact_key, search_text},
+    table,
+    types::long_text,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;

@@ -1,6 +1,7 @@
 //! On MySQL/MariaDB, a trigram index for the leads' free-text search:
 //! `lead_search_grams`, one row per lead holding its trigrams as words (see
-//! [`crate::search_words`]) under a `FULLTEXT` index.
+//! `lead_inbox_storage_seaorm::search_words`) under a `FULLTEXT` index. The backfill
+//! writes them with [`crate::frozen::search_grams`], this migration's own copy.
 //!
 //! `search_text LIKE '%term%'` cannot use a B-tree, so a term few leads hold read every
 //! lead (10.8 s at a million). The storage adapter writes a lead's row in the same
@@ -22,7 +23,7 @@ use sea_orm_migration::{
     sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value},
 };
 
-use crate::search_words::grams_insert;
+use crate::frozen::search_grams::grams_insert;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;

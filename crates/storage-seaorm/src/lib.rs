@@ -15,6 +15,7 @@ mod nodelay;
 mod privacy;
 mod repository;
 mod search_index;
+pub mod search_words;
 
 use std::{fmt, path::Path, str::FromStr, sync::Arc, time::Duration};
 

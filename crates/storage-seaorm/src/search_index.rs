@@ -1,7 +1,7 @@
 //! The search indexes the list's free-text search asks before its `LIKE`: SQLite's
 //! (migration 9, an FTS5 trigram table filled off the commit path) and MySQL/MariaDB's
 //! (migration 10, trigram words under a `FULLTEXT` index, written with each lead; see
-//! `lead_inbox_migration::search_words`). PostgreSQL's `pg_trgm` index serves the
+//! [`crate::search_words`]). PostgreSQL's `pg_trgm` index serves the
 //! `LIKE` itself.
 //!
 //! - [`SeaOrmStore::index_for_search`] indexes the next SQLite leads, in id order, in a
@@ -25,10 +25,13 @@ use std::{
 
 use lead_inbox_application::StorageError;
 use lead_inbox_domain::search::trigrams;
-use lead_inbox_migration::search_words::{indexed_trigrams, trigram_word};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, Value};
 
-use crate::{Inner, SeaOrmStore, storage_error};
+use crate::{
+    Inner, SeaOrmStore,
+    search_words::{indexed_trigrams, trigram_word},
+    storage_error,
+};
 
 /// Leads indexed per pass while the server runs: a pass holds SQLite's one write turn,
 /// and deliveries wait for it. 512 per pass cost 15% of the ingest rate at 128 and 512

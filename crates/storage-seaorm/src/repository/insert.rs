@@ -2,10 +2,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::search_words::grams_insert;
 use async_trait::async_trait;
 use lead_inbox_application::{InsertOutcome, LeadWriter, StorageError};
 use lead_inbox_domain::{LeadEventKind, NewLead};
-use lead_inbox_migration::search_words::grams_insert;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, EntityTrait,

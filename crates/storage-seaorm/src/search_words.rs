@@ -1,5 +1,11 @@
 //! How MySQL/MariaDB's search index (migration 10) writes a lead's trigrams.
 //!
+//! This is the live code: the store writes each new lead's row with it, and a search
+//! looks its term's words up with it. Migration 10's backfill has its own frozen copy
+//! (`lead_inbox_migration`'s private `frozen::search_grams`), so that a change here
+//! cannot change what an applied migration computes: when stored rows must follow a
+//! change here, a new migration recomputes them.
+//!
 //! InnoDB's `FULLTEXT` index matches whole words, not parts of them, and MariaDB has no
 //! n-gram parser. So each distinct trigram of a lead's folded search text that is made
 //! of ASCII letters and digits only is written as a word of its own in
@@ -16,7 +22,7 @@
 //! `and` or `com` out of InnoDB's default stopword list.
 
 use lead_inbox_domain::search::trigrams;
-use sea_orm_migration::prelude::{Alias, InsertStatement, Query};
+use sea_orm::sea_query::{Alias, InsertStatement, Query};
 
 /// The letter every index word starts with (why: the module's documentation).
 const WORD_PREFIX: char = 'q';
@@ -77,8 +83,7 @@ pub fn trigram_words(search_text: &str) -> String {
 }
 
 /// The `INSERT` of the `lead_search_grams` rows of `leads`: each lead's id and the
-/// words of its search text. The migration's backfill and the storage adapter's
-/// batches write them alike.
+/// words of its search text, as the store's batches write them.
 pub fn grams_insert<'a>(leads: impl IntoIterator<Item = (i64, &'a str)>) -> InsertStatement {
     let mut insert = Query::insert();
     insert
