@@ -64,12 +64,12 @@ pub enum StartError {
     )]
     UnsupportedDatabaseUrl { url: String },
     #[error(
-        "cannot reach the database {url}: gave up after trying for {tried_seconds} s \
+        "cannot reach the database {url}: gave up after trying for {tried_seconds:.1} s \
          (LEAD_INBOX_DATABASE_CONNECT_TIMEOUT_SECONDS is {timeout_seconds})"
     )]
     Unreachable {
         url: String,
-        tried_seconds: u64,
+        tried_seconds: f64,
         timeout_seconds: u64,
         #[source]
         source: ConnectError,
@@ -197,7 +197,7 @@ impl Storage {
                 Err(source @ ConnectError::Connect(_)) => {
                     return Err(StartError::Unreachable {
                         url: redact_url(url),
-                        tried_seconds: started.elapsed().as_secs(),
+                        tried_seconds: started.elapsed().as_secs_f64(),
                         timeout_seconds,
                         source,
                     });
