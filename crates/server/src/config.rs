@@ -546,8 +546,9 @@ impl Config {
     /// The environment variables, one a line with a good value, for `serve --help`.
     pub fn environment_help() -> String {
         let mut help = String::from(
-            "Environment variables (each sets the key of the same name in the TOML file; \
-             docs/operations.md describes them):\n",
+            "Environment variables, each with an example value, not its default (each sets \
+             the key of the same name in the TOML file; docs/operations.md gives the \
+             defaults and describes them):\n",
         );
         for key in Config::keys().iter().chain(&OTHER_VARIABLES) {
             if let Some(value) = example(key) {
