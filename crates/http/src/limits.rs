@@ -86,6 +86,7 @@ impl Limits {
     /// quota. A refused failure uses none of the quota (GCRA), so the quota refills at
     /// its rate however fast the client goes on.
     fn count_auth_failure(&self, client: IpAddr) -> Result<(), Duration> {
+        let client = failure_key(client);
         let counted = self
             .auth_failures
             .check_key(&client)
@@ -125,6 +126,20 @@ fn too_many(wait: Duration, what: &str) -> Response {
         response.headers_mut().insert("retry-after", value);
     }
     response
+}
+
+/// Whose quota a failure from `client` counts against: an IPv4 address's own, and an
+/// IPv6 address's /64. A host, or a home connection, is given a whole /64 and picks
+/// any address in it at will (privacy extensions rotate them on their own): counted
+/// per address, one holder of a /64 would have 2^64 fresh quotas. What is shared is
+/// only the quota of failures; valid requests from the same /64 are never refused.
+fn failure_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+            v6.to_bits() & !u128::from(u64::MAX),
+        )),
+    }
 }
 
 /// Whether `path` is a probe or the metrics, which no limit applies to.
@@ -217,5 +232,34 @@ mod tests {
             );
         }
         assert_eq!(limits.count_auth_failure(other), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv6_64_shares_one_quota_and_the_next_64_has_its_own() {
+        let limits = Limits::new(LimitConfig {
+            auth_failures_per_minute: 3,
+            ..LimitConfig::default()
+        });
+        let address = |text: &str| -> IpAddr { text.parse().expect("an address") };
+        for last in 1..=3 {
+            let rotated = address(&format!("2001:db8:1:2::{last}"));
+            assert_eq!(limits.count_auth_failure(rotated), Ok(()));
+        }
+        assert!(
+            limits
+                .count_auth_failure(address("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+                .is_err(),
+            "another address of the same /64 counts against the same quota"
+        );
+        assert_eq!(
+            limits.count_auth_failure(address("2001:db8:1:3::1")),
+            Ok(()),
+            "the next /64 is another client"
+        );
+        assert_eq!(
+            failure_key(address("192.0.2.7")),
+            address("192.0.2.7"),
+            "IPv4 is counted per address"
+        );
     }
 }
