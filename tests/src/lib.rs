@@ -564,6 +564,22 @@ pub async fn scalar<T: TryGetable>(db: &DatabaseConnection, sql: &str) -> T {
         .unwrap_or_else(|error| panic!("{sql}: {error}"))
 }
 
+/// The `leadReference` of each lead in a JSON list of leads (an API page's `items`), in
+/// order.
+pub fn lead_references(items: &serde_json::Value) -> Vec<String> {
+    items
+        .as_array()
+        .expect("a list of leads")
+        .iter()
+        .map(|lead| {
+            lead["leadReference"]
+                .as_str()
+                .expect("every lead has a reference")
+                .to_owned()
+        })
+        .collect()
+}
+
 /// The references of every lead `filter` lists, in the list's order, read page after
 /// page of `limit` through the cursors.
 pub async fn references_listed(

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lead_inbox_tests::{TestApp, WEBHOOK_TOKEN, example_with, scalar, spawn_app};
+use lead_inbox_tests::{TestApp, WEBHOOK_TOKEN, example_with, lead_references, scalar, spawn_app};
 use reqwest::Method;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
@@ -20,20 +20,6 @@ async fn deliver(app: &TestApp, body: Value) -> (u16, Value) {
     let response = app.deliver(Some(WEBHOOK_TOKEN), body.to_string()).await;
     let status = response.status().as_u16();
     (status, response.json().await.expect("a JSON answer"))
-}
-
-fn references(items: &Value) -> Vec<String> {
-    items
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|lead| {
-            lead["leadReference"]
-                .as_str()
-                .expect("reference")
-                .to_owned()
-        })
-        .collect()
 }
 
 /// Every file of the database `url` names: the SQLite file with its WAL and shared
@@ -188,7 +174,7 @@ async fn a_person_is_exported_then_erased_everywhere_for_good() {
     assert_eq!(status, 200, "{export}");
     assert_eq!(export["subjectKind"], "email");
     assert_eq!(export["subject"], "joao.silva@example.pt");
-    assert_eq!(references(&export["leads"]), ["p-joao-1", "p-joao-2"]);
+    assert_eq!(lead_references(&export["leads"]), ["p-joao-1", "p-joao-2"]);
     assert_eq!(export["leads"][0]["sender"]["email"], EMAIL);
     assert_eq!(export["leads"][0]["original"]["SenderPhone"], PHONE);
     let quarantined = export["quarantined"].as_array().expect("quarantined");
@@ -247,7 +233,7 @@ async fn a_person_is_exported_then_erased_everywhere_for_good() {
     assert_eq!(status, 404);
     let (_, list) = app.api_get("/api/v1/leads").await;
     assert_eq!(
-        references(&list["items"]),
+        lead_references(&list["items"]),
         ["p-ana"],
         "nobody else's data goes"
     );

@@ -4,7 +4,8 @@
 use futures_util::future::join_all;
 use lead_inbox_domain::casayes::SPEC_EXAMPLE;
 use lead_inbox_tests::{
-    API_KEY, TestApp, WEBHOOK_TOKEN, clean_example, example_with, spawn_app, spawn_app_with,
+    API_KEY, TestApp, WEBHOOK_TOKEN, clean_example, example_with, lead_references, spawn_app,
+    spawn_app_with,
 };
 use serde_json::{Value, json};
 
@@ -936,42 +937,34 @@ async fn leads_can_be_filtered_over_http() {
         );
         assert_eq!(deliver_json(&app, &body).await.0, 200);
     }
-    let references = |page: &Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|l| l["leadReference"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
     let (status, page) = app.api_get("/api/v1/leads?entityType=listing").await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(
-        references(&page),
+        lead_references(&page["items"]),
         ["h-3", "h-1"],
         "entity types match in any case"
     );
     let (_, page) = app
         .api_get("/api/v1/leads?entityType=Listing&entityPublicId=AAA")
         .await;
-    assert_eq!(references(&page), ["h-1"]);
+    assert_eq!(lead_references(&page["items"]), ["h-1"]);
     let (_, page) = app
         .api_get(
             "/api/v1/leads?createdFrom=2024-08-09T15:05:44Z&createdTo=2024-08-09T15:05:45%2B00:00",
         )
         .await;
     assert_eq!(
-        references(&page).len(),
+        lead_references(&page["items"]).len(),
         3,
         "the example's CreatedDate is inside"
     );
     let (_, page) = app
         .api_get("/api/v1/leads?receivedFrom=2099-01-01T00:00:00Z")
         .await;
-    assert!(references(&page).is_empty());
+    assert!(lead_references(&page["items"]).is_empty());
     let (_, page) = app.api_get("/api/v1/leads?hasAnomalies=false").await;
     assert!(
-        references(&page).is_empty(),
+        lead_references(&page["items"]).is_empty(),
         "the example's placeholder email is an anomaly"
     );
     let (status, error) = app.api_get("/api/v1/leads?createdFrom=yesterday").await;
@@ -995,17 +988,9 @@ async fn only_a_lead_without_anomalies_matches_has_anomalies_false() {
         Vec::<(String, String)>::new()
     );
     assert!(!anomalies(&lead(&app, SPEC_REFERENCE).await).is_empty());
-    let references = |page: &Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|l| l["leadReference"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
     let (status, page) = app.api_get("/api/v1/leads?hasAnomalies=false").await;
     assert_eq!(status, 200, "{page}");
-    assert_eq!(references(&page), [clean_reference]);
+    assert_eq!(lead_references(&page["items"]), [clean_reference]);
     let (_, page) = app.api_get("/api/v1/leads?hasAnomalies=true").await;
-    assert_eq!(references(&page), [SPEC_REFERENCE]);
+    assert_eq!(lead_references(&page["items"]), [SPEC_REFERENCE]);
 }

@@ -2,7 +2,7 @@
 //! history, notes) and finding them (status, assignee, tag, free text, sort). Runs on
 //! SQLite by default; `LEAD_INBOX_TEST_BACKEND=postgres|mysql` runs it on a server.
 
-use lead_inbox_tests::{API_KEY, TestApp, WEBHOOK_TOKEN, example_with, spawn_app};
+use lead_inbox_tests::{API_KEY, TestApp, WEBHOOK_TOKEN, example_with, lead_references, spawn_app};
 use serde_json::{Value, json};
 
 async fn deliver(app: &TestApp, reference: &str, changes: Value) {
@@ -43,17 +43,7 @@ async fn patch(
 async fn references(app: &TestApp, query: &str) -> Vec<String> {
     let (status, body) = app.api_get(&format!("/api/v1/leads?{query}")).await;
     assert_eq!(status, 200, "{query}: {body}");
-    body["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|lead| {
-            lead["leadReference"]
-                .as_str()
-                .expect("reference")
-                .to_owned()
-        })
-        .collect()
+    lead_references(&body["items"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
