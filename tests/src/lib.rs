@@ -16,13 +16,10 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use lead_inbox_application::{
-    CredentialStore, ErasureLog, LeadErasure, LeadEventLog, LeadFilter, LeadReader, LeadWorkStore,
-    LeadWriter, PageRequest, QuarantineStore, StoreHealth,
-};
+use lead_inbox_application::{LeadFilter, LeadReader, LeadWriter, PageRequest};
 use lead_inbox_domain::{NewLead, RawPayload, casayes::parse_payload};
 use lead_inbox_group_commit::{GroupCommitLeadWriter, GroupCommitOptions};
-use lead_inbox_server::{Application, Config};
+use lead_inbox_server::{Application, Config, Storage};
 use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
 pub use lead_inbox_test_env::required_in_ci;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement, TryGetable};
@@ -186,18 +183,20 @@ pub enum Writes {
     GroupCommit,
 }
 
-/// Every port of a backend, for the contract suite.
+/// Every port of a backend, for the contract suite: the ports wired as the server wires
+/// them ([`Storage::on`]), and the database they live in. It reads as the
+/// [`Storage`] it holds (`storage.writer`, `storage.reader`, ...).
 pub struct TestStorage {
-    pub writer: Arc<dyn LeadWriter>,
-    pub reader: Arc<dyn LeadReader>,
-    pub work: Arc<dyn LeadWorkStore>,
-    pub events: Arc<dyn LeadEventLog>,
-    pub erasure: Arc<dyn LeadErasure>,
-    pub health: Arc<dyn StoreHealth>,
-    pub quarantine: Arc<dyn QuarantineStore>,
-    pub credentials: Arc<dyn CredentialStore>,
-    pub erasures: Arc<dyn ErasureLog>,
+    storage: Storage,
     pub database: TestDatabase,
+}
+
+impl std::ops::Deref for TestStorage {
+    type Target = Storage;
+
+    fn deref(&self) -> &Storage {
+        &self.storage
+    }
 }
 
 /// The ports of `backend` on a fresh database, its leads written as `writes` says.
@@ -223,54 +222,29 @@ pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Optio
     };
     if backend == Backend::Memory {
         let leads = Arc::new(lead_inbox_storage_memory::InMemoryLeadRepository::new());
-        return Some(TestStorage::on(
-            leads.clone(),
-            writer(leads),
-            Arc::new(lead_inbox_storage_memory::InMemoryQuarantineStore::new()),
-            Arc::new(lead_inbox_storage_memory::InMemoryCredentialStore::new()),
-            Arc::new(lead_inbox_storage_memory::InMemoryErasureLog::new()),
+        return Some(TestStorage {
+            storage: Storage::on(
+                leads.clone(),
+                writer(leads),
+                Arc::new(lead_inbox_storage_memory::InMemoryQuarantineStore::new()),
+                Arc::new(lead_inbox_storage_memory::InMemoryCredentialStore::new()),
+                Arc::new(lead_inbox_storage_memory::InMemoryErasureLog::new()),
+            ),
             database,
-        ));
+        });
     }
     let store = database.open_store().await;
     let leads = Arc::new(store.leads());
-    Some(TestStorage::on(
-        leads.clone(),
-        writer(leads),
-        Arc::new(store.quarantine()),
-        Arc::new(store.credentials()),
-        Arc::new(store.erasures()),
+    Some(TestStorage {
+        storage: Storage::on(
+            leads.clone(),
+            writer(leads),
+            Arc::new(store.quarantine()),
+            Arc::new(store.credentials()),
+            Arc::new(store.erasures()),
+        ),
         database,
-    ))
-}
-
-impl TestStorage {
-    /// The ports of a store whose `leads` serve every lead port, its leads written
-    /// through `writer`.
-    fn on<L>(
-        leads: Arc<L>,
-        writer: Arc<dyn LeadWriter>,
-        quarantine: Arc<dyn QuarantineStore>,
-        credentials: Arc<dyn CredentialStore>,
-        erasures: Arc<dyn ErasureLog>,
-        database: TestDatabase,
-    ) -> TestStorage
-    where
-        L: LeadReader + LeadWorkStore + LeadEventLog + LeadErasure + StoreHealth + 'static,
-    {
-        TestStorage {
-            writer,
-            reader: leads.clone(),
-            work: leads.clone(),
-            events: leads.clone(),
-            erasure: leads.clone(),
-            health: leads,
-            quarantine,
-            credentials,
-            erasures,
-            database,
-        }
-    }
+    })
 }
 
 /// A running server and a client for it.

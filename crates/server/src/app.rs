@@ -247,8 +247,9 @@ impl Storage {
     }
 
     /// The ports of a store whose `leads` serve every lead port, its leads written
-    /// through `writer` (the store's own, or group commit in front of it).
-    fn on<L>(
+    /// through `writer` (the store's own, or group commit in front of it). Public for
+    /// the tests, which wire a store's ports the way the server does.
+    pub fn on<L>(
         leads: Arc<L>,
         writer: Arc<dyn LeadWriter>,
         quarantine: Arc<dyn QuarantineStore>,
