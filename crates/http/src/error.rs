@@ -127,7 +127,7 @@ pub(crate) async fn json_errors<E: Endpoint>(
     next: E,
     request: Request,
 ) -> poem::Result<Response> {
-    let asked = Asked::of(&request);
+    let asked = Asked::of(&request, &rules);
     Ok(match crate::call_boxed(&next, request).await {
         Ok(response) => response.into_response(),
         Err(error) => into_json_response(error, &asked, &rules),

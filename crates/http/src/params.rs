@@ -8,7 +8,10 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use poem::Request;
+use poem::{
+    Request,
+    http::{Method, Uri},
+};
 use poem_openapi::error::{
     ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
 };
@@ -30,6 +33,9 @@ pub(crate) struct ParamRules {
     params: HashMap<(String, String, String), Param>,
     /// `(template, METHOD)` → what the JSON body accepts, and its media types.
     bodies: HashMap<(String, String), (String, Vec<String>)>,
+    /// The names of the documented header parameters, lower-case: at most 64, one bit
+    /// each in [`Asked`].
+    header_params: Vec<String>,
 }
 
 /// What a failed parse becomes: the message of an `invalid_request` (400) or of an
@@ -39,35 +45,44 @@ pub(crate) enum Explained {
     UnsupportedMediaType(String),
 }
 
-/// What the error handler needs of the request, taken before it is handed on.
+/// What the error handler needs of the request, taken before it is handed on. It is
+/// taken for every request, and read only when one fails to parse, so it copies
+/// nothing: the URI (shared, not copied), the method, and one bit per documented
+/// header parameter the request carries.
 pub(crate) struct Asked {
-    path: String,
-    method: String,
-    query: String,
-    headers: Vec<String>,
+    uri: Uri,
+    method: Method,
+    headers: u64,
 }
 
 impl Asked {
-    pub(crate) fn of(request: &Request) -> Asked {
+    pub(crate) fn of(request: &Request, rules: &ParamRules) -> Asked {
+        let headers = rules
+            .header_params
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| request.headers().contains_key(name.as_str()))
+            .fold(0, |bits, (bit, _)| bits | 1 << bit);
         Asked {
-            path: request.uri().path().to_owned(),
-            method: request.method().as_str().to_owned(),
-            query: request.uri().query().unwrap_or_default().to_owned(),
-            headers: request
-                .headers()
-                .keys()
-                .map(|name| name.as_str().to_ascii_lowercase())
-                .collect(),
+            uri: request.uri().clone(),
+            method: request.method().clone(),
+            headers,
         }
     }
 
-    fn has(&self, location: &str, name: &str) -> bool {
+    fn has(&self, rules: &ParamRules, location: &str, name: &str) -> bool {
         match location {
             "query" => self
-                .query
+                .uri
+                .query()
+                .unwrap_or_default()
                 .split('&')
                 .any(|pair| pair.split_once('=').map_or(pair, |(key, _)| key) == name),
-            "header" => self.headers.contains(&name.to_ascii_lowercase()),
+            "header" => rules
+                .header_params
+                .iter()
+                .position(|known| known.eq_ignore_ascii_case(name))
+                .is_some_and(|bit| self.headers & 1 << bit != 0),
             _ => true,
         }
     }
@@ -113,24 +128,34 @@ impl ParamRules {
                 }
             }
         }
+        let mut header_params: Vec<String> = params
+            .iter()
+            .filter(|(_, param)| param.location == "header")
+            .map(|((_, _, name), _)| name.to_ascii_lowercase())
+            .collect();
+        header_params.sort();
+        header_params.dedup();
+        header_params.truncate(64);
         Arc::new(ParamRules {
             routes,
             params,
             bodies,
+            header_params,
         })
     }
 
     /// The message for `error` when it is a parse error of a parameter or body of the
     /// operation `asked` called.
     pub(crate) fn explain(&self, error: &poem::Error, asked: &Asked) -> Option<Explained> {
-        let template = self.routes.template(&asked.path)?;
+        let template = self.routes.template(asked.uri.path())?;
+        let method = asked.method.as_str().to_owned();
         let operation = |name: &str| {
             self.params
-                .get(&(template.to_owned(), asked.method.clone(), name.to_owned()))
+                .get(&(template.to_owned(), method.clone(), name.to_owned()))
         };
         let describe = |name: &str| {
             let param = operation(name)?;
-            let what = if asked.has(&param.location, name) {
+            let what = if asked.has(self, &param.location, name) {
                 "is not valid"
             } else {
                 "is required"
@@ -158,9 +183,7 @@ impl ParamRules {
                 .unwrap_or(error.name);
             return describe(name);
         }
-        let body = self
-            .bodies
-            .get(&(template.to_owned(), asked.method.clone()));
+        let body = self.bodies.get(&(template.to_owned(), method.clone()));
         if error.is::<ParseRequestPayloadError>() {
             let (fields, _) = body?;
             return Some(Explained::BadRequest(format!(
@@ -293,5 +316,29 @@ mod tests {
         for (schema, words) in cases {
             assert_eq!(expected(&spec, &schema), words);
         }
+    }
+
+    #[test]
+    fn a_request_is_asked_for_what_it_carries_without_copies() {
+        let spec = serde_json::json!({"paths": {"/things/{id}": {"get": {"parameters": [
+            {"name": "id", "in": "path", "schema": {"type": "integer"}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+            {"name": "If-Match", "in": "header", "schema": {"type": "string"}},
+            {"name": "X-Other", "in": "header", "schema": {"type": "string"}}
+        ]}}}})
+        .to_string();
+        let rules = ParamRules::from_spec(&spec, Routes::from_spec(&spec));
+        assert_eq!(rules.header_params, ["if-match", "x-other"]);
+        let request = Request::builder()
+            .uri(Uri::from_static("/things/7?limit=x&b=1"))
+            .header("IF-MATCH", "\"1\"")
+            .finish();
+        let asked = Asked::of(&request, &rules);
+        assert_eq!(asked.headers, 0b01, "If-Match is carried, X-Other is not");
+        assert!(asked.has(&rules, "header", "If-Match"));
+        assert!(!asked.has(&rules, "header", "X-Other"));
+        assert!(asked.has(&rules, "query", "limit"));
+        assert!(!asked.has(&rules, "query", "cursor"));
+        assert!(asked.has(&rules, "path", "id"));
     }
 }
