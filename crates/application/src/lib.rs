@@ -9,11 +9,13 @@ pub mod copy;
 pub mod credentials;
 pub mod error;
 pub mod feed;
+pub mod forwarding;
 pub mod intake;
 pub mod pagination;
 pub mod ports;
 pub mod privacy;
 pub mod queries;
+pub mod signal;
 pub mod work;
 
 pub use access::{ApiAccess, ApiPrincipal, Scope};
@@ -35,4 +37,5 @@ pub use ports::{
 pub use privacy::{Purged, RetentionPolicy, SubjectData, SubjectRights};
 pub use queries::LeadQueries;
 pub use secrecy::{ExposeSecret, SecretString};
+pub use signal::{EventSignal, EventWatch};
 pub use work::{LeadWorkflow, WorkOutcome, WorkRequest};

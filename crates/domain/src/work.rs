@@ -361,7 +361,7 @@ impl fmt::Debug for HistoryEntry {
 }
 
 /// What a live-feed event says happened to a lead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LeadEventKind {
     /// A new lead was stored.
     Created,

@@ -7,11 +7,18 @@
 //! these.
 
 mod address;
+mod model;
 mod schedule;
 mod signature;
 mod verdict;
 
 pub use address::{DestinationUrl, DestinationUrlError, ForbiddenAddress, forbidden_address};
+pub use model::{
+    Attempt, AttemptOutcome, DEFAULT_MAX_IN_FLIGHT, Delivery, DeliveryId, DeliveryStatus,
+    Destination, DestinationId, DestinationKind, DisabledReason, ForwardFormat, NewDelivery,
+    RESPONSE_PREFIX_BYTES, StoredSecret, UnknownValue, event_name, parse_event_name,
+    response_prefix,
+};
 pub use schedule::{RetrySchedule, RetryScheduleError};
 pub use signature::{SigningSecret, SigningSecretError, signature_header};
 pub use verdict::{Verdict, parse_retry_after};
