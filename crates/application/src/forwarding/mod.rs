@@ -7,7 +7,13 @@
 //! lease ([`DeliveryStore::claim`]), sends them through a [`Transport`], and records
 //! each attempt with what it means ([`DeliveryStore::finish`]).
 
+mod manage;
 mod ports;
+
+pub use manage::{
+    Deliveries, DestinationError, DestinationRequest, DestinationUpdate, Destinations,
+    MAX_IN_FLIGHT, ROTATION_OVERLAP_HOURS, WithSecret, new_message_id, signing_secrets,
+};
 
 pub use ports::{
     Backlog, DeliveryFilter, DeliveryStore, DestinationChange, DestinationStore, EventRenderer,

@@ -20,5 +20,5 @@ pub use model::{
     response_prefix,
 };
 pub use schedule::{RetrySchedule, RetryScheduleError};
-pub use signature::{SigningSecret, SigningSecretError, signature_header};
+pub use signature::{SECRET_BYTES, SigningSecret, SigningSecretError, signature_header};
 pub use verdict::{Verdict, parse_retry_after};
