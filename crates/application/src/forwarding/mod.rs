@@ -7,7 +7,10 @@
 //! lease ([`DeliveryStore::claim`]), sends them through a [`Transport`], and records
 //! each attempt with what it means ([`DeliveryStore::finish`]).
 
+mod dispatch;
 mod manage;
+
+pub use dispatch::{Forwarder, ForwardingOptions, ForwardingPorts};
 mod ports;
 
 pub use manage::{

@@ -1,0 +1,546 @@
+//! The forwarder: each instance runs one. It fans the event log out into deliveries,
+//! claims the deliveries that are due under a lease, sends them through the transport
+//! (at most `maxInFlight` at a time to one destination, so a slow destination holds up
+//! only its own), and records every attempt with what it means.
+//!
+//! Nothing acknowledged is lost: deliveries are derived from the durable event log,
+//! and the fan-out position moves only in the transaction that stores the deliveries
+//! it covers. A crash between an attempt and its record leaves a lease that expires,
+//! and the delivery is attempted again (at least once; `webhook-id` lets the receiver
+//! drop the copy). A graceful stop waits for the attempts under way, so nothing is sent
+//! twice.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use lead_inbox_domain::{
+    LeadEvent,
+    forwarding::{
+        Attempt, AttemptOutcome, Delivery, Destination, DestinationId, DisabledReason,
+        ForwardFormat, NewDelivery, RetrySchedule, Verdict,
+    },
+};
+use tokio::{sync::mpsc, task::JoinSet};
+
+use super::{
+    DeliveryStore, DestinationChange, DestinationStore, EventRenderer, ForwardingObserver,
+    Outgoing, SecretSealer, Transport, new_message_id, signing_secrets,
+};
+use crate::{
+    Clock, EventSignal, FeedItem, LeadEventLog, LeadReader, StorageError,
+    feed::{Follower, SETTLE},
+    ports::now_micros,
+};
+
+/// Events fanned out per read of the log.
+const FANOUT_BATCH: u32 = 500;
+/// How long the list of destinations is trusted before it is read again.
+const DESTINATIONS_TTL: Duration = Duration::from_secs(1);
+/// How often the fan-out position is saved when no delivery moved it.
+const IDLE_POSITION_SAVE: Duration = Duration::from_secs(5);
+
+/// How the forwarder behaves.
+#[derive(Debug, Clone)]
+pub struct ForwardingOptions {
+    /// When failed attempts are tried again (`LEAD_INBOX_FORWARD_RETRY_SCHEDULE`).
+    pub schedule: RetrySchedule,
+    /// A destination failing continuously for this long is disabled
+    /// (`LEAD_INBOX_FORWARD_DISABLE_AFTER_HOURS`).
+    pub disable_after: Duration,
+    /// How long a claimed delivery is this instance's: longer than an attempt can take
+    /// (the transport's timeout), so that only a dead instance's claims expire.
+    pub lease: Duration,
+    /// How often the forwarder looks for work when nothing woke it: retries that came
+    /// due, and other instances' events where the store cannot notify.
+    pub poll: Duration,
+    /// How long a missing event id is waited for (see [`Follower`]).
+    pub settle: Duration,
+    /// This instance's name on its leases: unique per process.
+    pub owner: String,
+}
+
+impl ForwardingOptions {
+    /// The defaults for a transport that gives up after `timeout`.
+    pub fn new(schedule: RetrySchedule, timeout: Duration, owner: String) -> Self {
+        ForwardingOptions {
+            schedule,
+            disable_after: Duration::from_secs(120 * 3600),
+            lease: timeout + Duration::from_secs(15),
+            poll: Duration::from_secs(1),
+            settle: SETTLE,
+            owner,
+        }
+    }
+}
+
+/// The forwarder's ports.
+#[derive(Clone)]
+pub struct ForwardingPorts {
+    pub destinations: Arc<dyn DestinationStore>,
+    pub deliveries: Arc<dyn DeliveryStore>,
+    pub events: Arc<dyn LeadEventLog>,
+    pub leads: Arc<dyn LeadReader>,
+    pub transport: Arc<dyn Transport>,
+    pub renderer: Arc<dyn EventRenderer>,
+    pub sealer: Arc<dyn SecretSealer>,
+    pub observer: Arc<dyn ForwardingObserver>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The use case "forward every event to the destinations that want it".
+#[derive(Clone)]
+pub struct Forwarder {
+    ports: ForwardingPorts,
+    signal: EventSignal,
+    options: Arc<ForwardingOptions>,
+}
+
+impl fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Forwarder")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An attempt that finished, as the loop learns of it.
+struct Finished {
+    destination: DestinationId,
+}
+
+impl Forwarder {
+    pub fn new(ports: ForwardingPorts, signal: EventSignal, options: ForwardingOptions) -> Self {
+        Forwarder {
+            ports,
+            signal,
+            options: Arc::new(options),
+        }
+    }
+
+    /// Forwards until `shutdown` resolves, then waits for the attempts under way and
+    /// returns. A failing store is logged and tried again; it never ends the loop.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+        let mut wake = self.signal.watch();
+        let (finished_tx, mut finished_rx) = mpsc::unbounded_channel::<Finished>();
+        let mut sends: JoinSet<()> = JoinSet::new();
+        let mut in_flight: HashMap<DestinationId, u32> = HashMap::new();
+        let mut fanout = FanOut::new(self.options.settle);
+        let mut destinations = Cached::default();
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(error) = self.step(&mut fanout, &mut destinations).await {
+                tracing::warn!(error = %error, "forwarding cannot fan out events now; retrying");
+            }
+            let now = now_micros(self.ports.clock.as_ref());
+            for destination in destinations.list.iter().filter(|d| d.enabled()) {
+                let busy = in_flight.get(&destination.id).copied().unwrap_or(0);
+                let free = destination.max_in_flight.saturating_sub(busy);
+                if free == 0 {
+                    continue;
+                }
+                let lease_until = now
+                    + chrono::Duration::from_std(self.options.lease)
+                        .unwrap_or(chrono::Duration::MAX);
+                let claimed = match self
+                    .ports
+                    .deliveries
+                    .claim(destination.id, &self.options.owner, now, lease_until, free)
+                    .await
+                {
+                    Ok(claimed) => claimed,
+                    Err(error) => {
+                        tracing::warn!(error = %error, destination = destination.id.0,
+                            "forwarding cannot claim deliveries now; retrying");
+                        continue;
+                    }
+                };
+                for delivery in claimed {
+                    *in_flight.entry(destination.id).or_default() += 1;
+                    let forwarder = self.clone();
+                    let destination = destination.clone();
+                    let finished = finished_tx.clone();
+                    sends.spawn(async move {
+                        let id = destination.id;
+                        forwarder.attempt(destination, delivery).await;
+                        let _ = finished.send(Finished { destination: id });
+                    });
+                }
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = wake.changed() => {}
+                Some(done) = finished_rx.recv() => {
+                    release(&mut in_flight, done.destination);
+                    while let Ok(done) = finished_rx.try_recv() {
+                        release(&mut in_flight, done.destination);
+                    }
+                }
+                () = tokio::time::sleep(self.options.poll) => {}
+            }
+            while sends.try_join_next().is_some() {}
+        }
+        // A graceful stop: what was sent is recorded, so nothing goes twice.
+        while sends.join_next().await.is_some() {}
+    }
+
+    /// Reads the destinations when the cached list is old, and fans out new events.
+    async fn step(
+        &self,
+        fanout: &mut FanOut,
+        destinations: &mut Cached,
+    ) -> Result<(), StorageError> {
+        if destinations
+            .read_at
+            .is_none_or(|at| at.elapsed() >= DESTINATIONS_TTL)
+        {
+            destinations.list = self.ports.destinations.list().await?;
+            destinations.read_at = Some(Instant::now());
+        }
+        loop {
+            let more = self.fan_out(fanout, &destinations.list).await?;
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Fans out one batch of events; whether there may be more.
+    async fn fan_out(
+        &self,
+        fanout: &mut FanOut,
+        destinations: &[Destination],
+    ) -> Result<bool, StorageError> {
+        let follower = match &mut fanout.follower {
+            Some(follower) => follower,
+            None => fanout.follower.insert(Follower::new(
+                self.ports.deliveries.fanout_position().await?,
+                fanout.settle,
+            )),
+        };
+        let read = self
+            .ports
+            .events
+            .events_after(follower.position(), FANOUT_BATCH)
+            .await?;
+        let fetched = read.len();
+        let before = follower.position();
+        // On a failure below, the follower must not have moved: start over from here.
+        let mut trial = follower.clone();
+        let ready = trial.take(read, Instant::now());
+        if ready.is_empty() {
+            return Ok(false);
+        }
+        let deliveries = self.deliveries_of(&ready, destinations).await?;
+        let position = trial.position();
+        let save_idle = fanout
+            .saved_at
+            .is_none_or(|at| at.elapsed() >= IDLE_POSITION_SAVE);
+        if !deliveries.is_empty() || save_idle {
+            self.ports.deliveries.enqueue(deliveries, position).await?;
+            fanout.saved_at = Some(Instant::now());
+        }
+        *follower = trial;
+        Ok(fetched == FANOUT_BATCH as usize && position > before)
+    }
+
+    /// The deliveries `events` make: one per event and destination that wants it.
+    async fn deliveries_of(
+        &self,
+        events: &[LeadEvent],
+        destinations: &[Destination],
+    ) -> Result<Vec<NewDelivery>, StorageError> {
+        let mut deliveries = Vec::new();
+        if destinations.is_empty() {
+            return Ok(deliveries);
+        }
+        let now = now_micros(self.ports.clock.as_ref());
+        let mut gone = HashSet::new();
+        for event in events {
+            if gone.contains(&event.lead_id) {
+                continue;
+            }
+            // Disabled destinations get their deliveries too: they wait, pending, until
+            // the destination is enabled again.
+            let wanting: Vec<&Destination> = destinations
+                .iter()
+                .filter(|d| event.id > d.after_event && d.events.contains(&event.kind))
+                .collect();
+            if wanting.is_empty() {
+                continue;
+            }
+            let Some(lead) = self.ports.leads.get_by_id(event.lead_id).await? else {
+                gone.insert(event.lead_id);
+                continue;
+            };
+            let entity_type = lead.details.entity_type.as_ref().map(|t| t.as_str());
+            for destination in wanting {
+                if destination.wants(event.kind, entity_type) {
+                    deliveries.push(NewDelivery {
+                        destination_id: destination.id,
+                        event_id: event.id,
+                        kind: event.kind,
+                        event_at: event.at,
+                        lead_id: lead.id,
+                        lead_reference: lead.reference().clone(),
+                        replay: 0,
+                        message_id: new_message_id()?,
+                        created_at: now,
+                    });
+                }
+            }
+        }
+        Ok(deliveries)
+    }
+
+    /// One attempt of one delivery, recorded.
+    async fn attempt(&self, destination: Destination, delivery: Delivery) {
+        let (attempt, sent) = match self.prepare(&destination, &delivery).await {
+            Ok(message) => (self.ports.transport.send(&destination, &message).await, true),
+            Err(Unprepared::Storage(error)) => {
+                // Left leased: the lease expires and the delivery is tried again.
+                tracing::warn!(error = %error, delivery = delivery.id.0,
+                    "forwarding cannot read a delivery's lead now; it will be tried again");
+                return;
+            }
+            Err(Unprepared::Attempt(attempt)) => (attempt, false),
+        };
+        let outcome = self.outcome(&delivery, &attempt);
+        match self
+            .ports
+            .deliveries
+            .finish(delivery.id, &self.options.owner, &attempt, outcome)
+            .await
+        {
+            Ok(true) => self
+                .ports
+                .observer
+                .attempted(destination.id, &attempt, outcome),
+            Ok(false) => {
+                tracing::info!(
+                    delivery = delivery.id.0,
+                    "an attempt finished after its lease had passed to another instance"
+                );
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, delivery = delivery.id.0,
+                    "forwarding cannot record an attempt; the delivery will be tried again");
+                return;
+            }
+        }
+        if !sent {
+            // Not sent at all (see `Unprepared::Attempt`): says nothing of the destination.
+            return;
+        }
+        if let Err(error) = self.after(&destination, &attempt).await {
+            tracing::warn!(error = %error, destination = destination.id.0,
+                "forwarding cannot record a destination's health now");
+        }
+    }
+
+    /// The message of a delivery.
+    async fn prepare(
+        &self,
+        destination: &Destination,
+        delivery: &Delivery,
+    ) -> Result<Outgoing, Unprepared> {
+        let now = self.ports.clock.now();
+        let not_sent = |verdict: Verdict, error: String| {
+            Unprepared::Attempt(Attempt {
+                at: now_micros(self.ports.clock.as_ref()),
+                status_code: None,
+                latency: Duration::ZERO,
+                error: Some(error),
+                response: None,
+                verdict,
+            })
+        };
+        let Some(lead) = self
+            .ports
+            .leads
+            .get_by_id(delivery.lead_id)
+            .await
+            .map_err(Unprepared::Storage)?
+        else {
+            // Erased or purged since (which takes its deliveries too, so this is a
+            // race): nothing to send, ever.
+            return Err(not_sent(
+                Verdict::Gone,
+                "the lead is no longer stored".into(),
+            ));
+        };
+        let body = match destination.format {
+            ForwardFormat::Casayes => lead.raw.as_bytes().to_vec(),
+            ForwardFormat::Lead => self.ports.renderer.render(&FeedItem {
+                event: LeadEvent {
+                    id: delivery.event_id,
+                    lead_id: delivery.lead_id,
+                    kind: delivery.kind,
+                    at: delivery.event_at,
+                },
+                lead,
+            }),
+        };
+        let sealed = || -> Result<_, super::SealError> {
+            let token = match &destination.casayes_token {
+                Some(sealed) => Some(self.ports.sealer.open(sealed)?),
+                None => None,
+            };
+            Ok((
+                token,
+                signing_secrets(destination, self.ports.sealer.as_ref(), now)?,
+            ))
+        };
+        let (casayes_token, secrets) = sealed().map_err(|error| {
+            // A secret sealed with another key (LEAD_INBOX_SECRETS_KEY changed): retried
+            // on the schedule, so that it shows in the deliveries until the key is fixed.
+            not_sent(Verdict::of_transport_error(), error.to_string())
+        })?;
+        Ok(Outgoing {
+            message_id: delivery.message_id.clone(),
+            timestamp: now.timestamp(),
+            body,
+            secrets,
+            casayes_token,
+        })
+    }
+
+    /// What a delivery becomes after `attempt`.
+    fn outcome(&self, delivery: &Delivery, attempt: &Attempt) -> AttemptOutcome {
+        match attempt.verdict {
+            Verdict::Delivered => AttemptOutcome::Delivered,
+            Verdict::Gone => AttemptOutcome::Failed,
+            verdict @ Verdict::Retry { .. } => {
+                let made = delivery.attempts.saturating_add(1);
+                match self.options.schedule.next_delay(made, jitter_unit()) {
+                    Some(delay) => {
+                        let delay = verdict.next_delay(delay);
+                        AttemptOutcome::RetryAt(
+                            attempt.at
+                                + chrono::Duration::from_std(delay)
+                                    .unwrap_or(chrono::Duration::MAX),
+                        )
+                    }
+                    None => AttemptOutcome::Failed,
+                }
+            }
+        }
+    }
+
+    /// The destination's health after an attempt: gone, failing too long, or well.
+    async fn after(
+        &self,
+        destination: &Destination,
+        attempt: &Attempt,
+    ) -> Result<(), StorageError> {
+        let store = &self.ports.destinations;
+        match attempt.verdict {
+            Verdict::Delivered => {
+                if destination.failing_since.is_some() {
+                    store.record_health(destination.id, None).await?;
+                }
+            }
+            Verdict::Gone => {
+                self.disable(destination, DisabledReason::Gone).await?;
+                self.ports.deliveries.fail_pending(destination.id).await?;
+            }
+            Verdict::Retry { .. } => match destination.failing_since {
+                None => {
+                    store
+                        .record_health(destination.id, Some(attempt.at))
+                        .await?;
+                }
+                Some(since) if failing_for(since, attempt.at) >= self.options.disable_after => {
+                    self.disable(destination, DisabledReason::Failing).await?;
+                }
+                Some(_) => {}
+            },
+        }
+        Ok(())
+    }
+
+    async fn disable(
+        &self,
+        destination: &Destination,
+        reason: DisabledReason,
+    ) -> Result<(), StorageError> {
+        let current = self.ports.destinations.get(destination.id).await?;
+        if current.as_ref().is_none_or(|current| !current.enabled()) {
+            return Ok(());
+        }
+        let change = DestinationChange {
+            disabled: Some(Some(reason)),
+            updated_at: now_micros(self.ports.clock.as_ref()),
+            ..DestinationChange::default()
+        };
+        self.ports
+            .destinations
+            .change(destination.id, change)
+            .await?;
+        tracing::warn!(
+            destination = destination.id.0,
+            reason = reason.as_str(),
+            "a destination was disabled by forwarding; enable it again once it can receive"
+        );
+        self.ports.observer.disabled(destination.id, reason);
+        Ok(())
+    }
+}
+
+/// Why a delivery's message could not be made.
+enum Unprepared {
+    /// The store failed: try again later.
+    Storage(StorageError),
+    /// Nothing was sent, for this reason, recorded as an attempt.
+    Attempt(Attempt),
+}
+
+/// How long a destination has been failing at `now`.
+fn failing_for(since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - since).to_std().unwrap_or_default()
+}
+
+fn release(in_flight: &mut HashMap<DestinationId, u32>, destination: DestinationId) {
+    if let Some(busy) = in_flight.get_mut(&destination) {
+        *busy = busy.saturating_sub(1);
+    }
+}
+
+/// A random number in `[0, 1)` for the schedule's jitter (`0.5`, no jitter, if the
+/// system has no randomness to give).
+fn jitter_unit() -> f64 {
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64,
+        Err(_) => 0.5,
+    }
+}
+
+/// Where the fan-out stands in this instance.
+struct FanOut {
+    follower: Option<Follower>,
+    settle: Duration,
+    saved_at: Option<Instant>,
+}
+
+impl FanOut {
+    fn new(settle: Duration) -> Self {
+        FanOut {
+            follower: None,
+            settle,
+            saved_at: None,
+        }
+    }
+}
+
+/// The destinations as last read.
+#[derive(Default)]
+struct Cached {
+    list: Vec<Destination>,
+    read_at: Option<Instant>,
+}
