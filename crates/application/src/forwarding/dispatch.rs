@@ -301,7 +301,10 @@ impl Forwarder {
     /// One attempt of one delivery, recorded.
     async fn attempt(&self, destination: Destination, delivery: Delivery) {
         let (attempt, sent) = match self.prepare(&destination, &delivery).await {
-            Ok(message) => (self.ports.transport.send(&destination, &message).await, true),
+            Ok(message) => (
+                self.ports.transport.send(&destination, &message).await,
+                true,
+            ),
             Err(Unprepared::Storage(error)) => {
                 // Left leased: the lease expires and the delivery is tried again.
                 tracing::warn!(error = %error, delivery = delivery.id.0,
