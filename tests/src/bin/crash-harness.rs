@@ -22,6 +22,12 @@
 //! target/debug/crash-harness --cycles 20 --database-url mysql://root@127.0.0.1/crash
 //! ```
 //!
+//! With `--forward`, the server also forwards every lead (issue #18) to a webhook
+//! receiver in the harness, and after one last start the harness checks that every
+//! acknowledged lead reached it, signed (checked with the `standardwebhooks` crate),
+//! as one message (`webhook-id`), sent again only after a crash, at most the deliveries
+//! that were under way (none after SIGTERM).
+//!
 //! It prints `acknowledged`, `redelivered`, `stored`, `lost` (acknowledged, then not
 //! stored or answered `created` again) and `duplicated` (answered `created` more than
 //! once), and exits non-zero unless lost, duplicated and unreadable answers are 0, every
@@ -39,10 +45,11 @@ use clap::{Parser, ValueEnum};
 use lead_inbox_application::LeadFilter;
 use lead_inbox_domain::casayes::SPEC_EXAMPLE;
 use lead_inbox_storage_seaorm::{SeaOrmStore, StoreOptions};
-use lead_inbox_tests::references_listed;
+use lead_inbox_tests::{receiver::Receiver, references_listed};
 use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
 
 const TOKEN: &str = "crash-harness-token";
+const API_KEY: &str = "crash-harness-key";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Signal {
@@ -79,12 +86,116 @@ struct Args {
     /// Seed of the random choices (moments, redeliveries); printed, random by default.
     #[arg(long)]
     seed: Option<u64>,
+    /// Also forward every lead to a webhook receiver in this process (issue #18), and
+    /// check after the last cycle that every acknowledged lead reached it, signed.
+    #[arg(long)]
+    forward: bool,
+}
+
+/// What the forwarded leads check found.
+struct Forwarded {
+    /// Acknowledged references the receiver got, as `lead.created`, signed.
+    delivered: usize,
+    /// Acknowledged references it never got.
+    missing: Vec<String>,
+    /// Requests beyond the first of one message (`webhook-id`): sent again after a
+    /// crash, which receivers drop by that id.
+    resent: usize,
+    /// References that came under more than one message id: one event forwarded as
+    /// two deliveries, which no receiver could drop.
+    doubled: Vec<String>,
+    /// Requests whose signature the `standardwebhooks` crate refused.
+    unsigned: usize,
+}
+
+/// Creates the destination (the receiver) through the API; returns its secret.
+async fn add_destination(client: &reqwest::Client, port: u16, url: &str) -> String {
+    let response = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/destinations"))
+        .bearer_auth(API_KEY)
+        .json(&serde_json::json!({ "url": url, "description": "crash harness" }))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(
+        response.status().as_u16(),
+        201,
+        "the destination is created"
+    );
+    let created: serde_json::Value = response.json().await.expect("JSON");
+    created["secret"]
+        .as_str()
+        .expect("the new destination's secret")
+        .to_owned()
+}
+
+/// Waits (up to `timeout`) until the receiver got every acknowledged reference, then
+/// tells what it got.
+async fn check_forwarded(
+    receiver: &Receiver,
+    secret: &str,
+    acknowledged: &[String],
+    timeout: Duration,
+) -> Forwarded {
+    let reference_of = |request: &lead_inbox_tests::receiver::Received| {
+        let body = request.json();
+        (body["kind"] == "created")
+            .then(|| body["lead"]["leadReference"].as_str().map(str::to_owned))
+            .flatten()
+    };
+    let wanted: HashSet<&String> = acknowledged.iter().collect();
+    receiver
+        .wait_for(timeout, |received| {
+            let got: HashSet<String> = received.iter().filter_map(reference_of).collect();
+            wanted.iter().all(|reference| got.contains(*reference))
+        })
+        .await;
+    let received = receiver.received();
+    let mut messages: HashMap<String, u32> = HashMap::new();
+    let mut ids_of: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut unsigned = 0;
+    for request in &received {
+        if !request.verifies_with(secret) {
+            unsigned += 1;
+            continue;
+        }
+        let id = request.header("webhook-id").unwrap_or_default().to_owned();
+        *messages.entry(id.clone()).or_default() += 1;
+        if let Some(reference) = reference_of(request) {
+            ids_of.entry(reference).or_default().insert(id);
+        }
+    }
+    let mut doubled: Vec<String> = ids_of
+        .iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .map(|(reference, _)| reference.clone())
+        .collect();
+    doubled.sort();
+    Forwarded {
+        delivered: acknowledged
+            .iter()
+            .filter(|r| ids_of.contains_key(*r))
+            .count(),
+        missing: acknowledged
+            .iter()
+            .filter(|r| !ids_of.contains_key(*r))
+            .cloned()
+            .collect(),
+        resent: messages.values().map(|n| (*n - 1) as usize).sum(),
+        doubled,
+        unsigned,
+    }
 }
 
 fn start(args: &Args, binary: &PathBuf) -> Child {
     Command::new(binary)
         .env("LEAD_INBOX_WEBHOOK_TOKENS", TOKEN)
-        .env("LEAD_INBOX_API_KEYS", "crash-harness-key")
+        .env("LEAD_INBOX_API_KEYS", API_KEY)
+        // Forwarding to the receiver on 127.0.0.1, with short timeouts and retries so
+        // that a crash's leases expire and its deliveries go out within the run.
+        .env("LEAD_INBOX_FORWARD_ALLOW_PRIVATE", "1")
+        .env("LEAD_INBOX_FORWARD_TIMEOUT_SECONDS", "2")
+        .env("LEAD_INBOX_FORWARD_RETRY_SCHEDULE", "1s,1s,2s,5s,10s,10s")
         .env("LEAD_INBOX_BIND", format!("127.0.0.1:{}", args.port))
         .env("LEAD_INBOX_DATABASE_URL", &args.database_url)
         .env("LEAD_INBOX_AUTH_FAILURES_PER_MINUTE", "100000")
@@ -381,9 +492,16 @@ async fn main() -> ExitCode {
     let mut random = fastrand::Rng::with_seed(seed);
     let tally = Arc::new(Mutex::new(Tally::default()));
     let mut shutdowns: Vec<String> = Vec::new();
+    let receiver = Receiver::start().await;
+    // Slow enough that some deliveries are under way when the server dies.
+    receiver.delay_answers(Duration::from_millis(5));
+    let mut secret = None;
     for cycle in 0..args.cycles {
         let mut child = start(&args, &binary);
         wait_ready(&client, args.port).await;
+        if args.forward && secret.is_none() {
+            secret = Some(add_destination(&client, args.port, &receiver.url()).await);
+        }
         let clients: Vec<_> = (0..args.clients)
             .map(|id| {
                 tokio::spawn(client_loop(
@@ -417,6 +535,26 @@ async fn main() -> ExitCode {
     let tally = Arc::try_unwrap(tally)
         .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
         .unwrap_or_default();
+    // One more start, to forward what the last cycle left: deliveries a crash left
+    // leased are taken again once their lease (timeout + 15 s) expires.
+    let forwarded = match &secret {
+        Some(secret) => {
+            let mut child = start(&args, &binary);
+            wait_ready(&client, args.port).await;
+            let forwarded = check_forwarded(
+                &receiver,
+                secret,
+                &tally.acknowledged,
+                Duration::from_secs(120),
+            )
+            .await;
+            if let Err(why) = signal(&mut child, Signal::Term).await {
+                shutdowns.push(format!("after forwarding: {why}"));
+            }
+            Some(forwarded)
+        }
+        None => None,
+    };
     let stored = all_stored(&args.database_url).await;
     let stored_set: HashSet<&String> = stored.iter().collect();
     // Lost: acknowledged and not stored, or answered `created` again (stored anew by
@@ -474,11 +612,48 @@ async fn main() -> ExitCode {
     for shutdown in &shutdowns {
         println!("shutdown: FAILED: {shutdown}");
     }
+    // After SIGTERM nothing is sent twice; after SIGKILL only what was under way, at
+    // most maxInFlight (8) per cycle.
+    let resend_bound = match args.signal {
+        Signal::Term => 0,
+        Signal::Kill => 8 * args.cycles as usize,
+    };
+    let forwarding_passed = match &forwarded {
+        None => true,
+        Some(forwarded) => {
+            println!(
+                "forwarded: delivered={} of {} missing={} resent={} (at most {resend_bound}) doubled={} unsigned={}",
+                forwarded.delivered,
+                tally.acknowledged.len(),
+                forwarded.missing.len(),
+                forwarded.resent,
+                forwarded.doubled.len(),
+                forwarded.unsigned,
+            );
+            if !forwarded.missing.is_empty() {
+                println!(
+                    "never forwarded (first 10): {:?}",
+                    &forwarded.missing[..forwarded.missing.len().min(10)]
+                );
+            }
+            if !forwarded.doubled.is_empty() {
+                println!(
+                    "forwarded as two messages (first 10): {:?}",
+                    &forwarded.doubled[..forwarded.doubled.len().min(10)]
+                );
+            }
+            forwarded.missing.is_empty()
+                && forwarded.doubled.is_empty()
+                && forwarded.unsigned == 0
+                && forwarded.resent <= resend_bound
+        }
+    };
     let passed = lost.is_empty()
         && duplicated.is_empty()
         && tally.unreadable.is_empty()
         && shutdowns.is_empty()
         && integrity.is_ok()
+        && forwarding_passed
         && !tally.acknowledged.is_empty()
         && tally.redelivered > 0;
     println!(
