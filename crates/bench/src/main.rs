@@ -18,6 +18,9 @@
 //! of 50, the free-text search with a rare and a common term, the first and a deep page
 //! of contacts, the stats, and a full export as NDJSON and CSV (time, rate, the
 //! server's memory), every answer checked against the generated data.
+//! Then forwarding (issue #18, [`forwarding`]): ingest with one local destination as a
+//! ratio to the same load without, whether forwarding keeps up at half that rate, and
+//! the time from a lead stored to its arrival at the destination at 500 leads/s.
 //! It writes `results.json`, `results.md` and `throughput.svg` into `--out`.
 //!
 //! ```sh
@@ -37,6 +40,7 @@
 mod chart;
 mod floor;
 mod format;
+mod forwarding;
 mod host;
 mod load;
 mod mix;

@@ -77,6 +77,10 @@ pub struct Args {
     /// Skip the open-loop run at 80% of the best throughput.
     #[arg(long)]
     skip_open_loop: bool,
+    /// Skip forwarding (issue #18): ingest with a local destination, the backlog at half
+    /// the rate, and the time from stored to received at 500 leads/s.
+    #[arg(long)]
+    skip_forwarding: bool,
     /// Connections of the open-loop run. Default: those of the closed-loop level that
     /// reached the best throughput, so that the offered rate is not held back by too few
     /// connections (each sends on its own schedule, one request at a time).
@@ -108,6 +112,7 @@ pub struct Plan {
     pub read: bool,
     pub keep_read_database: bool,
     pub open_loop: bool,
+    pub forwarding: bool,
     pub open_loop_connections: Option<usize>,
     pub startup_samples: usize,
     pub read_connections: Vec<usize>,
@@ -198,6 +203,7 @@ impl Plan {
             read: !args.skip_read,
             keep_read_database: args.keep_read_database,
             open_loop: !args.skip_open_loop && !args.skip_ingest,
+            forwarding: !args.skip_forwarding && !args.skip_ingest,
             open_loop_connections: args.open_loop_connections.map(|n| n.max(1)),
             startup_samples: args.startup_samples.max(1),
             read_connections: vec![1, 8],

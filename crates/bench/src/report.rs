@@ -8,6 +8,7 @@ use crate::{
     chart,
     floor::Floor,
     format::{cores, mb, ms, rate, thousands, times},
+    forwarding::Forwarding,
     results::{Export, Level, OpenLoop, Read, Results, Startup},
     stats::{Latency, ratio},
     targets::targets,
@@ -105,6 +106,29 @@ pub fn open_loop_line(open: &OpenLoop) -> String {
         ms(open.latency.p99_ms),
         ms(open.ceiling_latency.p99_ms)
     )
+}
+
+pub fn forwarding_line(forwarding: &Forwarding) -> String {
+    format!(
+        "  {} forwarding to one local destination: ingest {} vs {} accepted leads/s without ({}), drained {} after; at half that rate a backlog of {} when the load stopped, drained {} after; stored to received at {} leads/s: p50 {} ms, p99 {} ms; never received: {}",
+        forwarding.backend.label(),
+        thousands(forwarding.with_per_s),
+        thousands(forwarding.without_per_s),
+        ratio(forwarding.with_per_s, Some(forwarding.without_per_s))
+            .map_or("-".to_owned(), |r| format!("{r:.2}×")),
+        seconds_or_never(forwarding.drained_after_s),
+        forwarding.half_backlog,
+        seconds_or_never(forwarding.half_drained_after_s),
+        thousands(forwarding.latency_rate_per_s),
+        ms(forwarding.latency.p50_ms),
+        ms(forwarding.latency.p99_ms),
+        forwarding.missing
+    )
+}
+
+/// `1.2 s`, or `not within a minute`.
+pub fn seconds_or_never(seconds: Option<f64>) -> String {
+    seconds.map_or_else(|| "not within a minute".to_owned(), |s| format!("{s:.2} s"))
 }
 
 pub fn startup_line(startup: &Startup) -> String {
@@ -274,6 +298,9 @@ pub fn markdown(results: &Results) -> String {
                 ms(startup.max_ms)
             );
         }
+    }
+    if !results.forwarding.is_empty() {
+        forwarding_table(&mut md, &results.forwarding);
     }
     if !results.read.is_empty() {
         read_table(&mut md, results);
@@ -514,6 +541,33 @@ pub fn write(out: &Path, results: &Results, markdown: &str) -> std::io::Result<(
         std::fs::write(out.join("throughput.svg"), chart::svg(results)?)?;
     }
     Ok(())
+}
+
+fn forwarding_table(md: &mut String, runs: &[Forwarding]) {
+    let _ = writeln!(
+        md,
+        "\n### Forwarding to one local destination (issue #18)\n\n| database | conns | accepted leads/s without / with | ratio | drained after | at half the rate: backlog when stopped, drained after | stored → received at leads/s: p50 / p99 / p99.9 ms | never received |\n|---|---:|---|---:|---|---|---|---:|"
+    );
+    for run in runs {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} / {} | {} | {} | {} leads, {} | {}: {} / {} / {} | {} |",
+            run.backend.label(),
+            run.connections,
+            thousands(run.without_per_s),
+            thousands(run.with_per_s),
+            ratio(run.with_per_s, Some(run.without_per_s))
+                .map_or("-".to_owned(), |r| format!("{r:.2}×")),
+            seconds_or_never(run.drained_after_s),
+            run.half_backlog,
+            seconds_or_never(run.half_drained_after_s),
+            thousands(run.latency_rate_per_s),
+            ms(run.latency.p50_ms),
+            ms(run.latency.p99_ms),
+            ms(run.latency.p999_ms),
+            run.missing
+        );
+    }
 }
 
 #[cfg(test)]

@@ -147,6 +147,8 @@ pub struct Results {
     pub startup: Vec<Startup>,
     pub read: Vec<Read>,
     pub exports: Vec<Export>,
+    /// Forwarding to one local destination ([`crate::forwarding`]).
+    pub forwarding: Vec<crate::forwarding::Forwarding>,
     pub failures: Vec<String>,
     pub total_seconds: f64,
 }
@@ -254,6 +256,7 @@ pub mod testing {
             startup: Vec::new(),
             read: Vec::new(),
             exports: Vec::new(),
+            forwarding: Vec::new(),
             failures: Vec::new(),
             total_seconds: 1.0,
         }

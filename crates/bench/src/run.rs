@@ -9,7 +9,7 @@ use std::{
 };
 
 use crate::{
-    BenchError, floor, host,
+    BenchError, floor, forwarding, host,
     load::{self, Rate, Window},
     plan::{FLOOR_IN_FLIGHT, Plan, redact},
     probes, report,
@@ -19,7 +19,7 @@ use crate::{
     stats::{self, Latency},
 };
 
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }
 
@@ -296,6 +296,7 @@ pub async fn run(plan: &Plan) -> ExitCode {
         startup: Vec::new(),
         read: Vec::new(),
         exports: Vec::new(),
+        forwarding: Vec::new(),
         failures: Vec::new(),
         total_seconds: 0.0,
     };
@@ -403,6 +404,40 @@ pub async fn run(plan: &Plan) -> ExitCode {
                     results
                         .failures
                         .push(format!("open loop on {}: {error}", backend.label()));
+                }
+            }
+        }
+    }
+    if plan.forwarding {
+        // The issue asks for SQLite and PostgreSQL.
+        for &backend in plan
+            .backends
+            .iter()
+            .filter(|b| matches!(b, Backend::Sqlite | Backend::Postgres))
+        {
+            let connections = results
+                .levels
+                .iter()
+                .filter(|level| level.backend == backend && level.requests_per_s > 0.0)
+                .max_by(|a, b| a.requests_per_s.total_cmp(&b.requests_per_s))
+                .map_or(8, |best| best.connections);
+            match forwarding::measure(plan, backend, connections).await {
+                Ok(measured) => {
+                    eprintln!("{}", report::forwarding_line(&measured));
+                    if measured.missing > 0 {
+                        results.failures.push(format!(
+                            "forwarding on {}: {} acknowledged leads never reached the destination",
+                            backend.label(),
+                            measured.missing
+                        ));
+                    }
+                    results.forwarding.push(measured);
+                }
+                Err(error) => {
+                    eprintln!("  forwarding on {}: FAILED: {error}", backend.label());
+                    results
+                        .failures
+                        .push(format!("forwarding on {}: {error}", backend.label()));
                 }
             }
         }

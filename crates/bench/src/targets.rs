@@ -71,6 +71,47 @@ pub fn targets(results: &Results) -> Vec<Target> {
             met: open.latency.p99_ms <= limit,
         });
     }
+    for run in &results.forwarding {
+        let label = run.backend.label();
+        if let Some(r) = ratio(run.with_per_s, Some(run.without_per_s)) {
+            out.push(Target {
+                what: format!("{label}: ingest with one local destination ≥ 0.9× ingest without"),
+                measured: format!(
+                    "{r:.2}× ({} vs {} accepted leads/s, {} connections)",
+                    thousands(run.with_per_s),
+                    thousands(run.without_per_s),
+                    run.connections
+                ),
+                met: r >= 0.9,
+            });
+        }
+        // Keeping up: what was left when the load stopped drains in a moment (a backlog
+        // that grew all run would take as long to drain as it took to build).
+        out.push(Target {
+            what: format!("{label}: at half the maximum ingest rate, forwarding keeps up (the backlog drains within 1 s)"),
+            measured: format!(
+                "{} leads waiting when the load ({} req/s) stopped, drained after {}",
+                run.half_backlog,
+                thousands(run.half_rate_per_s),
+                crate::report::seconds_or_never(run.half_drained_after_s)
+            ),
+            met: run.half_drained_after_s.is_some_and(|s| s <= 1.0),
+        });
+        out.push(Target {
+            what: format!(
+                "{label}: from lead stored to destination received, p99 ≤ 50 ms at {} leads/s",
+                crate::forwarding::LATENCY_RATE
+            ),
+            measured: format!(
+                "p99 {} ms, p50 {} ms over {} leads (at {} accepted leads/s)",
+                ms(run.latency.p99_ms),
+                ms(run.latency.p50_ms),
+                run.latency.samples,
+                thousands(run.latency_rate_per_s)
+            ),
+            met: run.latency.samples > 0 && run.latency.p99_ms <= 50.0,
+        });
+    }
     for level in results.levels.iter().filter(|l| l.connections == 512) {
         if let Some(rss) = level.peak_rss_mb {
             out.push(Target {
