@@ -88,10 +88,10 @@ impl NatsTransport {
             connections.entry(url.to_owned()).or_default().clone()
         };
         let mut slot = slot.lock().await;
-        if let Some(context) = slot.as_ref() {
-            if context.client().connection_state() != State::Disconnected {
-                return Ok(context.clone());
-            }
+        if let Some(context) = slot.as_ref()
+            && context.client().connection_state() != State::Disconnected
+        {
+            return Ok(context.clone());
         }
         // Dropping the lost connection's last handle ends its reconnecting task.
         *slot = None;

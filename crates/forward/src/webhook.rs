@@ -223,12 +223,12 @@ fn headers(destination: &Destination, message: &Outgoing) -> Result<HeaderMap, S
     }
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(USER_AGENT, HeaderValue::from_static(WEBHOOK_USER_AGENT));
-    if destination.format == ForwardFormat::Casayes {
-        if let Some(token) = &message.casayes_token {
-            let mut token = value(token.expose_secret(), "CasaYes token")?;
-            token.set_sensitive(true);
-            headers.insert("token", token);
-        }
+    if destination.format == ForwardFormat::Casayes
+        && let Some(token) = &message.casayes_token
+    {
+        let mut token = value(token.expose_secret(), "CasaYes token")?;
+        token.set_sensitive(true);
+        headers.insert("token", token);
     }
     Ok(headers)
 }
