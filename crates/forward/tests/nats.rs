@@ -2,8 +2,9 @@
 //! (`LEAD_INBOX_TEST_NATS_URL`). Streams are made, read and removed with async-nats's
 //! own JetStream API, not through the transport.
 
+mod common;
+
 use std::{
-    collections::BTreeSet,
     sync::atomic::{AtomicU32, Ordering},
     time::Duration,
 };
@@ -12,12 +13,8 @@ use async_nats::jetstream::{self, consumer, stream};
 use chrono::Utc;
 use futures_util::StreamExt;
 use lead_inbox_application::forwarding::{Outgoing, Transport};
-use lead_inbox_domain::{
-    LeadEventKind,
-    forwarding::{
-        Attempt, DEFAULT_MAX_IN_FLIGHT, Destination, DestinationId, DestinationKind, ForwardFormat,
-        SigningSecret, Verdict,
-    },
+use lead_inbox_domain::forwarding::{
+    Attempt, Destination, DestinationKind, SigningSecret, Verdict,
 };
 use lead_inbox_forward::{NatsTransport, Transports, WebhookTransport};
 use lead_inbox_test_env::required_in_ci;
@@ -116,24 +113,9 @@ impl TestStream {
 }
 
 fn destination(url: &str, subject: &str) -> Destination {
-    let now = Utc::now();
     Destination {
-        id: DestinationId(1),
-        kind: DestinationKind::Nats,
-        url: url.to_owned(),
         subject: Some(subject.to_owned()),
-        events: BTreeSet::from([LeadEventKind::Created]),
-        format: ForwardFormat::Lead,
-        entity_types: None,
-        description: None,
-        max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-        disabled: None,
-        secrets: Vec::new(),
-        casayes_token: None,
-        after_event: 0,
-        failing_since: None,
-        created_at: now,
-        updated_at: now,
+        ..common::destination(DestinationKind::Nats, url)
     }
 }
 
@@ -244,10 +226,7 @@ async fn credentials_in_the_url_never_reach_an_error() {
     let transport = transport();
 
     // A server that is not there: the connection error.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-        listener.local_addr().expect("an address").port()
-    };
+    let port = common::unused_port();
     let unreachable = format!("nats://broker-user:hunter2-pass@127.0.0.1:{port}");
     let attempt = transport
         .send(&destination(&unreachable, "leads.x"), &message("msg_4"))

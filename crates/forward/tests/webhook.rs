@@ -1,8 +1,9 @@
 //! The webhook transport against a real HTTP receiver on 127.0.0.1 (hyper), whose
 //! signature check is the Standard Webhooks library's, not ours.
 
+mod common;
+
 use std::{
-    collections::BTreeSet,
     convert::Infallible,
     net::SocketAddr,
     sync::{Arc, Mutex},
@@ -16,12 +17,9 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::{Request, Response, body::Frame, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use lead_inbox_application::forwarding::{Outgoing, Transport};
-use lead_inbox_domain::{
-    LeadEventKind,
-    forwarding::{
-        Attempt, DEFAULT_MAX_IN_FLIGHT, Destination, DestinationId, DestinationKind, ForwardFormat,
-        RESPONSE_PREFIX_BYTES, SigningSecret, Verdict,
-    },
+use lead_inbox_domain::forwarding::{
+    Attempt, Destination, DestinationKind, ForwardFormat, RESPONSE_PREFIX_BYTES, SigningSecret,
+    Verdict,
 };
 use lead_inbox_forward::{WEBHOOK_USER_AGENT, WebhookTransport};
 use secrecy::SecretString;
@@ -153,25 +151,33 @@ fn respond(reply: &Reply) -> Response<BoxBody<Bytes, Infallible>> {
 }
 
 fn destination(url: &str, format: ForwardFormat) -> Destination {
-    let now = Utc::now();
     Destination {
-        id: DestinationId(1),
-        kind: DestinationKind::Webhook,
-        url: url.to_owned(),
-        subject: None,
-        events: BTreeSet::from([LeadEventKind::Created]),
         format,
-        entity_types: None,
-        description: None,
-        max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-        disabled: None,
-        secrets: Vec::new(),
-        casayes_token: None,
-        after_event: 0,
-        failing_since: None,
-        created_at: now,
-        updated_at: now,
+        ..common::destination(DestinationKind::Webhook, url)
     }
+}
+
+/// One attempt to `path` on `receiver`, private addresses allowed.
+async fn post(
+    receiver: &Receiver,
+    path: &str,
+    format: ForwardFormat,
+    message: &Outgoing,
+) -> Attempt {
+    allowing_private()
+        .send(&destination(&receiver.url(path), format), message)
+        .await
+}
+
+/// [`post`] of some message, in the `lead` format.
+async fn post_any(receiver: &Receiver, path: &str) -> Attempt {
+    post(
+        receiver,
+        path,
+        ForwardFormat::Lead,
+        &message(vec![secret(1)], None),
+    )
+    .await
 }
 
 fn secret(seed: u8) -> SigningSecret {
@@ -216,12 +222,13 @@ async fn a_delivery_is_posted_signed_with_its_headers_and_exact_body() {
     let receiver = Receiver::start(Reply::ok()).await;
     let key = secret(1);
     let message = message(vec![key.clone()], Some("casayes-token"));
-    let attempt = allowing_private()
-        .send(
-            &destination(&receiver.url("/hooks/leads?crm=1"), ForwardFormat::Lead),
-            &message,
-        )
-        .await;
+    let attempt = post(
+        &receiver,
+        "/hooks/leads?crm=1",
+        ForwardFormat::Lead,
+        &message,
+    )
+    .await;
 
     assert_eq!(attempt.verdict, Verdict::Delivered, "{attempt:?}");
     assert_eq!(attempt.status_code, Some(200));
@@ -253,12 +260,13 @@ async fn a_delivery_is_posted_signed_with_its_headers_and_exact_body() {
 async fn during_a_rotation_either_secret_verifies_the_one_header() {
     let receiver = Receiver::start(Reply::ok()).await;
     let (new, old) = (secret(2), secret(3));
-    let attempt = allowing_private()
-        .send(
-            &destination(&receiver.url("/"), ForwardFormat::Lead),
-            &message(vec![new.clone(), old.clone()], None),
-        )
-        .await;
+    let attempt = post(
+        &receiver,
+        "/",
+        ForwardFormat::Lead,
+        &message(vec![new.clone(), old.clone()], None),
+    )
+    .await;
 
     assert_eq!(attempt.verdict, Verdict::Delivered, "{attempt:?}");
     let received = receiver.only_request();
@@ -275,12 +283,7 @@ async fn the_casayes_format_sends_the_destination_s_token() {
     let key = secret(5);
     let mut message = message(vec![key.clone()], Some("tok-123"));
     message.body = br#"{"ClientListingId":"A1","SenderName":"Ana"}"#.to_vec();
-    let attempt = allowing_private()
-        .send(
-            &destination(&receiver.url("/casayes"), ForwardFormat::Casayes),
-            &message,
-        )
-        .await;
+    let attempt = post(&receiver, "/casayes", ForwardFormat::Casayes, &message).await;
 
     assert_eq!(attempt.verdict, Verdict::Delivered, "{attempt:?}");
     assert_eq!(attempt.status_code, Some(204));
@@ -370,12 +373,7 @@ async fn a_redirect_is_an_answer_not_followed_and_retried() {
     let target = Receiver::start(Reply::ok()).await;
     let redirecting =
         Receiver::start(Reply::status(302).header("location", target.url("/stolen"))).await;
-    let attempt = allowing_private()
-        .send(
-            &destination(&redirecting.url("/hook"), ForwardFormat::Lead),
-            &message(vec![secret(1)], None),
-        )
-        .await;
+    let attempt = post_any(&redirecting, "/hook").await;
 
     assert_eq!(attempt.status_code, Some(302), "{attempt:?}");
     assert_eq!(attempt.verdict, Verdict::Retry { not_before: None });
@@ -454,12 +452,7 @@ async fn only_the_first_kib_of_an_endless_answer_is_read() {
     })
     .await;
     let started = Instant::now();
-    let attempt = allowing_private()
-        .send(
-            &destination(&receiver.url("/"), ForwardFormat::Lead),
-            &message(vec![secret(1)], None),
-        )
-        .await;
+    let attempt = post_any(&receiver, "/").await;
 
     // Well within the 5 s timeout: reading stopped at the prefix.
     assert!(started.elapsed() < Duration::from_secs(2), "{attempt:?}");
@@ -472,40 +465,27 @@ async fn only_the_first_kib_of_an_endless_answer_is_read() {
 
 #[tokio::test]
 async fn errors_never_hold_the_url_s_credentials_or_query() {
-    // A port nothing listens on: bound, then released.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-        listener.local_addr().expect("an address").port()
-    };
-    let transport = allowing_private();
+    let port = common::unused_port();
     let message = message(vec![secret(1)], None);
+    let error_of = |url: String| {
+        let message = message.clone();
+        async move {
+            allowing_private()
+                .send(&destination(&url, ForwardFormat::Lead), &message)
+                .await
+                .error
+                .expect("an error")
+        }
+    };
 
-    let refused = transport
-        .send(
-            &destination(
-                &format!("http://127.0.0.1:{port}/hook?api_key=sekrit-query"),
-                ForwardFormat::Lead,
-            ),
-            &message,
-        )
-        .await;
-    let error = refused.error.expect("connection refused");
+    let error = error_of(format!("http://127.0.0.1:{port}/hook?api_key=sekrit-query")).await;
     assert!(
         error.starts_with("could not connect: ") && error.contains("Connection refused"),
         "{error}"
     );
     assert!(!error.contains("sekrit"), "{error}");
 
-    let with_userinfo = transport
-        .send(
-            &destination(
-                &format!("http://alice:pa55word@127.0.0.1:{port}/hook"),
-                ForwardFormat::Lead,
-            ),
-            &message,
-        )
-        .await;
-    let error = with_userinfo.error.expect("refused");
+    let error = error_of(format!("http://alice:pa55word@127.0.0.1:{port}/hook")).await;
     assert!(error.contains("credentials_in_url"), "{error}");
     assert!(
         !error.contains("pa55word") && !error.contains("alice"),
