@@ -10,6 +10,9 @@
 //!   that resolved to a public address at saving and to `169.254.169.254` later).
 //!   Proxies from the environment are not used: through a proxy, the address checked
 //!   would be the proxy's, not the destination's.
+//! - **Signed, always.** `webhook-signature` holds one `v1,` signature per secret in
+//!   [`Outgoing::secrets`] (two during a rotation); a message without any secret is
+//!   not sent.
 //! - **Redirects are never followed.** A `3xx` is an answer like any other non-`2xx`:
 //!   retried. Following one would let a destination send the request, signed, to an
 //!   address the rules forbid.
@@ -211,16 +214,20 @@ fn headers(destination: &Destination, message: &Outgoing) -> Result<HeaderMap, S
     };
     headers.insert("webhook-id", value(&message.message_id, "message id")?);
     headers.insert("webhook-timestamp", HeaderValue::from(message.timestamp));
-    if !message.secrets.is_empty() {
-        let secrets: Vec<_> = message.secrets.iter().collect();
-        let signature = signature_header(
-            &secrets,
-            &message.message_id,
-            message.timestamp,
-            &message.body,
+    if message.secrets.is_empty() {
+        // Receivers trust what is signed: better no request than an unsigned one.
+        return Err(
+            "the destination has no signing secret; a webhook is never sent unsigned".into(),
         );
-        headers.insert("webhook-signature", value(&signature, "signature")?);
     }
+    let secrets: Vec<_> = message.secrets.iter().collect();
+    let signature = signature_header(
+        &secrets,
+        &message.message_id,
+        message.timestamp,
+        &message.body,
+    );
+    headers.insert("webhook-signature", value(&signature, "signature")?);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(USER_AGENT, HeaderValue::from_static(WEBHOOK_USER_AGENT));
     if destination.format == ForwardFormat::Casayes

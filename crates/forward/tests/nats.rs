@@ -5,7 +5,10 @@
 mod common;
 
 use std::{
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
     time::Duration,
 };
 
@@ -277,4 +280,118 @@ async fn the_dispatcher_sends_each_kind_through_its_transport() {
     assert!(error.starts_with("refused (https_required)"), "{error}");
     assert_eq!(stream.message_count().await, 1);
     stream.delete().await;
+}
+
+/// A TCP relay to the NATS server, whose connections can all be cut at once (a
+/// connection lost as a network or a server restart loses it).
+struct Relay {
+    address: std::net::SocketAddr,
+    accepted: Arc<AtomicU32>,
+    open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn to(nats_url: &str) -> Relay {
+        let upstream = url::Url::parse(nats_url).expect("a NATS URL");
+        let upstream = format!(
+            "{}:{}",
+            upstream.host_str().expect("a host"),
+            upstream.port().unwrap_or(4222)
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let address = listener.local_addr().expect("an address");
+        let accepted = Arc::new(AtomicU32::new(0));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (count, tasks) = (accepted.clone(), open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    let mut server = tokio::net::TcpStream::connect(upstream)
+                        .await
+                        .expect("NATS is up");
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+                tasks.lock().expect("the tasks").push(task.abort_handle());
+            }
+        });
+        Relay {
+            address,
+            accepted,
+            open,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://{}", self.address)
+    }
+
+    /// Closes every relayed connection (new ones are still accepted).
+    fn cut(&self) {
+        for task in self.open.lock().expect("the tasks").drain(..) {
+            task.abort();
+        }
+    }
+
+    fn connections(&self) -> u32 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn one_connection_serves_every_attempt_and_a_lost_one_is_reestablished() {
+    let Some(url) = nats_url("the NATS transport's reconnection") else {
+        return;
+    };
+    let stream = TestStream::create(&url).await;
+    let relay = Relay::to(&url).await;
+    let transport = transport();
+    let destination = destination(&relay.url(), &stream.subject);
+
+    for id in ["msg_a1", "msg_a2", "msg_a3"] {
+        let attempt = transport.send(&destination, &message(id)).await;
+        assert_eq!(attempt.verdict, Verdict::Delivered, "{attempt:?}");
+    }
+    assert_eq!(relay.connections(), 1, "one connection, reused");
+
+    relay.cut();
+    // Give the client the moment it takes to see the connection close.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let attempt = transport.send(&destination, &message("msg_a4")).await;
+    assert_eq!(attempt.verdict, Verdict::Delivered, "{attempt:?}");
+    assert!(relay.connections() >= 2, "a new connection was opened");
+    assert_eq!(stream.message_count().await, 4);
+    stream.delete().await;
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_the_attempt_out() {
+    // Accepts connections and says nothing (no NATS server needed).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let address = listener.local_addr().expect("an address");
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let transport = NatsTransport::new(Duration::from_millis(500), None);
+    let started = std::time::Instant::now();
+    let attempt = transport
+        .send(
+            &destination(&format!("nats://{address}"), "leads.x"),
+            &message("msg_b1"),
+        )
+        .await;
+
+    assert!(started.elapsed() < Duration::from_secs(3), "{attempt:?}");
+    assert_eq!(attempt.verdict, Verdict::Retry { not_before: None });
+    let error = attempt.error.as_deref().unwrap_or_default();
+    assert!(error.contains("timed out"), "{error}");
+    held.abort();
 }

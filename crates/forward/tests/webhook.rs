@@ -275,6 +275,21 @@ async fn during_a_rotation_either_secret_verifies_the_one_header() {
     assert!(verifies(&new, &received));
     assert!(verifies(&old, &received));
     assert!(!verifies(&secret(4), &received));
+
+    // Without any secret, nothing is sent.
+    let unsigned = post(
+        &receiver,
+        "/",
+        ForwardFormat::Lead,
+        &message(Vec::new(), None),
+    )
+    .await;
+    assert_eq!(
+        unsigned.error.as_deref(),
+        Some("the destination has no signing secret; a webhook is never sent unsigned")
+    );
+    assert_eq!(unsigned.verdict, Verdict::Retry { not_before: None });
+    assert_eq!(receiver.received().len(), 1);
 }
 
 #[tokio::test]
