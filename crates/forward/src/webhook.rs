@@ -19,7 +19,8 @@
 //! - **Timeout.** One attempt, from connecting to the end of reading the answer's
 //!   first KiB, takes at most the configured time (`LEAD_INBOX_FORWARD_TIMEOUT_SECONDS`,
 //!   default 15).
-//! - **What is kept.** The status, the latency, the first
+//! - **What is kept.** The status, the latency (from the attempt's start to the end
+//!   of reading what is kept of the answer, or to the failure), the first
 //!   [`RESPONSE_PREFIX_BYTES`] of the body (reading stops there: a huge answer is
 //!   never buffered), and an error text that never holds the URL's userinfo or query.
 
@@ -92,7 +93,7 @@ impl WebhookTransport {
         })
     }
 
-    /// The URL, if this transport may post to it: the rules of a saved destination
+    /// Whether this transport may post to `url`: the rules of a saved destination
     /// ([`DestinationUrl::parse`]), except that a name is not refused for its spelling
     /// (`localhost`): every name is judged by the addresses it resolves to, when
     /// connecting.
