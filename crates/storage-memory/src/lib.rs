@@ -1,5 +1,6 @@
 //! An in-memory storage adapter: `InMemoryLeadRepository` (every lead port, on one
-//! state), `InMemoryQuarantineStore`, `InMemoryErasureLog`, `InMemoryCredentialStore`.
+//! state), `InMemoryForwardingStore` (forwarding's ports, on that same state),
+//! `InMemoryQuarantineStore`, `InMemoryErasureLog`, `InMemoryCredentialStore`.
 //!
 //! It keeps the same contract as the database adapters (the contract suite in `tests/`
 //! runs on it), but nothing survives the process: use it for tests and demos
@@ -7,8 +8,12 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
 };
+
+mod forwarding;
+
+pub use forwarding::InMemoryForwardingStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -45,6 +50,8 @@ struct Leads {
     last_entry: i64,
     events: Vec<LeadEvent>,
     last_event: i64,
+    /// Destinations and deliveries: a lead's deliveries go with it.
+    forwarding: forwarding::Forwarding,
 }
 
 impl Leads {
@@ -55,6 +62,7 @@ impl Leads {
         self.notes.remove(&id);
         self.history.remove(&id);
         self.events.retain(|event| event.lead_id != id);
+        self.forwarding.remove_lead(id);
         Some(lead)
     }
 
@@ -75,12 +83,18 @@ impl Leads {
 /// holds them.
 #[derive(Debug, Default)]
 pub struct InMemoryLeadRepository {
-    state: Mutex<Leads>,
+    state: Arc<Mutex<Leads>>,
 }
 
 impl InMemoryLeadRepository {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Forwarding's ports on this repository's state, so that erasing or purging a
+    /// lead removes its deliveries too, as one database does.
+    pub fn forwarding(&self) -> InMemoryForwardingStore {
+        InMemoryForwardingStore::on(self.state.clone())
     }
 }
 

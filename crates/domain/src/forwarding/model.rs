@@ -292,6 +292,18 @@ pub enum AttemptOutcome {
     Failed,
 }
 
+impl AttemptOutcome {
+    /// The status a delivery has after an attempt with this outcome, and when its next
+    /// attempt is due (pending only).
+    pub fn status_after(self) -> (DeliveryStatus, Option<DateTime<Utc>>) {
+        match self {
+            AttemptOutcome::Delivered => (DeliveryStatus::Delivered, None),
+            AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            AttemptOutcome::Failed => (DeliveryStatus::Failed, None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
