@@ -258,6 +258,9 @@ pub struct TestApp {
     pub metrics_address: Option<SocketAddr>,
     pub client: reqwest::Client,
     pub database: TestDatabase,
+    /// The server's own forwarding stores.
+    pub destinations: Arc<dyn lead_inbox_application::forwarding::DestinationStore>,
+    pub deliveries: Arc<dyn lead_inbox_application::forwarding::DeliveryStore>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -380,6 +383,7 @@ pub async fn spawn_app_on(
     let app = Application::build(config).await.expect("the server starts");
     let address = app.address();
     let metrics_address = app.metrics_address();
+    let (destinations, deliveries) = app.forwarding_stores();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -389,6 +393,8 @@ pub async fn spawn_app_on(
         metrics_address,
         client: reqwest::Client::new(),
         database,
+        destinations,
+        deliveries,
         shutdown: Some(shutdown),
         server: Some(server),
     })

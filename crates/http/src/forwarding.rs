@@ -691,9 +691,11 @@ impl ForwardingApi {
     /// by default), signed (Standard Webhooks: `webhook-id`, `webhook-timestamp`,
     /// `webhook-signature`), retried until it lands. The answer holds its signing
     /// secret, shown this once. A destination that breaks a rule is refused with `400`
-    /// and the rule as `code`: `https_required`, `loopback`, `private`,
-    /// `link_local`, `cloud_metadata` (and the other address rules), `invalid_url`,
-    /// `credentials_in_url`, `invalid_nats_url`, `subject`, `no_events`,
+    /// and the rule as `code`: `https_required`, `invalid_url`, `credentials_in_url`,
+    /// the address rules (`loopback_address`, `private_address`,
+    /// `link_local_address`, `cloud_metadata_address`, `shared_address_space`,
+    /// `unspecified_address`, `multicast_address`, `reserved_address`),
+    /// `invalid_nats_url`, `subject`, `no_events`,
     /// `casayes_created_only`, `casayes_token_without_casayes_format`,
     /// `max_in_flight`, `no_entity_types`. Needs the `admin` scope.
     #[oai(

@@ -624,6 +624,15 @@ impl Application {
         self.address
     }
 
+    /// Forwarding's stores, as the server uses them: for the tests, which look at
+    /// deliveries beside the API.
+    pub fn forwarding_stores(&self) -> (Arc<dyn DestinationStore>, Arc<dyn DeliveryStore>) {
+        (
+            self.storage.destinations.clone(),
+            self.storage.deliveries.clone(),
+        )
+    }
+
     /// The separate metrics address, when one is configured.
     pub fn metrics_address(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().map(|(address, _, _)| *address)
