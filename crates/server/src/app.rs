@@ -14,11 +14,10 @@ use lead_inbox_application::{
     LeadEventLog, LeadFeed, LeadIntake, LeadQueries, LeadReader, LeadWorkStore, LeadWorkflow,
     LeadWriter, QuarantineStore, RetentionPolicy, SecretString, StorageError, StoreHealth,
     SubjectRights, SystemClock,
-    forwarding::{
-        Deliveries, DeliveryStore, DestinationStore, Destinations, SealError, SecretSealer,
-    },
+    forwarding::{Deliveries, DeliveryStore, DestinationStore, Destinations, SecretSealer},
 };
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
+use lead_inbox_forward::{AeadSealer, PlainSealer, SecretsKeyError};
 use lead_inbox_group_commit::{
     BatchObserver, BatchReport, GroupCommitLeadWriter, GroupCommitOptions,
 };
@@ -77,11 +76,8 @@ pub enum StartError {
         #[source]
         source: ConnectError,
     },
-    #[error(
-        "LEAD_INBOX_SECRETS_KEY is set, but this build cannot encrypt secrets with it yet; \
-         unset it to store forwarding secrets in plain text"
-    )]
-    SecretsKeyUnsupported,
+    #[error("LEAD_INBOX_SECRETS_KEY cannot be used")]
+    SecretsKey(#[source] SecretsKeyError),
     #[error("cannot open the database {url}")]
     Storage {
         url: String,
@@ -390,36 +386,14 @@ impl Storage {
     }
 }
 
-/// How forwarding's secrets are sealed before they are stored.
-///
-/// TEMPORARY (fwd-api): fwd-transport's `AeadSealer` (with `LEAD_INBOX_SECRETS_KEY`)
-/// and `PlainSealer` (without) replace this on merge; until then a key is refused
-/// rather than ignored.
+/// How forwarding's secrets are sealed before they are stored: encrypted under
+/// `LEAD_INBOX_SECRETS_KEY` when it is set, in plain text (`plain:`) otherwise. A
+/// malformed key stops start-up.
 fn secret_sealer(config: &Config) -> Result<Arc<dyn SecretSealer>, StartError> {
-    match &config.secrets_key {
-        Some(_) => Err(StartError::SecretsKeyUnsupported),
-        None => Ok(Arc::new(InterimPlainSealer)),
-    }
-}
-
-/// TEMPORARY (fwd-api), replaced by fwd-transport's `PlainSealer` on merge: stores a
-/// secret as `plain:<secret>`, the same text that one writes, so that nothing stored
-/// meanwhile needs rewriting.
-struct InterimPlainSealer;
-
-impl SecretSealer for InterimPlainSealer {
-    fn seal(&self, secret: &str) -> String {
-        format!("plain:{secret}")
-    }
-
-    fn open(&self, sealed: &str) -> Result<SecretString, SealError> {
-        sealed
-            .strip_prefix("plain:")
-            .map(|secret| SecretString::from(secret.to_owned()))
-            .ok_or_else(|| {
-                SealError("the secret is encrypted, and LEAD_INBOX_SECRETS_KEY is not set".into())
-            })
-    }
+    Ok(match &config.secrets_key {
+        Some(key) => Arc::new(AeadSealer::from_base64(key).map_err(StartError::SecretsKey)?),
+        None => Arc::new(PlainSealer),
+    })
 }
 
 /// The group-commit writer in front of `inner`, with the configured batches and

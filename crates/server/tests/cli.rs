@@ -1002,7 +1002,11 @@ fn destinations_from_the_command_line() {
         text(&disabled.stdout)
     );
     let enabled = run(&["destinations", "enable", "1"], None);
-    assert!(!text(&enabled.stdout).contains("disabled"), "{}", text(&enabled.stdout));
+    assert!(
+        !text(&enabled.stdout).contains("disabled"),
+        "{}",
+        text(&enabled.stdout)
+    );
     let rotated = run(&["destinations", "rotate-secret", "1"], None);
     assert!(rotated.status.success());
     let new_secret = text(&rotated.stdout).trim().to_owned();
