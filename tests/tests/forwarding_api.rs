@@ -685,3 +685,55 @@ async fn forwarding_needs_the_admin_scope() {
     assert_eq!(still, view);
     app.stop().await.expect("stopped");
 }
+
+#[tokio::test]
+async fn with_a_secrets_key_secrets_are_stored_encrypted_and_a_bad_key_stops_start_up() {
+    let key = "q83vEjT9H8qz0cPpmQ2lP5Rr0nWm2vHk5m4b3i0dJ7Q=";
+    let Some(app) = spawn_app_with("forwarding-secrets-key", |config| {
+        config.secrets_key = Some(key.into());
+    })
+    .await
+    else {
+        return;
+    };
+    let (view, secret) = created(
+        &app,
+        json!({"url": "https://crm.example.com/casayes", "format": "casayes", "casayesToken": "crm-token-9"}),
+    )
+    .await;
+    let stored = app
+        .destinations
+        .get(DestinationId(id_of(&view)))
+        .await
+        .expect("read")
+        .expect("there");
+    let sealed = [
+        stored.secrets[0].sealed.as_str(),
+        stored.casayes_token.as_deref().expect("a token"),
+    ];
+    for text in sealed {
+        assert!(text.starts_with("v1:"), "encrypted: {text}");
+        assert!(!text.contains(&secret[6..]) && !text.contains("crm-token-9"));
+    }
+    app.stop().await.expect("stopped");
+
+    let database = lead_inbox_tests::TestDatabase::create(Backend::Sqlite, "forwarding-bad-key")
+        .await
+        .expect("sqlite");
+    let mut config = lead_inbox_tests::test_config(&database.url);
+    config.secrets_key = Some("too-short".into());
+    let error = lead_inbox_server::Application::build(config)
+        .await
+        .expect_err("a bad key stops start-up");
+    let text = format!(
+        "{error}: {}",
+        std::error::Error::source(&error)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    );
+    assert!(text.contains("LEAD_INBOX_SECRETS_KEY"), "{text}");
+    assert!(
+        !text.contains("too-short"),
+        "the key is never printed: {text}"
+    );
+}
