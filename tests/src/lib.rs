@@ -222,6 +222,7 @@ pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Optio
     };
     if backend == Backend::Memory {
         let leads = Arc::new(lead_inbox_storage_memory::InMemoryLeadRepository::new());
+        let forwarding = Arc::new(leads.forwarding());
         return Some(TestStorage {
             storage: Storage::on(
                 leads.clone(),
@@ -229,6 +230,7 @@ pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Optio
                 Arc::new(lead_inbox_storage_memory::InMemoryQuarantineStore::new()),
                 Arc::new(lead_inbox_storage_memory::InMemoryCredentialStore::new()),
                 Arc::new(lead_inbox_storage_memory::InMemoryErasureLog::new()),
+                forwarding,
             ),
             database,
         });
@@ -242,6 +244,7 @@ pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Optio
             Arc::new(store.quarantine()),
             Arc::new(store.credentials()),
             Arc::new(store.erasures()),
+            Arc::new(store.forwarding()),
         ),
         database,
     })

@@ -14,6 +14,7 @@ use lead_inbox_application::{
     LeadFeed, LeadIntake, LeadQueries, LeadReader, LeadWorkStore, LeadWorkflow, LeadWriter,
     QuarantineStore, RetentionPolicy, SecretString, StorageError, StoreHealth, SubjectRights,
     SystemClock,
+    forwarding::{DeliveryStore, DestinationStore},
 };
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
 use lead_inbox_group_commit::{
@@ -95,6 +96,10 @@ pub struct Storage {
     pub quarantine: Arc<dyn QuarantineStore>,
     pub credentials: Arc<dyn CredentialStore>,
     pub erasures: Arc<dyn ErasureLog>,
+    /// Forwarding's destinations, on the same store as the leads.
+    pub destinations: Arc<dyn DestinationStore>,
+    /// Forwarding's deliveries: they go with their lead when it is erased or purged.
+    pub deliveries: Arc<dyn DeliveryStore>,
     store: Option<SeaOrmStore>,
     /// The server's: see [`Upkeep`].
     upkeep: Option<Upkeep>,
@@ -230,6 +235,7 @@ impl Storage {
                 Arc::new(store.quarantine()),
                 Arc::new(store.credentials()),
                 Arc::new(store.erasures()),
+                Arc::new(store.forwarding()),
             )
         })
     }
@@ -237,27 +243,33 @@ impl Storage {
     /// Every port on one in-memory state; nothing is kept when the process stops.
     fn in_memory() -> Storage {
         let leads = Arc::new(InMemoryLeadRepository::new());
+        let forwarding = Arc::new(leads.forwarding());
         Storage::on(
             leads.clone(),
             leads,
             Arc::new(InMemoryQuarantineStore::new()),
             Arc::new(InMemoryCredentialStore::new()),
             Arc::new(InMemoryErasureLog::new()),
+            forwarding,
         )
     }
 
     /// The ports of a store whose `leads` serve every lead port, its leads written
-    /// through `writer` (the store's own, or group commit in front of it). Public for
-    /// the tests, which wire a store's ports the way the server does.
-    pub fn on<L>(
+    /// through `writer` (the store's own, or group commit in front of it), and whose
+    /// `forwarding` serves forwarding's ports on the same database (so that a lead's
+    /// deliveries go with it). Public for the tests, which wire a store's ports the way
+    /// the server does.
+    pub fn on<L, F>(
         leads: Arc<L>,
         writer: Arc<dyn LeadWriter>,
         quarantine: Arc<dyn QuarantineStore>,
         credentials: Arc<dyn CredentialStore>,
         erasures: Arc<dyn ErasureLog>,
+        forwarding: Arc<F>,
     ) -> Storage
     where
         L: LeadReader + LeadWorkStore + LeadEventLog + LeadErasure + StoreHealth + 'static,
+        F: DestinationStore + DeliveryStore + 'static,
     {
         Storage {
             writer,
@@ -269,6 +281,8 @@ impl Storage {
             quarantine,
             credentials,
             erasures,
+            destinations: forwarding.clone(),
+            deliveries: forwarding,
             store: None,
             upkeep: None,
         }

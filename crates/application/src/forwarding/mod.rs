@@ -12,4 +12,5 @@ mod ports;
 pub use ports::{
     Backlog, DeliveryFilter, DeliveryStore, DestinationChange, DestinationStore, EventRenderer,
     ForwardingObserver, NewDestination, NoObserver, Outgoing, SealError, SecretSealer, Transport,
+    creation_order,
 };
