@@ -244,8 +244,7 @@ pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Optio
             Arc::new(store.quarantine()),
             Arc::new(store.credentials()),
             Arc::new(store.erasures()),
-            // TEMPORARY (fwd-api): replaced by fwd-store's `store.forwarding()` on merge.
-            Arc::new(lead_inbox_storage_memory::InMemoryLeadRepository::new().forwarding()),
+            Arc::new(store.forwarding()),
         ),
         database,
     })

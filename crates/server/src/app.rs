@@ -238,8 +238,7 @@ impl Storage {
                 Arc::new(store.quarantine()),
                 Arc::new(store.credentials()),
                 Arc::new(store.erasures()),
-                // TEMPORARY (fwd-api): replaced by fwd-store's `store.forwarding()` on merge.
-                Arc::new(lead_inbox_storage_memory::InMemoryLeadRepository::new().forwarding()),
+                Arc::new(store.forwarding()),
             )
         })
     }
