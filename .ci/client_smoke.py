@@ -14,11 +14,23 @@ from lead_inbox_client.api.leads import (
     list_leads,
     update_lead,
 )
+from lead_inbox_client.api.forwarding import (
+    create_destination,
+    delete_destination,
+    get_destination,
+    list_deliveries,
+)
 from lead_inbox_client.api.webhook import receive_casa_yes_lead
 from lead_inbox_client.models import (
     ApiError,
     CasaYesLeadPayload,
     DeliveryStatus,
+    DeliveryStatusView,
+    DestinationCreate,
+    DestinationView,
+    DestinationWithSecret,
+    EventView,
+    ForwardFormatView,
     LeadPatch,
     LeadStatusView,
     LeadView,
@@ -83,4 +95,40 @@ assert [l.lead_reference for l in detail.leads] == [reference], detail
 
 stats = get_stats.sync(client=api)
 assert stats.total >= 1 and stats.speed_to_lead.responded >= 1, stats
-print(f"generated client: {reference} delivered, read, changed, found; ok")
+# Forwarding: a destination (its secret shown once), then the deliveries to it.
+made = create_destination.sync_detailed(
+    client=api,
+    body=DestinationCreate(
+        url="https://crm.example.invalid/hooks/lead-inbox",
+        events=[EventView.LEAD_CREATED, EventView.LEAD_UPDATED],
+        format_=ForwardFormatView.LEAD,
+        description="generated client",
+    ),
+)
+assert made.status_code == 201, made
+assert isinstance(made.parsed, DestinationWithSecret), made
+assert made.parsed.secret.startswith("whsec_"), "a Standard Webhooks secret"
+destination = made.parsed.destination
+assert destination.url == "https://crm.example.invalid/hooks/lead-inbox", destination
+assert destination.max_in_flight == 8 and destination.enabled, destination
+read = get_destination.sync(destination.id, client=api)
+assert isinstance(read, DestinationView) and read.id == destination.id, read
+assert "secret" not in read.to_dict(), "the secret is never shown again"
+refused = create_destination.sync_detailed(
+    client=api, body=DestinationCreate(url="http://crm.example.com/hook")
+)
+assert refused.status_code == 400, refused
+assert refused.parsed.code == "https_required", refused.parsed
+deliveries = list_deliveries.sync(
+    client=api, destination=destination.id, status=DeliveryStatusView.PENDING, limit=10
+)
+assert all(
+    d.destination_id == destination.id and d.status == DeliveryStatusView.PENDING
+    for d in deliveries.items
+), deliveries
+removed = delete_destination.sync_detailed(destination.id, client=api)
+assert removed.status_code == 204, removed
+print(
+    f"generated client: {reference} delivered, read, changed, found; "
+    f"destination {destination.id} created and removed; ok"
+)

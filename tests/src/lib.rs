@@ -224,6 +224,7 @@ pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Optio
     };
     if backend == Backend::Memory {
         let leads = Arc::new(lead_inbox_storage_memory::InMemoryLeadRepository::new());
+        let forwarding = Arc::new(leads.forwarding());
         return Some(TestStorage {
             storage: Storage::on(
                 leads.clone(),
@@ -231,6 +232,7 @@ pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Optio
                 Arc::new(lead_inbox_storage_memory::InMemoryQuarantineStore::new()),
                 Arc::new(lead_inbox_storage_memory::InMemoryCredentialStore::new()),
                 Arc::new(lead_inbox_storage_memory::InMemoryErasureLog::new()),
+                forwarding,
             ),
             database,
         });
@@ -244,6 +246,7 @@ pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Optio
             Arc::new(store.quarantine()),
             Arc::new(store.credentials()),
             Arc::new(store.erasures()),
+            Arc::new(store.forwarding()),
         ),
         database,
     })
@@ -256,6 +259,9 @@ pub struct TestApp {
     pub metrics_address: Option<SocketAddr>,
     pub client: reqwest::Client,
     pub database: TestDatabase,
+    /// The server's own forwarding stores.
+    pub destinations: Arc<dyn lead_inbox_application::forwarding::DestinationStore>,
+    pub deliveries: Arc<dyn lead_inbox_application::forwarding::DeliveryStore>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -378,6 +384,7 @@ pub async fn spawn_app_on(
     let app = Application::build(config).await.expect("the server starts");
     let address = app.address();
     let metrics_address = app.metrics_address();
+    let (destinations, deliveries) = app.forwarding_stores();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -387,6 +394,8 @@ pub async fn spawn_app_on(
         metrics_address,
         client: reqwest::Client::new(),
         database,
+        destinations,
+        deliveries,
         shutdown: Some(shutdown),
         server: Some(server),
     })

@@ -14,6 +14,8 @@ struct Sse {
     id: String,
     event: String,
     data: Value,
+    /// `data` as sent.
+    raw: String,
 }
 
 /// An open event stream.
@@ -72,6 +74,7 @@ impl Feed {
                         id: field("id").expect("an id"),
                         event: field("event").expect("an event type"),
                         data: serde_json::from_str(&data).expect("JSON data"),
+                        raw: data,
                     };
                 }
                 let chunk = self
@@ -170,4 +173,35 @@ async fn the_live_feed_sends_new_leads_and_changes_and_resumes_without_gap_or_re
     app.stop()
         .await
         .expect("the first instance ended without an error");
+}
+
+/// Forwarding's `lead` format is the live feed's `data`, byte for byte.
+#[tokio::test]
+async fn the_lead_format_is_the_feeds_data_byte_for_byte() {
+    use lead_inbox_application::{LeadFeed, forwarding::EventRenderer};
+    use lead_inbox_http::FeedRenderer;
+
+    let Some(app) =
+        lead_inbox_tests::spawn_app_on(lead_inbox_tests::Backend::Sqlite, "feed-renderer", |_| {})
+            .await
+    else {
+        return;
+    };
+    let answer = app
+        .deliver(Some(WEBHOOK_TOKEN), example("CY-RENDER-1").to_string())
+        .await;
+    assert_eq!(answer.status().as_u16(), 200);
+    let mut feed = Feed::open(&app.url(""), Some("0")).await;
+    let sent = feed.next().await;
+    assert_eq!(sent.data["lead"]["leadReference"], "CY-RENDER-1");
+
+    let store = app.database.open_store().await;
+    let leads = std::sync::Arc::new(store.leads());
+    let mut events = Box::pin(LeadFeed::new(leads.clone(), leads).follow(0));
+    let item = events.next().await.expect("the event");
+    assert_eq!(item.event.id.to_string(), sent.id);
+    let rendered = FeedRenderer.render(&item);
+    assert_eq!(String::from_utf8(rendered).expect("UTF-8"), sent.raw);
+    store.close().await;
+    app.stop().await.expect("stopped");
 }

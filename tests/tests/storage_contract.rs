@@ -1,6 +1,7 @@
 //! The storage contract suite: written once, run on every adapter (in memory, SQLite,
 //! and PostgreSQL and MySQL/MariaDB when their `LEAD_INBOX_TEST_*_URL` is set), with
-//! leads written straight to the store and through group commit.
+//! leads written straight to the store and through group commit. Forwarding's cases
+//! (destinations and deliveries) are in `storage_contract/forwarding.rs`.
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -18,6 +19,17 @@ use lead_inbox_tests::{
     test_storage,
 };
 use serde_json::{Value, json};
+
+#[path = "storage_contract/forwarding.rs"]
+mod forwarding;
+
+use forwarding::{
+    a_lease_expires_and_only_its_holder_finishes, concurrent_claims_never_lease_a_delivery_twice,
+    concurrent_enqueues_create_each_delivery_once, deleting_a_destination_deletes_its_deliveries,
+    deliveries_list_by_filter_newest_first_in_pages, destinations_are_created_changed_and_deleted,
+    enqueue_creates_each_delivery_once_and_moves_the_position_forward,
+    erasure_and_retention_delete_a_leads_deliveries, retry_fail_pending_and_backlog,
+};
 
 fn at(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(1_732_000_000_000_000 + micros).expect("in range")
@@ -1462,4 +1474,13 @@ contract_suite!(
     leads_group_into_contacts_by_email_else_phone,
     stats_count_by_day_type_and_status_with_the_median_speed_to_lead,
     ping_answers,
+    destinations_are_created_changed_and_deleted,
+    enqueue_creates_each_delivery_once_and_moves_the_position_forward,
+    concurrent_enqueues_create_each_delivery_once,
+    concurrent_claims_never_lease_a_delivery_twice,
+    a_lease_expires_and_only_its_holder_finishes,
+    deliveries_list_by_filter_newest_first_in_pages,
+    retry_fail_pending_and_backlog,
+    deleting_a_destination_deletes_its_deliveries,
+    erasure_and_retention_delete_a_leads_deliveries,
 );

@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{StreamExt, stream::BoxStream};
-use lead_inbox_application::{FeedItem, Scope};
+use lead_inbox_application::{FeedItem, Scope, forwarding::EventRenderer};
 use lead_inbox_domain::{LeadEventKind, format_utc};
 use poem::web::sse::Event;
 use poem_openapi::{
@@ -58,6 +58,32 @@ impl From<FeedItem> for LeadEventView {
             at: format_utc(&item.event.at),
             lead: LeadView::from(item.lead),
         }
+    }
+}
+
+impl LeadEventView {
+    /// The SSE `event` field: `lead.created` or `lead.updated`.
+    fn event_type(&self) -> &'static str {
+        match self.kind {
+            LeadEventKindView::Created => "lead.created",
+            LeadEventKindView::Updated => "lead.updated",
+        }
+    }
+
+    /// The SSE `data` field: this object as JSON, on one line.
+    fn data(&self) -> String {
+        self.to_json_string()
+    }
+}
+
+/// The body of forwarding's `lead` format: exactly the `data` the live feed sends for
+/// the same event, so that a destination receives what an SSE client does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FeedRenderer;
+
+impl EventRenderer for FeedRenderer {
+    fn render(&self, item: &FeedItem) -> Vec<u8> {
+        LeadEventView::from(item.clone()).data().into_bytes()
     }
 }
 
@@ -165,13 +191,9 @@ impl FeedApi {
             EventStream::new(events)
                 .keep_alive(HEARTBEAT)
                 .to_event(|event: LeadEventView| {
-                    let kind = match event.kind {
-                        LeadEventKindView::Created => "lead.created",
-                        LeadEventKindView::Updated => "lead.updated",
-                    };
-                    Event::message(event.to_json_string())
+                    Event::message(event.data())
                         .id(event.event_id.to_string())
-                        .event_type(kind)
+                        .event_type(event.event_type())
                 });
         Ok(StreamResponse::Ok(stream, "no-cache".into(), "no".into()))
     }

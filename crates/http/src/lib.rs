@@ -12,6 +12,9 @@ pub mod client;
 pub mod error;
 mod export;
 mod feed;
+pub use feed::FeedRenderer;
+mod forwarding;
+pub use forwarding::redact_destination_url;
 mod health;
 mod insights;
 mod leads;
@@ -33,6 +36,7 @@ use std::{
 
 use lead_inbox_application::{
     ApiAccess, LeadFeed, LeadIntake, LeadQueries, LeadWorkflow, SubjectRights,
+    forwarding::{Deliveries, Destinations},
 };
 use poem::{Endpoint, EndpointExt, Request, Response, Route, endpoint::BoxEndpoint, get};
 use poem_openapi::{OpenApiService, Tags};
@@ -48,6 +52,10 @@ pub struct HttpState {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     pub access: ApiAccess,
     pub rights: SubjectRights,
+    /// Forwarding's destinations (`/api/v1/destinations`).
+    pub destinations: Destinations,
+    /// Forwarding's deliveries (`/api/v1/deliveries`).
+    pub deliveries: Deliveries,
     pub metrics: Arc<metrics::Metrics>,
 }
 
@@ -90,6 +98,9 @@ enum ApiTags {
     /// The rights of the people leads are about (GDPR): export and erase their data,
     /// and the erasure audit log.
     Privacy,
+    /// Forwarding: the destinations each lead event is pushed to (signed, retried),
+    /// and the deliveries on their way, failed ones included.
+    Forwarding,
     /// Liveness and readiness probes.
     Health,
 }
@@ -103,6 +114,7 @@ type Apis = (
     feed::FeedApi,
     insights::InsightsApi,
     subjects::SubjectsApi,
+    forwarding::ForwardingApi,
     health::HealthApi,
 );
 
@@ -119,15 +131,18 @@ fn service(state: Option<(HttpState, HttpConfig)>) -> OpenApiService<Apis, ()> {
             health::HealthApi::new(None),
         ),
     };
-    let (leads, work, feed, insights, subjects) = (
+    let (leads, work, feed, insights, subjects, forwarding) = (
         leads::LeadsApi::new(api.clone()),
         work::WorkApi::new(api.clone()),
         feed::FeedApi::new(api.clone()),
         insights::InsightsApi::new(api.clone()),
-        subjects::SubjectsApi::new(api),
+        subjects::SubjectsApi::new(api.clone()),
+        forwarding::ForwardingApi::new(api),
     );
     OpenApiService::new(
-        (webhook, leads, work, feed, insights, subjects, health),
+        (
+            webhook, leads, work, feed, insights, subjects, forwarding, health,
+        ),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),
     )

@@ -15,15 +15,24 @@
 //! | `lead_inbox_lead_changes_total` | | leads changed through the API (status, assignee, tags, notes) |
 //! | `lead_inbox_erasures_total` | | subjects erased (GDPR Art. 17) |
 //! | `lead_inbox_purged_total` | `kind` (`lead`, `quarantined`) | rows deleted by retention |
+//! | `lead_inbox_forward_deliveries_total` | `destination`, `outcome` (`delivered`, `retry`, `failed`) | forwarding attempts by what became of the delivery |
+//! | `lead_inbox_forward_attempt_duration_seconds` | `destination` | histogram: how long an attempt took |
+//! | `lead_inbox_forward_destinations_disabled_total` | `reason` (`gone`, `failing`) | destinations forwarding disabled by itself |
+//! | `lead_inbox_forward_queue_depth` | `destination` | pending deliveries, sampled when scraped |
+//! | `lead_inbox_forward_oldest_pending_seconds` | `destination` | age of the oldest pending delivery, sampled when scraped |
 //!
+//! `destination` is the destination's id (never its URL, which may hold credentials).
 //! `route` is the OpenAPI path template (`/api/v1/leads/{leadReference}`), never the
 //! concrete path, so no lead reference becomes a label; unknown paths are `unmatched`.
 
 use std::{
     fmt,
     sync::{Arc, OnceLock},
-    time::Instant,
+    time::{Duration, Instant},
 };
+
+use lead_inbox_application::forwarding::{DeliveryStore, ForwardingObserver};
+use lead_inbox_domain::forwarding::{Attempt, AttemptOutcome, DestinationId, DisabledReason};
 
 use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 use prometheus::{
@@ -55,7 +64,16 @@ pub struct Metrics {
     purged: IntCounterVec,
     changes: IntCounter,
     feed_clients: IntGauge,
+    forward_deliveries: IntCounterVec,
+    forward_latency: HistogramVec,
+    forward_disabled: IntCounterVec,
+    forward_queue: IntGaugeVec,
+    forward_oldest: IntGaugeVec,
+    backlog: OnceLock<Arc<dyn DeliveryStore>>,
 }
+
+/// How long a scrape waits for the forwarding backlog before it answers without it.
+const BACKLOG_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -152,6 +170,44 @@ impl Metrics {
             Opts::new("lead_inbox_purged_total", "Rows deleted by retention"),
             &["kind"],
         ));
+        let forward_deliveries = metric(IntCounterVec::new(
+            Opts::new(
+                "lead_inbox_forward_deliveries_total",
+                "Forwarding attempts by destination and what became of the delivery",
+            ),
+            &["destination", "outcome"],
+        ));
+        let forward_latency = metric(HistogramVec::new(
+            HistogramOpts::new(
+                "lead_inbox_forward_attempt_duration_seconds",
+                "How long a forwarding attempt took",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["destination"],
+        ));
+        let forward_disabled = metric(IntCounterVec::new(
+            Opts::new(
+                "lead_inbox_forward_destinations_disabled_total",
+                "Destinations forwarding disabled by itself, by reason",
+            ),
+            &["reason"],
+        ));
+        let forward_queue = metric(IntGaugeVec::new(
+            Opts::new(
+                "lead_inbox_forward_queue_depth",
+                "Pending deliveries per destination",
+            ),
+            &["destination"],
+        ));
+        let forward_oldest = metric(IntGaugeVec::new(
+            Opts::new(
+                "lead_inbox_forward_oldest_pending_seconds",
+                "Age of the oldest pending delivery per destination",
+            ),
+            &["destination"],
+        ));
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(durations.clone()),
@@ -166,6 +222,11 @@ impl Metrics {
             Box::new(purged.clone()),
             Box::new(changes.clone()),
             Box::new(feed_clients.clone()),
+            Box::new(forward_deliveries.clone()),
+            Box::new(forward_latency.clone()),
+            Box::new(forward_disabled.clone()),
+            Box::new(forward_queue.clone()),
+            Box::new(forward_oldest.clone()),
         ] {
             registry
                 .register(collector)
@@ -187,7 +248,59 @@ impl Metrics {
             purged,
             changes,
             feed_clients,
+            forward_deliveries,
+            forward_latency,
+            forward_disabled,
+            forward_queue,
+            forward_oldest,
+            backlog: OnceLock::new(),
         })
+    }
+
+    /// Where the forwarding backlog gauges read from at each scrape (set once the
+    /// store is open).
+    pub fn sample_backlog_with(&self, deliveries: Arc<dyn DeliveryStore>) {
+        let _ = self.backlog.set(deliveries);
+    }
+
+    /// Sets the backlog gauges from the store: destinations with nothing pending
+    /// drop out. A store that does not answer within [`BACKLOG_TIMEOUT`] leaves them
+    /// as they were (logged), so that a scrape never hangs on the database.
+    async fn sample_backlog(&self) {
+        let Some(store) = self.backlog.get() else {
+            return;
+        };
+        let backlog = match tokio::time::timeout(BACKLOG_TIMEOUT, store.backlog()).await {
+            Ok(Ok(backlog)) => backlog,
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "cannot sample the forwarding backlog for the metrics");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!("the forwarding backlog took too long to sample for the metrics");
+                return;
+            }
+        };
+        let now = chrono::Utc::now();
+        self.forward_queue.reset();
+        self.forward_oldest.reset();
+        for destination in backlog {
+            let label = destination.destination_id.0.to_string();
+            self.forward_queue
+                .with_label_values(&[&label])
+                .set(i64::try_from(destination.pending).unwrap_or(i64::MAX));
+            if let Some(oldest) = destination.oldest_pending_at {
+                self.forward_oldest
+                    .with_label_values(&[&label])
+                    .set((now - oldest).num_seconds().max(0));
+            }
+        }
+    }
+
+    /// [`Self::render`], after sampling the forwarding backlog.
+    pub async fn render_sampled(&self) -> String {
+        self.sample_backlog().await;
+        self.render()
     }
 
     /// A live-feed client connected (`1`) or left (`-1`).
@@ -271,6 +384,34 @@ impl Metrics {
     }
 }
 
+impl ForwardingObserver for Metrics {
+    fn attempted(&self, destination: DestinationId, attempt: &Attempt, outcome: AttemptOutcome) {
+        let label = destination.0.to_string();
+        let outcome = match outcome {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::RetryAt(_) => "retry",
+            AttemptOutcome::Failed => "failed",
+        };
+        self.forward_deliveries
+            .with_label_values(&[&label, outcome])
+            .inc();
+        self.forward_latency
+            .with_label_values(&[&label])
+            .observe(attempt.latency.as_secs_f64());
+    }
+
+    fn disabled(&self, destination: DestinationId, reason: DisabledReason) {
+        tracing::warn!(
+            destination = destination.0,
+            reason = reason.as_str(),
+            "forwarding disabled a destination"
+        );
+        self.forward_disabled
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+}
+
 /// Counts and times every request under its route template.
 pub(crate) async fn record<E: Endpoint>(
     metrics: Arc<Metrics>,
@@ -335,7 +476,7 @@ pub(crate) fn guarded_endpoint(metrics: Arc<Metrics>, access: MetricsAccess) -> 
         let allowed = access.allows(&request);
         async move {
             if allowed {
-                Ok(exposition(&metrics))
+                Ok(exposition(&metrics).await)
             } else if access.key_hash.is_some() {
                 Err(poem::Error::from_status(StatusCode::UNAUTHORIZED))
             } else {
@@ -345,16 +486,19 @@ pub(crate) fn guarded_endpoint(metrics: Arc<Metrics>, access: MetricsAccess) -> 
     })
 }
 
-fn exposition(metrics: &Metrics) -> Response {
+async fn exposition(metrics: &Metrics) -> Response {
     Response::builder()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render())
+        .body(metrics.render_sampled().await)
 }
 
 /// The separate metrics listener's routes: `GET /metrics`, open.
 pub fn open_endpoint(metrics: Arc<Metrics>) -> impl Endpoint {
     poem::Route::new().at(
         "/metrics",
-        poem::get(poem::endpoint::make_sync(move |_| exposition(&metrics))),
+        poem::get(poem::endpoint::make(move |_| {
+            let metrics = metrics.clone();
+            async move { Ok::<_, poem::Error>(exposition(&metrics).await) }
+        })),
     )
 }

@@ -10,12 +10,14 @@ use std::{
 };
 
 use lead_inbox_application::{
-    ApiAccess, Clock, CredentialKind, CredentialStore, ErasureLog, LeadErasure, LeadEventLog,
-    LeadFeed, LeadIntake, LeadQueries, LeadReader, LeadWorkStore, LeadWorkflow, LeadWriter,
-    QuarantineStore, RetentionPolicy, SecretString, StorageError, StoreHealth, SubjectRights,
-    SystemClock,
+    ApiAccess, Clock, CredentialKind, CredentialStore, ErasureLog, EventSignal, LeadErasure,
+    LeadEventLog, LeadFeed, LeadIntake, LeadQueries, LeadReader, LeadWorkStore, LeadWorkflow,
+    LeadWriter, QuarantineStore, RetentionPolicy, SecretString, StorageError, StoreHealth,
+    SubjectRights, SystemClock,
+    forwarding::{Deliveries, DeliveryStore, DestinationStore, Destinations, SecretSealer},
 };
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
+use lead_inbox_forward::{AeadSealer, PlainSealer, SecretsKeyError};
 use lead_inbox_group_commit::{
     BatchObserver, BatchReport, GroupCommitLeadWriter, GroupCommitOptions,
 };
@@ -74,6 +76,8 @@ pub enum StartError {
         #[source]
         source: ConnectError,
     },
+    #[error("LEAD_INBOX_SECRETS_KEY cannot be used")]
+    SecretsKey(#[source] SecretsKeyError),
     #[error("cannot open the database {url}")]
     Storage {
         url: String,
@@ -95,6 +99,10 @@ pub struct Storage {
     pub quarantine: Arc<dyn QuarantineStore>,
     pub credentials: Arc<dyn CredentialStore>,
     pub erasures: Arc<dyn ErasureLog>,
+    /// Forwarding's destinations, on the same store as the leads.
+    pub destinations: Arc<dyn DestinationStore>,
+    /// Forwarding's deliveries: they go with their lead when it is erased or purged.
+    pub deliveries: Arc<dyn DeliveryStore>,
     store: Option<SeaOrmStore>,
     /// The server's: see [`Upkeep`].
     upkeep: Option<Upkeep>,
@@ -230,6 +238,7 @@ impl Storage {
                 Arc::new(store.quarantine()),
                 Arc::new(store.credentials()),
                 Arc::new(store.erasures()),
+                Arc::new(store.forwarding()),
             )
         })
     }
@@ -237,27 +246,33 @@ impl Storage {
     /// Every port on one in-memory state; nothing is kept when the process stops.
     fn in_memory() -> Storage {
         let leads = Arc::new(InMemoryLeadRepository::new());
+        let forwarding = Arc::new(leads.forwarding());
         Storage::on(
             leads.clone(),
             leads,
             Arc::new(InMemoryQuarantineStore::new()),
             Arc::new(InMemoryCredentialStore::new()),
             Arc::new(InMemoryErasureLog::new()),
+            forwarding,
         )
     }
 
     /// The ports of a store whose `leads` serve every lead port, its leads written
-    /// through `writer` (the store's own, or group commit in front of it). Public for
-    /// the tests, which wire a store's ports the way the server does.
-    pub fn on<L>(
+    /// through `writer` (the store's own, or group commit in front of it), and whose
+    /// `forwarding` serves forwarding's ports on the same database (so that a lead's
+    /// deliveries go with it). Public for the tests, which wire a store's ports the way
+    /// the server does.
+    pub fn on<L, F>(
         leads: Arc<L>,
         writer: Arc<dyn LeadWriter>,
         quarantine: Arc<dyn QuarantineStore>,
         credentials: Arc<dyn CredentialStore>,
         erasures: Arc<dyn ErasureLog>,
+        forwarding: Arc<F>,
     ) -> Storage
     where
         L: LeadReader + LeadWorkStore + LeadEventLog + LeadErasure + StoreHealth + 'static,
+        F: DestinationStore + DeliveryStore + 'static,
     {
         Storage {
             writer,
@@ -269,6 +284,8 @@ impl Storage {
             quarantine,
             credentials,
             erasures,
+            destinations: forwarding.clone(),
+            deliveries: forwarding,
             store: None,
             upkeep: None,
         }
@@ -315,6 +332,34 @@ impl Storage {
         )
     }
 
+    /// Forwarding's use cases on this storage: the destinations (their secrets sealed
+    /// as `LEAD_INBOX_SECRETS_KEY` says) and the deliveries, waking `signal`'s
+    /// followers when there is new work.
+    pub fn forwarding(
+        &self,
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        signal: EventSignal,
+    ) -> Result<(Destinations, Deliveries), StartError> {
+        let destinations = Destinations::new(
+            self.destinations.clone(),
+            self.events.clone(),
+            secret_sealer(config)?,
+            clock.clone(),
+            signal.clone(),
+            config.forward_allow_private,
+        );
+        let deliveries = Deliveries::new(
+            self.deliveries.clone(),
+            self.destinations.clone(),
+            self.events.clone(),
+            self.reader.clone(),
+            clock,
+            signal,
+        );
+        Ok((destinations, deliveries))
+    }
+
     /// Samples the database pool for the metrics.
     pub fn pool_sampler(&self) -> Option<PoolSampler> {
         let store = self.store.clone()?;
@@ -338,6 +383,16 @@ impl Storage {
             store.close().await;
         }
     }
+}
+
+/// How forwarding's secrets are sealed before they are stored: encrypted under
+/// `LEAD_INBOX_SECRETS_KEY` when it is set, in plain text (`plain:`) otherwise. A
+/// malformed key stops start-up.
+fn secret_sealer(config: &Config) -> Result<Arc<dyn SecretSealer>, StartError> {
+    Ok(match &config.secrets_key {
+        Some(key) => Arc::new(AeadSealer::from_base64(key).map_err(StartError::SecretsKey)?),
+        None => Arc::new(PlainSealer),
+    })
 }
 
 /// The group-commit writer in front of `inner`, with the configured batches and
@@ -429,6 +484,15 @@ impl Application {
         let rights = storage.rights(&config, clock.clone());
         let (stopping, _) = tokio::sync::watch::channel(false);
         let feed = LeadFeed::new(storage.events.clone(), storage.reader.clone());
+        let signal = EventSignal::new();
+        let (destinations, deliveries) = match storage.forwarding(&config, clock.clone(), signal) {
+            Ok(forwarding) => forwarding,
+            Err(error) => {
+                storage.close().await;
+                return Err(error);
+            }
+        };
+        metrics.sample_backlog_with(storage.deliveries.clone());
         tokio::spawn(maintain_periodically(
             rights.clone(),
             config.retention(),
@@ -452,6 +516,8 @@ impl Application {
             stopping: stopping.subscribe(),
             access: ApiAccess::new(keys),
             rights,
+            destinations,
+            deliveries,
             metrics: metrics.clone(),
         };
         let http = HttpConfig {
@@ -529,6 +595,15 @@ impl Application {
     /// The address the server listens on.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Forwarding's stores, as the server uses them: for the tests, which look at
+    /// deliveries beside the API.
+    pub fn forwarding_stores(&self) -> (Arc<dyn DestinationStore>, Arc<dyn DeliveryStore>) {
+        (
+            self.storage.destinations.clone(),
+            self.storage.deliveries.clone(),
+        )
     }
 
     /// The separate metrics address, when one is configured.

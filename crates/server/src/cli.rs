@@ -7,7 +7,19 @@ use lead_inbox_application::{
     CredentialKind, CredentialManagement, CredentialRecord, LeadIntake, ReplayTally,
     RetentionPolicy, Scope, SystemClock, copy::copy_store, scopes_to_text,
 };
-use lead_inbox_domain::{QuarantineId, Subject, casayes::SPEC_EXAMPLE, format_utc};
+use lead_inbox_application::{
+    EventSignal,
+    forwarding::{DestinationError, DestinationRequest, Destinations},
+};
+use lead_inbox_domain::{
+    LeadEventKind, QuarantineId, Subject,
+    casayes::SPEC_EXAMPLE,
+    format_utc,
+    forwarding::{
+        Destination, DestinationId, DestinationKind, ForwardFormat, UnknownValue, event_name,
+        parse_event_name,
+    },
+};
 use secrecy::ExposeSecret;
 
 use crate::{Application, Config, Storage};
@@ -130,6 +142,13 @@ pub enum Command {
     /// Work on the quarantine: payloads that could not be leads.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Manage forwarding's destinations: where each lead event is pushed, signed and
+    /// retried (docs/forwarding.md). A destination's signing secret is shown once,
+    /// when it is created or rotated.
+    ///
+    /// Example: lead-inbox destinations add --url https://crm.example.com/hooks/leads --events lead.created,lead.updated
+    #[command(subcommand)]
+    Destinations(DestinationsCommand),
     /// Post the CasaYes documentation's example lead (with john.smith@example.com as the
     /// sender's email) to a running Lead Inbox and print the answer: the integrator's
     /// smoke test.
@@ -164,6 +183,86 @@ pub enum QuarantineCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DestinationsCommand {
+    /// Create a destination; prints its id and its signing secret (shown once).
+    ///
+    /// Example: lead-inbox destinations add --url https://crm.example.com/hooks/leads --entity-types Listing,Office
+    /// Example: lead-inbox destinations add --nats nats://nats.internal:4222 --subject leads.casayes
+    /// Example: echo "$CRM_TOKEN" | lead-inbox destinations add --url https://crm.example.com/casayes --format casayes --casayes-token-stdin
+    Add {
+        /// The webhook's https:// URL.
+        #[arg(long, required_unless_present = "nats", conflicts_with = "nats")]
+        url: Option<String>,
+        /// A NATS server's URL (nats://…): events are published to --subject on JetStream.
+        #[arg(long, requires = "subject")]
+        nats: Option<String>,
+        /// The JetStream subject (with --nats).
+        #[arg(long, requires = "nats")]
+        subject: Option<String>,
+        /// The events to forward, comma-separated (default lead.created).
+        #[arg(long, value_delimiter = ',', value_parser = parse_event)]
+        events: Vec<LeadEventKind>,
+        /// Only leads of these entity types, comma-separated (default: every lead).
+        #[arg(long, value_delimiter = ',')]
+        entity_types: Vec<String>,
+        /// `lead` (the live feed's JSON, the default) or `casayes` (the bytes CasaYes posted).
+        #[arg(long, value_parser = parse_format)]
+        format: Option<ForwardFormat>,
+        /// For people: what it is.
+        #[arg(long)]
+        description: Option<String>,
+        /// At most this many requests open to it at once (1 to 256, default 8).
+        #[arg(long)]
+        max_in_flight: Option<u32>,
+        /// Read the `token` header sent with the casayes format from standard input
+        /// (one line), so that it stays out of the shell's history.
+        #[arg(long)]
+        casayes_token_stdin: bool,
+    },
+    /// List the destinations (never their secrets).
+    ///
+    /// Example: lead-inbox destinations list
+    List,
+    /// Stop forwarding to a destination (its pending deliveries wait).
+    ///
+    /// Example: lead-inbox destinations disable 3
+    Disable {
+        /// The id `destinations list` shows.
+        id: i64,
+    },
+    /// Resume forwarding to a destination (also one disabled by forwarding itself).
+    ///
+    /// Example: lead-inbox destinations enable 3
+    Enable {
+        /// The id `destinations list` shows.
+        id: i64,
+    },
+    /// Remove a destination with its deliveries.
+    ///
+    /// Example: lead-inbox destinations remove 3
+    Remove {
+        /// The id `destinations list` shows.
+        id: i64,
+    },
+    /// Give a destination a new signing secret and print it (once); the previous one
+    /// keeps signing beside it for 24 hours.
+    ///
+    /// Example: lead-inbox destinations rotate-secret 3
+    RotateSecret {
+        /// The id `destinations list` shows.
+        id: i64,
+    },
+}
+
+fn parse_event(text: &str) -> Result<LeadEventKind, UnknownValue> {
+    parse_event_name(text.trim())
+}
+
+fn parse_format(text: &str) -> Result<ForwardFormat, UnknownValue> {
+    text.trim().parse()
 }
 
 /// A person, by email or phone.
@@ -303,6 +402,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Quarantine(QuarantineCommand::Replay { ids, all }) => {
             replay_quarantine(cli.config, ids, all).await
         }
+        Command::Destinations(command) => destinations(cli.config, command).await,
         Command::Tokens(command) => {
             credentials(cli.config, CredentialKind::WebhookToken, command.into()).await
         }
@@ -720,6 +820,235 @@ async fn credentials(
     })
 }
 
+/// `text` safe to print on a terminal: control characters (escape sequences, carriage
+/// returns, line breaks) and the bidirectional overrides that reorder what is shown
+/// are written as `\u{..}` escapes, so that text someone else chose cannot rewrite
+/// the screen or disguise itself.
+pub fn terminal_safe(text: &str) -> String {
+    let mut safe = String::with_capacity(text.len());
+    for c in text.chars() {
+        let hostile = c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if hostile {
+            safe.extend(c.escape_unicode());
+        } else {
+            safe.push(c);
+        }
+    }
+    safe
+}
+
+/// One line of `destinations list`: every field safe for a terminal.
+fn destination_line(destination: &Destination) -> String {
+    let status = match destination.disabled {
+        None => "enabled".to_owned(),
+        Some(reason) => format!("disabled:{reason}"),
+    };
+    let events = destination
+        .events
+        .iter()
+        .map(|kind| event_name(*kind))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut target = lead_inbox_http::redact_destination_url(&destination.url);
+    if let Some(subject) = &destination.subject {
+        target.push_str(&format!(" {subject}"));
+    }
+    let types = destination
+        .entity_types
+        .as_ref()
+        .map(|types| types.iter().cloned().collect::<Vec<_>>().join(","))
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{:<5} {:<17} {:<8} {:<8} {:<26} {:<20} {} {}",
+        destination.id.0,
+        status,
+        destination.kind.as_str(),
+        destination.format.as_str(),
+        events,
+        terminal_safe(&types),
+        terminal_safe(&target),
+        terminal_safe(destination.description.as_deref().unwrap_or("")),
+    )
+}
+
+const DESTINATION_HEADER: &str = "ID    STATUS            KIND     FORMAT   EVENTS                     ENTITY TYPES         URL DESCRIPTION";
+
+/// Reads the CasaYes token from standard input: its first line, without the line end.
+fn token_from_stdin() -> Result<lead_inbox_application::SecretString, ExitCode> {
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(_) if !line.trim().is_empty() => Ok(lead_inbox_application::SecretString::from(
+            line.trim_end_matches(['\r', '\n']).to_owned(),
+        )),
+        Ok(_) => {
+            eprintln!("lead-inbox: --casayes-token-stdin: standard input holds no token");
+            Err(ExitCode::from(2))
+        }
+        Err(error) => {
+            eprintln!("lead-inbox: --casayes-token-stdin: cannot read standard input: {error}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+async fn destinations(config: Option<PathBuf>, command: DestinationsCommand) -> ExitCode {
+    // Read before anything is opened, so that a missing token changes nothing.
+    let token = match &command {
+        DestinationsCommand::Add {
+            casayes_token_stdin: true,
+            ..
+        } => match token_from_stdin() {
+            Ok(token) => Some(token),
+            Err(code) => return code,
+        },
+        _ => None,
+    };
+    let (config, storage) = match open_storage(config).await {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let clock: std::sync::Arc<dyn lead_inbox_application::Clock> = std::sync::Arc::new(SystemClock);
+    let code = match storage.forwarding(&config, clock, EventSignal::new()) {
+        Ok((manage, _)) => run_destinations(&manage, command, token).await,
+        Err(error) => {
+            eprintln!("lead-inbox: {}", report(&error));
+            ExitCode::from(2)
+        }
+    };
+    storage.close().await;
+    code
+}
+
+/// A refused destination names the rule (exit 2); a storage failure is a runtime one.
+fn destination_failure(error: &DestinationError) -> ExitCode {
+    eprintln!(
+        "lead-inbox: {} ({})",
+        terminal_safe(&error.to_string()),
+        error.rule()
+    );
+    match error {
+        DestinationError::Storage(_) => ExitCode::FAILURE,
+        _ => ExitCode::from(2),
+    }
+}
+
+fn no_destination(id: i64) -> ExitCode {
+    eprintln!("lead-inbox: no destination has id {id}");
+    ExitCode::FAILURE
+}
+
+async fn run_destinations(
+    manage: &Destinations,
+    command: DestinationsCommand,
+    casayes_token: Option<lead_inbox_application::SecretString>,
+) -> ExitCode {
+    match command {
+        DestinationsCommand::Add {
+            url,
+            nats,
+            subject,
+            events,
+            entity_types,
+            format,
+            description,
+            max_in_flight,
+            casayes_token_stdin: _,
+        } => {
+            let (kind, url) = match (url, nats) {
+                (_, Some(nats)) => (DestinationKind::Nats, nats),
+                (Some(url), None) => (DestinationKind::Webhook, url),
+                (None, None) => unreachable!("clap requires --url or --nats"),
+            };
+            let request = DestinationRequest {
+                kind: Some(kind),
+                url,
+                subject,
+                events: (!events.is_empty()).then(|| events.into_iter().collect()),
+                format,
+                entity_types: (!entity_types.is_empty()).then(|| {
+                    entity_types
+                        .into_iter()
+                        .map(|name| name.trim().to_owned())
+                        .filter(|name| !name.is_empty())
+                        .collect()
+                }),
+                description,
+                max_in_flight,
+                casayes_token,
+            };
+            match manage.create(request).await {
+                Ok(made) => {
+                    println!("{} {}", made.destination.id.0, made.secret.expose());
+                    eprintln!(
+                        "The destination {} is created; above are its id and its signing secret. \
+                         The secret is shown once: give it to the receiver now, to verify signatures.",
+                        made.destination.id.0
+                    );
+                    eprintln!(
+                        "{DESTINATION_HEADER}\n{}",
+                        destination_line(&made.destination)
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => destination_failure(&error),
+            }
+        }
+        DestinationsCommand::List => match manage.list().await {
+            Ok(list) => {
+                println!("{DESTINATION_HEADER}");
+                for destination in &list {
+                    println!("{}", destination_line(destination));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("lead-inbox: {}", report(&error));
+                ExitCode::FAILURE
+            }
+        },
+        DestinationsCommand::Disable { id } | DestinationsCommand::Enable { id } => {
+            let enable = matches!(command, DestinationsCommand::Enable { .. });
+            match manage.set_enabled(DestinationId(id), enable).await {
+                Ok(Some(destination)) => {
+                    println!("{DESTINATION_HEADER}\n{}", destination_line(&destination));
+                    ExitCode::SUCCESS
+                }
+                Ok(None) => no_destination(id),
+                Err(error) => destination_failure(&error),
+            }
+        }
+        DestinationsCommand::Remove { id } => match manage.delete(DestinationId(id)).await {
+            Ok(true) => {
+                println!("destination {id} removed, with its deliveries");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => no_destination(id),
+            Err(error) => {
+                eprintln!("lead-inbox: {}", report(&error));
+                ExitCode::FAILURE
+            }
+        },
+        DestinationsCommand::RotateSecret { id } => {
+            match manage.rotate_secret(DestinationId(id)).await {
+                Ok(Some(rotated)) => {
+                    println!("{}", rotated.secret.expose());
+                    eprintln!(
+                        "The destination {id} has a new signing secret, shown once; the previous \
+                         one keeps signing beside it for 24 hours."
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(None) => no_destination(id),
+                Err(error) => {
+                    eprintln!("lead-inbox: {}", report(&error));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
 async fn copy(config: Option<PathBuf>, from: &str, to: &str) -> ExitCode {
     let config = match load(config) {
         Ok(config) => config,
@@ -855,6 +1184,16 @@ mod tests {
                 .and_then(|email| email.normalised()),
             Some(EXAMPLE_SENDER_EMAIL)
         );
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_for_the_terminal() {
+        assert_eq!(terminal_safe("Our CRM"), "Our CRM");
+        assert_eq!(
+            terminal_safe("a\u{1b}[2Jb\r\nc\u{202e}d"),
+            "a\\u{1b}[2Jb\\u{d}\\u{a}c\\u{202e}d"
+        );
+        assert_eq!(terminal_safe("João"), "João");
     }
 
     #[test]

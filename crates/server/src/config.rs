@@ -9,6 +9,7 @@ use figment::{
     providers::{Env, Format, Toml},
 };
 use ipnet::IpNet;
+use lead_inbox_domain::forwarding::{RetrySchedule, RetryScheduleError};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, de};
 
@@ -53,6 +54,12 @@ fn example(key: &str) -> Option<&'static str> {
         "retention_days" => "730",
         "quarantine_retention_days" => "90",
         "erasure_audit_key" => "a-long-random-audit-key",
+        "forward_allow_private" => "true",
+        "secrets_key" => "q83vEjT9H8qz0cPpmQ2lP5Rr0nWm2vHk5m4b3i0dJ7Q=",
+        "forward_retry_schedule" => "1s,1s,2s",
+        "forward_timeout_seconds" => "5",
+        "forward_disable_after_hours" => "48",
+        "nats_creds" => "/etc/lead-inbox/nats.creds",
         "config" => "/etc/lead-inbox/lead-inbox.toml",
         "log" => "info,lead_inbox_http=debug",
         "log_format" => "json",
@@ -78,11 +85,12 @@ fn for_example(key: &str) -> String {
 
 /// Keys holding secrets. They are read from the environment as raw strings (figment
 /// would read `0123` as the number 123) and never printed.
-const SECRET_KEYS: [&str; 4] = [
+const SECRET_KEYS: [&str; 5] = [
     "webhook_tokens",
     "api_keys",
     "metrics_key",
     "erasure_audit_key",
+    "secrets_key",
 ];
 
 #[derive(Clone, Deserialize)]
@@ -181,6 +189,39 @@ pub struct Config {
     /// hashes. Unset: a random key is made once and kept in the database.
     #[serde(default)]
     pub erasure_audit_key: Option<String>,
+    /// `LEAD_INBOX_FORWARD_ALLOW_PRIVATE`: accept forwarding destinations on `http`
+    /// and on loopback, private and link-local addresses (tests, a CRM on the same
+    /// network). Off: such destinations are refused, when saved and when connecting.
+    #[serde(default)]
+    pub forward_allow_private: bool,
+    /// `LEAD_INBOX_SECRETS_KEY`: base64 of 32 random bytes (`openssl rand -base64 32`);
+    /// forwarding's signing secrets and CasaYes tokens are stored encrypted with it.
+    /// Unset: they are stored in plain text.
+    #[serde(default)]
+    pub secrets_key: Option<String>,
+    /// `LEAD_INBOX_FORWARD_RETRY_SCHEDULE`: the delays between a delivery's attempts,
+    /// comma-separated (`5s,5m,30m`). Unset: at once, 5 s, 5 min, 30 min, 2 h, 5 h,
+    /// 10 h, 10 h.
+    #[serde(default)]
+    pub forward_retry_schedule: Option<String>,
+    /// `LEAD_INBOX_FORWARD_TIMEOUT_SECONDS`: how long one forwarding request may take.
+    #[serde(default = "default_forward_timeout")]
+    pub forward_timeout_seconds: u64,
+    /// `LEAD_INBOX_FORWARD_DISABLE_AFTER_HOURS`: a destination whose attempts have all
+    /// failed for this long is disabled.
+    #[serde(default = "default_forward_disable_after")]
+    pub forward_disable_after_hours: u64,
+    /// `LEAD_INBOX_NATS_CREDS`: a NATS credentials file (`.creds`) for NATS destinations.
+    #[serde(default)]
+    pub nats_creds: Option<std::path::PathBuf>,
+}
+
+fn default_forward_timeout() -> u64 {
+    15
+}
+
+fn default_forward_disable_after() -> u64 {
+    120
 }
 
 fn default_max_batch() -> usize {
@@ -274,6 +315,12 @@ impl Default for Config {
             retention_days: None,
             quarantine_retention_days: None,
             erasure_audit_key: None,
+            forward_allow_private: false,
+            secrets_key: None,
+            forward_retry_schedule: None,
+            forward_timeout_seconds: default_forward_timeout(),
+            forward_disable_after_hours: default_forward_disable_after(),
+            nats_creds: None,
         }
     }
 }
@@ -328,6 +375,18 @@ impl fmt::Debug for Config {
                 "erasure_audit_key",
                 &self.erasure_audit_key.as_ref().map(|_| "[redacted]"),
             )
+            .field("forward_allow_private", &self.forward_allow_private)
+            .field(
+                "secrets_key",
+                &self.secrets_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("forward_retry_schedule", &self.forward_retry_schedule)
+            .field("forward_timeout_seconds", &self.forward_timeout_seconds)
+            .field(
+                "forward_disable_after_hours",
+                &self.forward_disable_after_hours,
+            )
+            .field("nats_creds", &self.nats_creds)
             .finish()
     }
 }
@@ -367,6 +426,15 @@ pub enum ConfigError {
         for_example("tls_key")
     )]
     HalfTls,
+    #[error(
+        "invalid configuration: {} is not a retry schedule: {source}{}",
+        named("forward_retry_schedule"),
+        for_example("forward_retry_schedule")
+    )]
+    RetrySchedule {
+        #[source]
+        source: RetryScheduleError,
+    },
 }
 
 /// The `LEAD_INBOX_*` variables among `names` that are neither keys nor read elsewhere,
@@ -633,6 +701,11 @@ impl Config {
                 self.quarantine_retention_days.map_or(1, u64::from),
                 "quarantine_retention_days",
             ),
+            (self.forward_timeout_seconds, "forward_timeout_seconds"),
+            (
+                self.forward_disable_after_hours,
+                "forward_disable_after_hours",
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
@@ -641,7 +714,18 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::HalfTls);
         }
+        self.retry_schedule()?;
         Ok(())
+    }
+
+    /// Forwarding's retry schedule: `forward_retry_schedule`, or the standard one.
+    pub fn retry_schedule(&self) -> Result<RetrySchedule, ConfigError> {
+        match &self.forward_retry_schedule {
+            Some(text) => {
+                RetrySchedule::parse(text).map_err(|source| ConfigError::RetrySchedule { source })
+            }
+            None => Ok(RetrySchedule::standard()),
+        }
     }
 }
 
@@ -891,5 +975,38 @@ mod tests {
             let _ = jail;
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_bad_retry_schedule_stops_start_up_and_a_good_one_is_used() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEAD_INBOX_FORWARD_RETRY_SCHEDULE", "1s,soon");
+            let error = load_in(jail).expect_err("not a schedule").to_string();
+            assert!(
+                error.contains("LEAD_INBOX_FORWARD_RETRY_SCHEDULE"),
+                "{error}"
+            );
+            assert!(error.contains("`soon` is not a duration"), "{error}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEAD_INBOX_FORWARD_RETRY_SCHEDULE", "1s, 2s");
+            let config = load_in(jail).map_err(|e| e.to_string())?;
+            let delays = config.retry_schedule().map_err(|e| e.to_string())?;
+            assert_eq!(
+                delays.delays(),
+                [
+                    std::time::Duration::from_secs(1),
+                    std::time::Duration::from_secs(2)
+                ]
+            );
+            assert_eq!(config.forward_timeout_seconds, 15);
+            assert_eq!(config.forward_disable_after_hours, 120);
+            Ok(())
+        });
+        assert_eq!(
+            Config::default().retry_schedule().ok(),
+            Some(RetrySchedule::standard())
+        );
     }
 }

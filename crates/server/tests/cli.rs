@@ -866,3 +866,156 @@ fn quarantine_replay_turns_what_reads_now_into_leads_and_shows_progress() {
         storage.close().await;
     });
 }
+
+#[test]
+fn destinations_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str], stdin: Option<&str>| -> Output {
+        let mut command = lead_inbox(dir.path());
+        command
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("runs");
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("written");
+        }
+        drop(input);
+        child.wait_with_output().expect("ends")
+    };
+    let added = run(
+        &[
+            "destinations",
+            "add",
+            "--url",
+            "https://crm.example.com/hooks/leads",
+            "--events",
+            "lead.created,lead.updated",
+            "--entity-types",
+            "Listing,Office",
+            "--description",
+            "CRM \u{1b}[2J\u{202e}evil",
+            "--max-in-flight",
+            "4",
+        ],
+        None,
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let printed = text(&added.stdout);
+    let (id, secret) = printed
+        .trim()
+        .split_once(' ')
+        .expect("the id and the secret");
+    assert_eq!(id, "1");
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 50,
+        "{secret}"
+    );
+    assert!(text(&added.stderr).contains("shown once"));
+
+    let listed = run(&["destinations", "list"], None);
+    let list = text(&listed.stdout);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    assert!(
+        list.contains("lead.created,lead.updated") && list.contains("Listing,Office"),
+        "{list}"
+    );
+    assert!(
+        list.contains("https://crm.example.com/hooks/leads"),
+        "{list}"
+    );
+    assert!(
+        !list.contains('\u{1b}') && !list.contains('\u{202e}'),
+        "hostile text is escaped: {list:?}"
+    );
+    assert!(list.contains("CRM \\u{1b}[2J\\u{202e}evil"), "{list}");
+    assert!(!list.contains(&secret[6..]), "the secret is never listed");
+
+    // Refusals name the rule and exit 2.
+    let refused = run(
+        &["destinations", "add", "--url", "http://crm.example.com/x"],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("https_required"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let refused = run(
+        &[
+            "destinations",
+            "add",
+            "--url",
+            "https://crm.example.com/x",
+            "--format",
+            "xml",
+        ],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(2));
+
+    // The CasaYes token from standard input; NATS with its subject, credentials hidden.
+    let casayes = run(
+        &[
+            "destinations",
+            "add",
+            "--url",
+            "https://crm.example.com/casayes",
+            "--format",
+            "casayes",
+            "--casayes-token-stdin",
+        ],
+        Some("crm-token-7781\n"),
+    );
+    assert!(casayes.status.success(), "{}", text(&casayes.stderr));
+    let nats = run(
+        &[
+            "destinations",
+            "add",
+            "--nats",
+            "nats://app:hunter2@127.0.0.1:4222",
+            "--subject",
+            "leads.casayes",
+        ],
+        None,
+    );
+    assert!(nats.status.success(), "{}", text(&nats.stderr));
+    let list = text(&run(&["destinations", "list"], None).stdout);
+    assert!(
+        list.contains("nats://***@127.0.0.1:4222 leads.casayes"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("hunter2") && !list.contains("crm-token-7781"),
+        "{list}"
+    );
+    assert!(list.contains("casayes"), "{list}");
+
+    // Disable, enable, rotate, remove.
+    let disabled = run(&["destinations", "disable", "1"], None);
+    assert!(
+        text(&disabled.stdout).contains("disabled:operator"),
+        "{}",
+        text(&disabled.stdout)
+    );
+    let enabled = run(&["destinations", "enable", "1"], None);
+    assert!(
+        !text(&enabled.stdout).contains("disabled"),
+        "{}",
+        text(&enabled.stdout)
+    );
+    let rotated = run(&["destinations", "rotate-secret", "1"], None);
+    assert!(rotated.status.success());
+    let new_secret = text(&rotated.stdout).trim().to_owned();
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    let removed = run(&["destinations", "remove", "1"], None);
+    assert!(removed.status.success());
+    let again = run(&["destinations", "remove", "1"], None);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("no destination has id 1"));
+    let list = text(&run(&["destinations", "list"], None).stdout);
+    assert!(!list.contains("crm.example.com/hooks/leads"), "{list}");
+}

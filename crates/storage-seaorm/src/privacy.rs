@@ -19,8 +19,10 @@ use crate::{
     storage_error,
 };
 
-/// The tables that hold personal data: what a scrub rewrites.
-const PERSONAL_TABLES: &str = "leads, lead_notes, lead_history, lead_tags, quarantine";
+/// The tables that hold personal data: what a scrub rewrites. Deliveries name their
+/// lead's reference, and attempts keep the first KiB of an answer, which can echo it.
+const PERSONAL_TABLES: &str =
+    "leads, lead_notes, lead_history, lead_tags, quarantine, deliveries, delivery_attempts";
 
 /// The `settings` row holding the audit log's key.
 const AUDIT_KEY: &str = "erasure_audit_key";

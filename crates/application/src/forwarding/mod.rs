@@ -21,4 +21,5 @@ pub use manage::{
 pub use ports::{
     Backlog, DeliveryFilter, DeliveryStore, DestinationChange, DestinationStore, EventRenderer,
     ForwardingObserver, NewDestination, NoObserver, Outgoing, SealError, SecretSealer, Transport,
+    creation_order,
 };

@@ -72,6 +72,12 @@ impl DeliveryFilter {
     }
 }
 
+/// The order in which [`DeliveryStore::enqueue`] creates deliveries (and so gives
+/// them ids): by event, then destination, then replay. Every adapter sorts by it.
+pub fn creation_order(delivery: &NewDelivery) -> (i64, DestinationId, i64) {
+    (delivery.event_id, delivery.destination_id, delivery.replay)
+}
+
 /// The backlog of one destination, for the metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backlog {
@@ -125,7 +131,9 @@ pub trait DestinationStore: Send + Sync {
 ///   whose (destination, event, replay) is stored already (any number of processes
 ///   may fan out the same events: each delivery exists once), and moves the fan-out
 ///   position to `position` if that is greater, in one transaction; it returns how
-///   many it created. Deliveries of a destination that no longer exists are skipped.
+///   many it created. Deliveries of a destination or of a lead that no longer exists
+///   (deleted, erased, purged) are skipped. The new ones get their ids in
+///   [`creation_order`] (event order first), whatever the order given.
 /// - `claim` leases to `owner`, until `lease_until`, up to `limit` deliveries of the
 ///   destination that are `pending`, due (`next_attempt_at <= now`) and not leased
 ///   (or whose lease expired before `now`), lowest id first, and returns them. Under

@@ -14,6 +14,7 @@
 mod contacts;
 mod erasure;
 mod events;
+mod forwarding;
 mod insert;
 mod quarantine;
 mod query;
@@ -27,6 +28,7 @@ use chrono::{DateTime, Utc};
 use lead_inbox_application::{StorageError, StoreHealth};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+pub use forwarding::SeaOrmForwardingStore;
 pub use quarantine::SeaOrmQuarantineStore;
 
 use crate::{Inner, mapping::to_micros, storage_error};
