@@ -14,15 +14,20 @@ use lead_inbox_application::{
     LeadEventLog, LeadFeed, LeadIntake, LeadQueries, LeadReader, LeadWorkStore, LeadWorkflow,
     LeadWriter, QuarantineStore, RetentionPolicy, SecretString, StorageError, StoreHealth,
     SubjectRights, SystemClock,
-    forwarding::{Deliveries, DeliveryStore, DestinationStore, Destinations, SecretSealer},
+    forwarding::{
+        Deliveries, DeliveryStore, DestinationStore, Destinations, Forwarder, ForwardingObserver,
+        ForwardingOptions, ForwardingPorts, SecretSealer,
+    },
 };
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
-use lead_inbox_forward::{AeadSealer, PlainSealer, SecretsKeyError};
+use lead_inbox_forward::{
+    AeadSealer, NatsTransport, PlainSealer, SecretsKeyError, Transports, WebhookTransport,
+};
 use lead_inbox_group_commit::{
     BatchObserver, BatchReport, GroupCommitLeadWriter, GroupCommitOptions,
 };
 use lead_inbox_http::{
-    HttpConfig, HttpState,
+    FeedRenderer, HttpConfig, HttpState,
     client::TrustedProxies,
     limits::LimitConfig,
     metrics::{Metrics, MetricsAccess, PoolSampler, open_endpoint as open_metrics},
@@ -78,6 +83,10 @@ pub enum StartError {
     },
     #[error("LEAD_INBOX_SECRETS_KEY cannot be used")]
     SecretsKey(#[source] SecretsKeyError),
+    #[error("LEAD_INBOX_FORWARD_RETRY_SCHEDULE is not valid")]
+    RetrySchedule(#[source] crate::config::ConfigError),
+    #[error(transparent)]
+    ForwardingClient(#[from] lead_inbox_forward::ClientBuildError),
     #[error("cannot open the database {url}")]
     Storage {
         url: String,
@@ -332,6 +341,44 @@ impl Storage {
         )
     }
 
+    /// The forwarder on this storage: it sends what the event log holds to the
+    /// destinations, woken by `signal`, telling `observer` what it does.
+    pub fn forwarder(
+        &self,
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        signal: EventSignal,
+        observer: Arc<dyn ForwardingObserver>,
+    ) -> Result<Forwarder, StartError> {
+        let timeout = Duration::from_secs(config.forward_timeout_seconds);
+        let transport = Transports {
+            webhook: WebhookTransport::new(timeout, config.forward_allow_private)?,
+            nats: NatsTransport::new(timeout, config.nats_creds.clone()),
+        };
+        let mut options = ForwardingOptions::new(
+            config.retry_schedule().map_err(StartError::RetrySchedule)?,
+            timeout,
+            lease_owner(),
+        );
+        options.disable_after = Duration::from_secs(config.forward_disable_after_hours * 3600);
+        let forwarder = Forwarder::new(
+            ForwardingPorts {
+                destinations: self.destinations.clone(),
+                deliveries: self.deliveries.clone(),
+                events: self.events.clone(),
+                leads: self.reader.clone(),
+                transport: Arc::new(transport),
+                renderer: Arc::new(FeedRenderer),
+                sealer: secret_sealer(config)?,
+                observer,
+                clock,
+            },
+            signal,
+            options,
+        );
+        Ok(forwarder)
+    }
+
     /// Forwarding's use cases on this storage: the destinations (their secrets sealed
     /// as `LEAD_INBOX_SECRETS_KEY` says) and the deliveries, waking `signal`'s
     /// followers when there is new work.
@@ -385,6 +432,21 @@ impl Storage {
     }
 }
 
+/// This process's name on the deliveries it claims: the host, the process id and a
+/// random part (a restarted process, even with the same pid, never owns its
+/// predecessor's leases).
+fn lease_owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    let random = lead_inbox_application::forwarding::new_message_id()
+        .map(|id| id[4..12].to_owned())
+        .unwrap_or_default();
+    format!("{host}-{}-{random}", std::process::id())
+}
+
 /// How forwarding's secrets are sealed before they are stored: encrypted under
 /// `LEAD_INBOX_SECRETS_KEY` when it is set, in plain text (`plain:`) otherwise. A
 /// malformed key stops start-up.
@@ -431,6 +493,8 @@ pub struct Application {
     storage: Storage,
     /// Told when shutdown begins, so that endless responses (the live feed) end.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Forwards events to the destinations while the server runs.
+    forwarder: Forwarder,
 }
 
 impl std::fmt::Debug for Application {
@@ -485,7 +549,14 @@ impl Application {
         let (stopping, _) = tokio::sync::watch::channel(false);
         let feed = LeadFeed::new(storage.events.clone(), storage.reader.clone());
         let signal = EventSignal::new();
-        let (destinations, deliveries) = match storage.forwarding(&config, clock.clone(), signal) {
+        let forwarding = storage
+            .forwarding(&config, clock.clone(), signal.clone())
+            .and_then(|(destinations, deliveries)| {
+                let forwarder =
+                    storage.forwarder(&config, clock.clone(), signal, metrics.clone())?;
+                Ok((destinations, deliveries, forwarder))
+            });
+        let (destinations, deliveries, forwarder) = match forwarding {
             Ok(forwarding) => forwarding,
             Err(error) => {
                 storage.close().await;
@@ -589,6 +660,7 @@ impl Application {
             metrics,
             storage,
             stopping,
+            forwarder,
         })
     }
 
@@ -627,6 +699,9 @@ impl Application {
             let _ = stopping.send(true);
             let _ = stop.send(true);
         });
+        // Forwarding stops with the server and finishes the attempts under way first,
+        // so that a graceful stop sends nothing twice.
+        let forwarding = tokio::spawn(self.forwarder.run(signal(stopped.clone())));
         let main = serve(
             self.listener,
             self.routes,
@@ -645,6 +720,9 @@ impl Application {
             }
             None => main.await,
         };
+        if let Err(error) = forwarding.await {
+            tracing::error!(error = %error, "forwarding ended abnormally");
+        }
         self.storage.close().await;
         tracing::info!("lead inbox stopped");
         result
