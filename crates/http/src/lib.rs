@@ -32,7 +32,7 @@ use std::{
 };
 
 use lead_inbox_application::{
-    ApiAccess, LeadFeed, LeadIntake, LeadQueries, LeadWorkflow, SubjectRights,
+    ApiAccess, FeedHub, LeadIntake, LeadQueries, LeadWorkflow, SubjectRights,
 };
 use poem::{Endpoint, EndpointExt, Request, Response, Route, endpoint::BoxEndpoint, get};
 use poem_openapi::{OpenApiService, Tags};
@@ -43,7 +43,8 @@ pub struct HttpState {
     pub intake: LeadIntake,
     pub queries: LeadQueries,
     pub workflow: LeadWorkflow,
-    pub feed: LeadFeed,
+    /// The instance's live feed: one reader, fanned out to every SSE client.
+    pub feed: FeedHub,
     /// Turns `true` when the server begins to shut down: live-feed streams end then.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     pub access: ApiAccess,
