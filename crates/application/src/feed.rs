@@ -208,6 +208,12 @@ impl FeedHub {
         }
     }
 
+    /// How many clients follow the hub now (those catching up from the store included
+    /// once they have joined).
+    pub fn clients(&self) -> usize {
+        self.shared.items.receiver_count()
+    }
+
     /// The id of the newest event in the store: where a client that wants only what
     /// comes next starts.
     pub async fn head(&self) -> Result<i64, StorageError> {
