@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use lead_inbox_server::Application;
-use lead_inbox_tests::{API_KEY, TestApp, WEBHOOK_TOKEN, example, spawn_app, test_config};
+use lead_inbox_tests::{
+    API_KEY, Backend, TestApp, WEBHOOK_TOKEN, example, spawn_app, spawn_app_on, spawn_app_with,
+    test_config,
+};
 use serde_json::Value;
 
 /// One SSE event's fields.
@@ -168,6 +171,222 @@ async fn the_live_feed_sends_new_leads_and_changes_and_resumes_without_gap_or_re
         .expect("the server ended without an error");
     let _ = elsewhere.body.next().await;
     app.stop()
+        .await
+        .expect("the first instance ended without an error");
+}
+
+/// A lead delivered to `app`; the time its answer came.
+async fn deliver_timed(app_url: &str, reference: &str) -> std::time::Instant {
+    let response = reqwest::Client::new()
+        .post(format!("{app_url}/webhooks/casayes/leads"))
+        .header("content-type", "application/json")
+        .header("token", WEBHOOK_TOKEN)
+        .body(example(reference).to_string())
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status().as_u16(), 200);
+    std::time::Instant::now()
+}
+
+/// How long each of `count` new leads took from the webhook's answer (on `to`) to an
+/// idle client of `feed`, which must send them in order.
+async fn latencies(to: &str, feed: &mut Feed, prefix: &str, count: usize) -> Vec<Duration> {
+    let mut waits = Vec::new();
+    for n in 0..count {
+        // Idle: the reader has nothing to do and waits.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let reference = format!("{prefix}-{n}");
+        let answered = deliver_timed(to, &reference).await;
+        let event = feed.next().await;
+        waits.push(answered.elapsed());
+        assert_eq!(event.data["lead"]["leadReference"], reference.as_str());
+    }
+    waits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_lead_reaches_an_idle_client_within_milliseconds() {
+    // A poll of a minute: only the wake-up on commit can be that quick.
+    let Some(app) = spawn_app_with("a new lead reaches an idle client", |config| {
+        config.feed_poll_millis = 60_000;
+    })
+    .await
+    else {
+        return;
+    };
+    let mut feed = Feed::open(&app.url(""), None).await;
+    let waits = latencies(&app.url(""), &mut feed, "quick", 10).await;
+    println!("from the webhook's answer to the SSE client: {waits:?}");
+    let slowest = waits.iter().max().copied().unwrap_or_default();
+    // Generous for a loaded machine, yet far below the minute-long poll; in practice a
+    // few milliseconds (see the printed numbers).
+    assert!(
+        slowest < Duration::from_secs(2),
+        "the slowest event took {slowest:?}"
+    );
+    drop(feed);
+    app.stop().await.expect("the server ended without an error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_resuming_with_last_event_id_while_leads_keep_coming_misses_none_and_repeats_none()
+{
+    let Some(app) = spawn_app("resuming while leads keep coming").await else {
+        return;
+    };
+    const LEADS: usize = 60;
+    let base = app.url("");
+    let mut feed = Feed::open(&base, None).await;
+    let url = base.clone();
+    let writer = tokio::spawn(async move {
+        for n in 0..LEADS {
+            deliver_timed(&url, &format!("steady-{n:03}")).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    let take = |event: Sse, seen: &mut Vec<(i64, String)>| {
+        let reference = event.data["lead"]["leadReference"]
+            .as_str()
+            .expect("a reference")
+            .to_owned();
+        seen.push((event.id.parse().expect("a numeric id"), reference));
+    };
+    // Leave twice in the middle of the flow and come back with the last id seen.
+    for leave_after in [15, 35] {
+        while seen.len() < leave_after {
+            take(feed.next().await, &mut seen);
+        }
+        drop(feed);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let last = seen.last().expect("events seen").0.to_string();
+        feed = Feed::open(&base, Some(&last)).await;
+    }
+    while seen.len() < LEADS {
+        take(feed.next().await, &mut seen);
+    }
+    writer.await.expect("every lead was delivered");
+    let references: Vec<String> = seen
+        .iter()
+        .map(|(_, reference)| reference.clone())
+        .collect();
+    let expected: Vec<String> = (0..LEADS).map(|n| format!("steady-{n:03}")).collect();
+    assert_eq!(references, expected, "every lead once, in order");
+    assert!(
+        seen.windows(2).all(|pair| pair[0].0 < pair[1].0),
+        "ids increase: {seen:?}"
+    );
+    drop(feed);
+    app.stop().await.expect("the server ended without an error");
+}
+
+/// The pids of the connections listening for events on the test's database.
+async fn listeners(db: &sea_orm::DatabaseConnection) -> Vec<i32> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN %' \
+             ORDER BY pid",
+        ))
+        .await
+        .expect("pg_stat_activity");
+    rows.iter()
+        .map(|row| row.try_get_by_index(0).expect("a pid"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_on_postgres_wake_each_other_through_listen_notify_and_the_listener_recovers() {
+    let slow_poll = |config: &mut lead_inbox_server::Config| config.feed_poll_millis = 60_000;
+    let Some(first) = spawn_app_on(
+        Backend::Postgres,
+        "LISTEN/NOTIFY between instances",
+        slow_poll,
+    )
+    .await
+    else {
+        return;
+    };
+    let mut config = test_config(&first.database.url);
+    slow_poll(&mut config);
+    let second = Application::build(config)
+        .await
+        .expect("a second instance starts");
+    let second_base = format!("http://{}", second.address());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(second.run_until(async {
+        let _ = stopped.await;
+    }));
+    let db = sea_orm::Database::connect(&first.database.url)
+        .await
+        .expect("the test database");
+    // Both instances listen (each on a connection of its own).
+    let listening = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let pids = listeners(&db).await;
+            if pids.len() == 2 {
+                return pids;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("both instances listen within 10 s");
+
+    // A lead posted to the first instance reaches a client of the second at once,
+    // not at its poll a minute later.
+    let mut feed = Feed::open(&second_base, None).await;
+    let waits = latencies(&first.url(""), &mut feed, "across", 5).await;
+    println!("from instance A's answer to instance B's SSE client: {waits:?}");
+    let slowest = waits.iter().max().copied().unwrap_or_default();
+    assert!(
+        slowest < Duration::from_secs(5),
+        "the slowest took {slowest:?}"
+    );
+
+    // Kill the listeners' connections: they listen again, on new connections.
+    use sea_orm::ConnectionTrait;
+    let killed: Vec<_> = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+        ))
+        .await
+        .expect("pg_terminate_backend");
+    assert_eq!(killed.len(), 2);
+    let relistening = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let pids = listeners(&db).await;
+            if pids.len() == 2 && pids.iter().all(|pid| !listening.contains(pid)) {
+                return pids;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("both instances listen again within 10 s");
+    println!("listeners {listening:?} killed; listening again as {relistening:?}");
+    let waits = latencies(&first.url(""), &mut feed, "recovered", 5).await;
+    println!("after the listener recovered: {waits:?}");
+    let slowest = waits.iter().max().copied().unwrap_or_default();
+    assert!(
+        slowest < Duration::from_secs(5),
+        "the slowest took {slowest:?}"
+    );
+
+    drop(feed);
+    db.close().await.ok();
+    let _ = stop.send(());
+    server
+        .await
+        .expect("the second instance did not panic")
+        .expect("the second instance ended without an error");
+    first
+        .stop()
         .await
         .expect("the first instance ended without an error");
 }
