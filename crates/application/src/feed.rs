@@ -1,11 +1,13 @@
 //! The live feed: new leads and changes, in order, from the store's event log.
 //!
-//! Every instance polls the log by id, so each delivers every event to its clients,
-//! whichever instance (or process) wrote it. Ids come from the database in the order
-//! transactions *started* writing, not the order they committed: on a server with
-//! several writers, event 11 can be visible before event 10. A follower therefore
-//! delivers ids only in sequence; when one is missing it waits up to `settle` for it
-//! (a transaction still committing) before passing over it (one that rolled back).
+//! Every instance follows the log by id with one reader, its [`FeedHub`], so each
+//! delivers every event to its clients, whichever instance (or process) wrote it. The
+//! reader wakes on the [`EventSignal`] (a commit) and polls otherwise. Ids come from the
+//! database in the order transactions *started* writing, not the order they committed:
+//! on a server with several writers, event 11 can be visible before event 10. A
+//! follower therefore delivers ids only in sequence; when one is missing it waits up to
+//! `settle` for it (a transaction still committing) before passing over it (one that
+//! rolled back).
 
 use std::{
     collections::VecDeque,
@@ -20,7 +22,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::{EventSignal, EventWatch, LeadEventLog, LeadReader, StorageError};
 
-/// How often a follower looks for new events when it has none.
+/// How often the hub looks for new events when nothing woke it.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How long a follower waits for a missing id before passing over it.
 pub const SETTLE: Duration = Duration::from_secs(2);
