@@ -403,14 +403,20 @@ async fn instances_on_postgres_wake_each_other_through_listen_notify_and_the_lis
     .await;
 
     drop(feed);
-    db.close().await.ok();
     let _ = stop.send(());
     server
         .await
         .expect("the second instance did not panic")
         .expect("the second instance ended without an error");
-    first
-        .stop()
-        .await
-        .expect("the first instance ended without an error");
+    let database = first.stop_keeping_database().await;
+    // Stopping an instance stops its listener.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !listeners(&db).await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("no listener is left once both instances stopped");
+    db.close().await.ok();
+    drop(database);
 }

@@ -171,4 +171,46 @@ mod tests {
         let again = tokio::time::timeout(Duration::from_millis(20), first.changed()).await;
         assert!(again.is_err(), "two bumps woke it twice");
     }
+
+    /// A writer that answers `outcomes` to every batch.
+    struct Answers(Vec<InsertOutcome>);
+
+    #[async_trait]
+    impl LeadWriter for Answers {
+        async fn insert_batch(
+            &self,
+            _leads: Vec<NewLead>,
+        ) -> Result<Vec<InsertOutcome>, StorageError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_writer_bumps_only_after_a_batch_that_created_a_lead() {
+        let signal = EventSignal::new();
+        let mut watch = signal.watch();
+        let quiet = Duration::from_millis(20);
+        let unchanged = SignallingLeadWriter::new(
+            Arc::new(Answers(vec![
+                InsertOutcome::Duplicate,
+                InsertOutcome::Erased,
+            ])),
+            signal.clone(),
+        );
+        let outcomes = unchanged.insert_batch(Vec::new()).await.expect("answered");
+        assert_eq!(outcomes, [InsertOutcome::Duplicate, InsertOutcome::Erased]);
+        let idle = tokio::time::timeout(quiet, watch.changed()).await;
+        assert!(idle.is_err(), "a batch that added no event bumped");
+        let created = SignallingLeadWriter::new(
+            Arc::new(Answers(vec![
+                InsertOutcome::Duplicate,
+                InsertOutcome::Created,
+            ])),
+            signal,
+        );
+        created.insert_batch(Vec::new()).await.expect("answered");
+        tokio::time::timeout(Duration::from_secs(1), watch.changed())
+            .await
+            .expect("a batch that created a lead bumps");
+    }
 }
