@@ -109,9 +109,10 @@ pub struct Storage {
     listener: Option<Upkeep>,
 }
 
-/// The task that keeps SQLite's search index up with the leads and checkpoints its WAL
-/// beside the writer ([`SeaOrmStore::keep_up`]), for as long as the [`Storage`] that
-/// owns it: stopped when it closes or is dropped.
+/// A task that runs for as long as the [`Storage`] that owns it, stopped when it closes
+/// or is dropped: the one that keeps SQLite's search index up with the leads and
+/// checkpoints its WAL beside the writer ([`SeaOrmStore::keep_up`]), or PostgreSQL's
+/// listener ([`SeaOrmStore::listen_for_events`]).
 struct Upkeep(tokio::task::AbortHandle);
 
 impl Drop for Upkeep {
