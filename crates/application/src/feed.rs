@@ -1,11 +1,13 @@
 //! The live feed: new leads and changes, in order, from the store's event log.
 //!
-//! Every instance polls the log by id, so each delivers every event to its clients,
-//! whichever instance (or process) wrote it. Ids come from the database in the order
-//! transactions *started* writing, not the order they committed: on a server with
-//! several writers, event 11 can be visible before event 10. A follower therefore
-//! delivers ids only in sequence; when one is missing it waits up to `settle` for it
-//! (a transaction still committing) before passing over it (one that rolled back).
+//! Every instance follows the log by id with one reader, its [`FeedHub`], so each
+//! delivers every event to its clients, whichever instance (or process) wrote it. The
+//! reader wakes on the [`EventSignal`] (a commit) and polls otherwise. Ids come from the
+//! database in the order transactions *started* writing, not the order they committed:
+//! on a server with several writers, event 11 can be visible before event 10. A
+//! follower therefore delivers ids only in sequence; when one is missing it waits up to
+//! `settle` for it (a transaction still committing) before passing over it (one that
+//! rolled back).
 
 use std::{
     collections::VecDeque,
@@ -16,10 +18,11 @@ use std::{
 
 use futures_util::{Stream, stream};
 use lead_inbox_domain::{Lead, LeadEvent};
+use tokio::sync::{broadcast, watch};
 
-use crate::{LeadEventLog, LeadReader, StorageError};
+use crate::{EventSignal, EventWatch, LeadEventLog, LeadReader, StorageError};
 
-/// How often a follower looks for new events when it has none.
+/// How often the hub looks for new events when nothing woke it.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How long a follower waits for a missing id before passing over it.
 pub const SETTLE: Duration = Duration::from_secs(2);
@@ -136,52 +139,255 @@ impl LeadFeed {
     pub async fn head(&self) -> Result<i64, StorageError> {
         self.events.last_event_id().await
     }
+}
+
+/// How many items the hub keeps for clients that have not taken them yet; a client
+/// further behind catches up from the store.
+pub const HUB_BUFFER: usize = 1024;
+
+/// The live feed of one instance: one reader follows the event log (by the
+/// [`Follower`] rule), reads each new event's lead once and fans the items out to every
+/// client of the instance. It wakes when `signal` is bumped (a local commit, or another
+/// instance's, told by a listener) and otherwise polls every `poll` of its
+/// [`LeadFeed`]. Clients that resume from an older event read that part from the
+/// store themselves, then join the hub's stream. Cheap to clone; the reader stops when
+/// the last clone is dropped.
+#[derive(Clone)]
+pub struct FeedHub {
+    shared: Arc<Hub>,
+}
+
+struct Hub {
+    feed: LeadFeed,
+    items: broadcast::Sender<Arc<FeedItem>>,
+    /// The id of the last event the reader passed on (sent or passed over), once it
+    /// has started. Moved before the event is sent: an event after it always reaches a
+    /// receiver subscribed before it was read.
+    position: Arc<watch::Sender<Option<i64>>>,
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl fmt::Debug for FeedHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FeedHub")
+            .field("position", &*self.shared.position.borrow())
+            .field("clients", &self.shared.items.receiver_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FeedHub {
+    /// Starts the instance's reader (a tokio task) at the newest event, with a buffer
+    /// of [`HUB_BUFFER`] items.
+    pub fn start(feed: LeadFeed, signal: &EventSignal) -> Self {
+        Self::with_buffer(feed, signal, HUB_BUFFER)
+    }
+
+    /// As [`Self::start`], keeping `buffer` items (at least one) for slow clients.
+    pub fn with_buffer(feed: LeadFeed, signal: &EventSignal, buffer: usize) -> Self {
+        let (items, _) = broadcast::channel(buffer.max(1));
+        let position = Arc::new(watch::Sender::new(None));
+        let reader = tokio::spawn(read(
+            feed.clone(),
+            signal.watch(),
+            items.clone(),
+            position.clone(),
+        ))
+        .abort_handle();
+        FeedHub {
+            shared: Arc::new(Hub {
+                feed,
+                items,
+                position,
+                reader,
+            }),
+        }
+    }
+
+    /// How many clients follow the hub now (those catching up from the store included
+    /// once they have joined).
+    pub fn clients(&self) -> usize {
+        self.shared.items.receiver_count()
+    }
+
+    /// The id of the newest event in the store: where a client that wants only what
+    /// comes next starts.
+    pub async fn head(&self) -> Result<i64, StorageError> {
+        self.shared.feed.head().await
+    }
 
     /// Every event after `after`, in order, for ever: no gap, no repeat. Events whose
-    /// lead is gone (erased) are passed over. A storage failure is logged and retried;
-    /// the stream never ends by itself.
+    /// lead is gone (erased) are passed over. What the hub has already passed on is read
+    /// from the store, a batch at a time; then the hub's items follow. A client that
+    /// falls more than the hub's buffer behind catches up from the store again. A
+    /// storage failure is logged and retried; the stream ends only with the hub.
     pub fn follow(&self, after: i64) -> impl Stream<Item = FeedItem> + Send + 'static {
-        struct State {
-            feed: LeadFeed,
-            follower: Follower,
-            ready: VecDeque<LeadEvent>,
-        }
-        let state = State {
-            follower: Follower::new(after, self.settle),
-            feed: self.clone(),
+        let client = Client {
+            hub: self.shared.clone(),
+            position: after,
+            live: None,
+            until: after,
             ready: VecDeque::new(),
         };
-        stream::unfold(state, |mut state| async move {
-            loop {
-                if let Some(event) = state.ready.pop_front() {
-                    match state.feed.leads.get_by_id(event.lead_id).await {
-                        Ok(Some(lead)) => return Some((FeedItem { event, lead }, state)),
-                        Ok(None) => continue,
-                        Err(error) => {
-                            tracing::warn!(error = %error, "the live feed cannot read a lead; retrying");
-                            state.ready.push_front(event);
-                            tokio::time::sleep(state.feed.poll).await;
-                            continue;
+        stream::unfold(client, Client::next)
+    }
+}
+
+/// One client of a [`FeedHub`].
+struct Client {
+    hub: Arc<Hub>,
+    /// The id of the last event delivered (or passed over).
+    position: i64,
+    /// The hub's items, once joined.
+    live: Option<broadcast::Receiver<Arc<FeedItem>>>,
+    /// How far the hub had got when the client joined: what the client reads from the
+    /// store before it takes the hub's items.
+    until: i64,
+    /// Events read from the store, their leads not read yet.
+    ready: VecDeque<LeadEvent>,
+}
+
+impl Client {
+    async fn next(mut self) -> Option<(FeedItem, Client)> {
+        let poll = self.hub.feed.poll;
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                match self.hub.feed.leads.get_by_id(event.lead_id).await {
+                    Ok(lead) => {
+                        self.position = event.id;
+                        if let Some(lead) = lead {
+                            return Some((FeedItem { event, lead }, self));
                         }
                     }
+                    Err(error) => {
+                        tracing::warn!(error = %error, "the live feed cannot read a lead; retrying");
+                        self.ready.push_front(event);
+                        tokio::time::sleep(poll).await;
+                    }
                 }
-                let position = state.follower.position();
-                match state.feed.events.events_after(position, BATCH).await {
+                continue;
+            }
+            let Some(live) = self.live.as_mut() else {
+                // Subscribed first, then asked how far the hub got: every event after
+                // that reaches `live`.
+                let live = self.hub.items.subscribe();
+                let mut position = self.hub.position.subscribe();
+                let until = match position.wait_for(Option::is_some).await {
+                    Ok(until) => until.unwrap_or(self.position),
+                    Err(_) => return None,
+                };
+                self.until = until;
+                self.live = Some(live);
+                continue;
+            };
+            if self.position < self.until {
+                match self
+                    .hub
+                    .feed
+                    .events
+                    .events_after(self.position, BATCH)
+                    .await
+                {
                     Ok(events) => {
-                        let fetched = events.len();
-                        let ready = state.follower.take(events, Instant::now());
-                        if ready.is_empty() || fetched == 0 {
-                            tokio::time::sleep(state.feed.poll).await;
+                        let until = self.until;
+                        let before = events.into_iter().take_while(|event| event.id <= until);
+                        self.ready.extend(before);
+                        if self.ready.is_empty() {
+                            // Nothing left up to where the hub took over.
+                            self.position = until;
                         }
-                        state.ready.extend(ready);
                     }
                     Err(error) => {
                         tracing::warn!(error = %error, "the live feed cannot read events; retrying");
-                        tokio::time::sleep(state.feed.poll).await;
+                        tokio::time::sleep(poll).await;
                     }
                 }
+                continue;
             }
-        })
+            match live.recv().await {
+                Ok(item) if item.event.id <= self.position => {}
+                Ok(item) => {
+                    self.position = item.event.id;
+                    return Some((Arc::unwrap_or_clone(item), self));
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!(
+                        missed,
+                        "a live-feed client fell behind; it catches up from the store"
+                    );
+                    self.live = None;
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// The hub's reader: from the newest event at start, every event by the [`Follower`]
+/// rule, each lead read once, sent to whoever listens.
+async fn read(
+    feed: LeadFeed,
+    mut wake: EventWatch,
+    items: broadcast::Sender<Arc<FeedItem>>,
+    position: Arc<watch::Sender<Option<i64>>>,
+) {
+    let start = loop {
+        match feed.head().await {
+            Ok(head) => break head,
+            Err(error) => {
+                tracing::warn!(error = %error, "the live feed cannot find the newest event; retrying");
+                wait(&mut wake, feed.poll).await;
+            }
+        }
+    };
+    position.send_replace(Some(start));
+    let mut follower = Follower::new(start, feed.settle);
+    loop {
+        let events = match feed.events.events_after(follower.position(), BATCH).await {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(error = %error, "the live feed cannot read events; retrying");
+                wait(&mut wake, feed.poll).await;
+                continue;
+            }
+        };
+        let fetched = events.len();
+        let ready = follower.take(events, Instant::now());
+        // A full batch, all of it delivered: more may be waiting already.
+        let more = fetched == BATCH as usize && ready.len() == fetched;
+        for event in ready {
+            let lead = loop {
+                match feed.leads.get_by_id(event.lead_id).await {
+                    Ok(lead) => break lead,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "the live feed cannot read a lead; retrying");
+                        tokio::time::sleep(feed.poll).await;
+                    }
+                }
+            };
+            position.send_replace(Some(event.id));
+            if let Some(lead) = lead {
+                // No client listening is not an error.
+                let _ = items.send(Arc::new(FeedItem { event, lead }));
+            }
+        }
+        if !more {
+            wait(&mut wake, feed.poll).await;
+        }
+    }
+}
+
+/// Until the signal is bumped or `poll` has passed.
+async fn wait(wake: &mut EventWatch, poll: Duration) {
+    tokio::select! {
+        () = wake.changed() => {}
+        () = tokio::time::sleep(poll) => {}
     }
 }
 

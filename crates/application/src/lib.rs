@@ -24,7 +24,7 @@ pub use credentials::{
     SecretHash, generate_secret, scopes_from_text, scopes_to_text,
 };
 pub use error::{AccessError, IntakeError, StorageError};
-pub use feed::{FeedItem, LeadFeed};
+pub use feed::{FeedHub, FeedItem, LeadFeed};
 pub use intake::{
     AuthenticatedDelivery, DeliveryBody, LeadIntake, Received, Replay, ReplayStopped, ReplayTally,
 };
@@ -37,5 +37,5 @@ pub use ports::{
 pub use privacy::{Purged, RetentionPolicy, SubjectData, SubjectRights};
 pub use queries::LeadQueries;
 pub use secrecy::{ExposeSecret, SecretString};
-pub use signal::{EventSignal, EventWatch};
+pub use signal::{EventSignal, EventWatch, SignallingLeadWriter, SignallingWorkStore};
 pub use work::{LeadWorkflow, WorkOutcome, WorkRequest};

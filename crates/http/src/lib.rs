@@ -35,7 +35,7 @@ use std::{
 };
 
 use lead_inbox_application::{
-    ApiAccess, LeadFeed, LeadIntake, LeadQueries, LeadWorkflow, SubjectRights,
+    ApiAccess, FeedHub, LeadIntake, LeadQueries, LeadWorkflow, SubjectRights,
     forwarding::{Deliveries, Destinations},
 };
 use poem::{Endpoint, EndpointExt, Request, Response, Route, endpoint::BoxEndpoint, get};
@@ -47,7 +47,8 @@ pub struct HttpState {
     pub intake: LeadIntake,
     pub queries: LeadQueries,
     pub workflow: LeadWorkflow,
-    pub feed: LeadFeed,
+    /// The instance's live feed: one reader, fanned out to every SSE client.
+    pub feed: FeedHub,
     /// Turns `true` when the server begins to shut down: live-feed streams end then.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     pub access: ApiAccess,

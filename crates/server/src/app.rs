@@ -10,10 +10,10 @@ use std::{
 };
 
 use lead_inbox_application::{
-    ApiAccess, Clock, CredentialKind, CredentialStore, ErasureLog, EventSignal, LeadErasure,
-    LeadEventLog, LeadFeed, LeadIntake, LeadQueries, LeadReader, LeadWorkStore, LeadWorkflow,
-    LeadWriter, QuarantineStore, RetentionPolicy, SecretString, StorageError, StoreHealth,
-    SubjectRights, SystemClock,
+    ApiAccess, Clock, CredentialKind, CredentialStore, ErasureLog, EventSignal, FeedHub,
+    LeadErasure, LeadEventLog, LeadFeed, LeadIntake, LeadQueries, LeadReader, LeadWorkStore,
+    LeadWorkflow, LeadWriter, QuarantineStore, RetentionPolicy, SecretString, SignallingLeadWriter,
+    SignallingWorkStore, StorageError, StoreHealth, SubjectRights, SystemClock,
     forwarding::{
         Deliveries, DeliveryStore, DestinationStore, Destinations, Forwarder, ForwardingObserver,
         ForwardingOptions, ForwardingPorts, SecretSealer,
@@ -97,7 +97,8 @@ pub enum StartError {
 
 /// The storage adapters chosen by the database URL, one field per port. On a database,
 /// leads are written through group commit ([`GroupCommitLeadWriter`]); every other
-/// port is the store's own.
+/// port is the store's own. The writers of events (`writer`, `work`) bump `signal`
+/// once their commits that added events are done.
 pub struct Storage {
     pub writer: Arc<dyn LeadWriter>,
     pub reader: Arc<dyn LeadReader>,
@@ -112,14 +113,23 @@ pub struct Storage {
     pub destinations: Arc<dyn DestinationStore>,
     /// Forwarding's deliveries: they go with their lead when it is erased or purged.
     pub deliveries: Arc<dyn DeliveryStore>,
+    /// "New events may be in the log", for the followers of this process (the live
+    /// feed's hub, the forwarding dispatcher: `signal.watch()`). Bumped after each
+    /// local commit that added events and, on PostgreSQL, for the server, when any
+    /// process committed some ([`SeaOrmStore::listen_for_events`]).
+    pub signal: EventSignal,
     store: Option<SeaOrmStore>,
     /// The server's: see [`Upkeep`].
     upkeep: Option<Upkeep>,
+    /// The server's on PostgreSQL: the task listening for events committed by any
+    /// process, stopped with the storage like [`Upkeep`].
+    listener: Option<Upkeep>,
 }
 
-/// The task that keeps SQLite's search index up with the leads and checkpoints its WAL
-/// beside the writer ([`SeaOrmStore::keep_up`]), for as long as the [`Storage`] that
-/// owns it: stopped when it closes or is dropped.
+/// A task that runs for as long as the [`Storage`] that owns it, stopped when it closes
+/// or is dropped: the one that keeps SQLite's search index up with the leads and
+/// checkpoints its WAL beside the writer ([`SeaOrmStore::keep_up`]), or PostgreSQL's
+/// listener ([`SeaOrmStore::listen_for_events`]).
 struct Upkeep(tokio::task::AbortHandle);
 
 impl Drop for Upkeep {
@@ -238,17 +248,23 @@ impl Storage {
         let leads = Arc::new(store.leads());
         let writer = group_commit(leads.clone(), config, writers, observer);
         let upkeep = serving.then(|| Upkeep(tokio::spawn(store.clone().keep_up()).abort_handle()));
+        let storage = Storage::on(
+            leads,
+            Arc::new(writer),
+            Arc::new(store.quarantine()),
+            Arc::new(store.credentials()),
+            Arc::new(store.erasures()),
+            Arc::new(store.forwarding()),
+        );
+        let listener = (serving && store.backend() == DatabaseBackend::Postgres).then(|| {
+            let listening = store.clone().listen_for_events(storage.signal.clone());
+            Upkeep(tokio::spawn(listening).abort_handle())
+        });
         Ok(Storage {
-            store: Some(store.clone()),
+            store: Some(store),
             upkeep,
-            ..Storage::on(
-                leads,
-                Arc::new(writer),
-                Arc::new(store.quarantine()),
-                Arc::new(store.credentials()),
-                Arc::new(store.erasures()),
-                Arc::new(store.forwarding()),
-            )
+            listener,
+            ..storage
         })
     }
 
@@ -267,10 +283,10 @@ impl Storage {
     }
 
     /// The ports of a store whose `leads` serve every lead port, its leads written
-    /// through `writer` (the store's own, or group commit in front of it), and whose
-    /// `forwarding` serves forwarding's ports on the same database (so that a lead's
-    /// deliveries go with it). Public for the tests, which wire a store's ports the way
-    /// the server does.
+    /// through `writer` (the store's own, or group commit in front of it), the writers
+    /// of events bumping a new [`EventSignal`], and whose `forwarding` serves
+    /// forwarding's ports on the same database (so that a lead's deliveries go with it).
+    /// Public for the tests, which wire a store's ports the way the server does.
     pub fn on<L, F>(
         leads: Arc<L>,
         writer: Arc<dyn LeadWriter>,
@@ -283,10 +299,11 @@ impl Storage {
         L: LeadReader + LeadWorkStore + LeadEventLog + LeadErasure + StoreHealth + 'static,
         F: DestinationStore + DeliveryStore + 'static,
     {
+        let signal = EventSignal::new();
         Storage {
-            writer,
+            writer: Arc::new(SignallingLeadWriter::new(writer, signal.clone())),
             reader: leads.clone(),
-            work: leads.clone(),
+            work: Arc::new(SignallingWorkStore::new(leads.clone(), signal.clone())),
             events: leads.clone(),
             erasure: leads.clone(),
             health: leads,
@@ -295,8 +312,10 @@ impl Storage {
             erasures,
             destinations: forwarding.clone(),
             deliveries: forwarding,
+            signal,
             store: None,
             upkeep: None,
+            listener: None,
         }
     }
 
@@ -421,9 +440,9 @@ impl Storage {
         }
     }
 
-    /// Stops the upkeep, then closes the pool.
+    /// Stops the upkeep and the listener, then closes the pool.
     pub async fn close(&self) {
-        if let Some(Upkeep(task)) = &self.upkeep {
+        for Upkeep(task) in self.upkeep.iter().chain(&self.listener) {
             task.abort();
         }
         if let Some(store) = &self.store {
@@ -547,13 +566,22 @@ impl Application {
         ));
         let rights = storage.rights(&config, clock.clone());
         let (stopping, _) = tokio::sync::watch::channel(false);
-        let feed = LeadFeed::new(storage.events.clone(), storage.reader.clone());
-        let signal = EventSignal::new();
+        let feed = LeadFeed::with_timing(
+            storage.events.clone(),
+            storage.reader.clone(),
+            Duration::from_millis(config.feed_poll_millis),
+            lead_inbox_application::feed::SETTLE,
+        );
+        let hub = FeedHub::start(feed.clone(), &storage.signal);
         let forwarding = storage
-            .forwarding(&config, clock.clone(), signal.clone())
+            .forwarding(&config, clock.clone(), storage.signal.clone())
             .and_then(|(destinations, deliveries)| {
-                let forwarder =
-                    storage.forwarder(&config, clock.clone(), signal, metrics.clone())?;
+                let forwarder = storage.forwarder(
+                    &config,
+                    clock.clone(),
+                    storage.signal.clone(),
+                    metrics.clone(),
+                )?;
                 Ok((destinations, deliveries, forwarder))
             });
         let (destinations, deliveries, forwarder) = match forwarding {
@@ -583,7 +611,7 @@ impl Application {
                 storage.health.clone(),
             ),
             workflow: LeadWorkflow::new(storage.reader.clone(), storage.work.clone(), clock),
-            feed,
+            feed: hub,
             stopping: stopping.subscribe(),
             access: ApiAccess::new(keys),
             rights,
@@ -676,6 +704,12 @@ impl Application {
             self.storage.destinations.clone(),
             self.storage.deliveries.clone(),
         )
+    }
+
+    /// The process's wake-up for followers of the event log (see [`Storage::signal`]):
+    /// take `signal().watch()` before serving.
+    pub fn signal(&self) -> EventSignal {
+        self.storage.signal.clone()
     }
 
     /// The separate metrics address, when one is configured.

@@ -51,6 +51,7 @@ fn example(key: &str) -> Option<&'static str> {
         "group_commit_max_batch" => "128",
         "group_commit_max_wait_micros" => "500",
         "write_queue_capacity" => "8192",
+        "feed_poll_millis" => "1000",
         "retention_days" => "730",
         "quarantine_retention_days" => "90",
         "erasure_audit_key" => "a-long-random-audit-key",
@@ -177,6 +178,12 @@ pub struct Config {
     /// it the webhook answers `503` with `Retry-After`.
     #[serde(default = "default_write_queue")]
     pub write_queue_capacity: usize,
+    /// `LEAD_INBOX_FEED_POLL_MILLIS`: how often the live feed's reader looks for new
+    /// events when nothing woke it. Commits of this instance (and, on PostgreSQL, of
+    /// every instance) wake it at once; this bounds the delay of events written by
+    /// other processes on SQLite and MySQL/MariaDB, at one cheap query per poll.
+    #[serde(default = "default_feed_poll")]
+    pub feed_poll_millis: u64,
     /// `LEAD_INBOX_RETENTION_DAYS`: delete leads (with their raw payloads) received more
     /// than this many days ago, hourly in the background and with `lead-inbox purge`.
     /// Unset: leads are kept until erased.
@@ -234,6 +241,10 @@ fn default_max_wait() -> u64 {
 
 fn default_write_queue() -> usize {
     4096
+}
+
+fn default_feed_poll() -> u64 {
+    lead_inbox_application::feed::POLL_INTERVAL.as_millis() as u64
 }
 
 fn default_header_read_timeout() -> u64 {
@@ -312,6 +323,7 @@ impl Default for Config {
             group_commit_max_batch: default_max_batch(),
             group_commit_max_wait_micros: default_max_wait(),
             write_queue_capacity: default_write_queue(),
+            feed_poll_millis: default_feed_poll(),
             retention_days: None,
             quarantine_retention_days: None,
             erasure_audit_key: None,
@@ -369,6 +381,7 @@ impl fmt::Debug for Config {
                 &self.group_commit_max_wait_micros,
             )
             .field("write_queue_capacity", &self.write_queue_capacity)
+            .field("feed_poll_millis", &self.feed_poll_millis)
             .field("retention_days", &self.retention_days)
             .field("quarantine_retention_days", &self.quarantine_retention_days)
             .field(
@@ -696,6 +709,7 @@ impl Config {
             ),
             (self.group_commit_max_batch as u64, "group_commit_max_batch"),
             (self.write_queue_capacity as u64, "write_queue_capacity"),
+            (self.feed_poll_millis, "feed_poll_millis"),
             (self.retention_days.map_or(1, u64::from), "retention_days"),
             (
                 self.quarantine_retention_days.map_or(1, u64::from),

@@ -10,6 +10,7 @@
 mod checkpoint;
 mod credentials;
 mod entity;
+mod listen;
 mod mapping;
 mod nodelay;
 mod privacy;
@@ -37,6 +38,7 @@ use sea_orm_migration::MigratorTrait;
 
 pub use checkpoint::Checkpoint;
 pub use credentials::SeaOrmCredentialStore;
+pub use listen::EVENTS_CHANNEL;
 pub use privacy::SeaOrmErasureLog;
 pub use repository::{SeaOrmForwardingStore, SeaOrmLeadRepository, SeaOrmQuarantineStore};
 

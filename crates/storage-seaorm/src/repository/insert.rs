@@ -199,6 +199,7 @@ async fn store_batch(
         if txn.get_database_backend() == DatabaseBackend::MySql {
             index_for_search_mysql(&txn, leads, &created).await?;
         }
+        crate::listen::notify_events(&txn).await?;
     }
     txn.commit().await?;
     Ok((erased, created))

@@ -159,6 +159,9 @@ impl LeadWorkStore for SeaOrmLeadRepository {
             };
             insert_notes(&txn, id.0, std::slice::from_ref(&note)).await?;
         }
+        crate::listen::notify_events(&txn)
+            .await
+            .map_err(storage_error)?;
         txn.commit().await.map_err(storage_error)?;
         Ok(true)
     }
