@@ -199,7 +199,7 @@ pub struct Config {
     /// `LEAD_INBOX_FORWARD_ALLOW_PRIVATE`: accept forwarding destinations on `http`
     /// and on loopback, private and link-local addresses (tests, a CRM on the same
     /// network). Off: such destinations are refused, when saved and when connecting.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "flag")]
     pub forward_allow_private: bool,
     /// `LEAD_INBOX_SECRETS_KEY`: base64 of 32 random bytes (`openssl rand -base64 32`);
     /// forwarding's signing secrets and CasaYes tokens are stored encrypted with it.
@@ -509,6 +509,49 @@ fn describe(errors: figment::Error) -> String {
 
 /// A list of secrets: a comma-separated string (environment) or an array (TOML).
 /// Blank entries are dropped and white space around each is trimmed.
+/// A switch: `true`/`false`, `1`/`0`, `yes`/`no` or `on`/`off` (any case), as a
+/// string, a number or a boolean.
+fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    struct Flag;
+
+    impl de::Visitor<'_> for Flag {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a switch: true or false, 1 or 0, yes or no, on or off")
+        }
+
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
+            Ok(value)
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<bool, E> {
+            match value {
+                0 => Ok(false),
+                1 => Ok(true),
+                _ => Err(E::invalid_value(de::Unexpected::Unsigned(value), &self)),
+            }
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<bool, E> {
+            match u64::try_from(value) {
+                Ok(value) => self.visit_u64(value),
+                Err(_) => Err(E::invalid_value(de::Unexpected::Signed(value), &self)),
+            }
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<bool, E> {
+            match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" | "" => Ok(false),
+                _ => Err(E::invalid_value(de::Unexpected::Str(text), &self)),
+            }
+        }
+    }
+
+    deserializer.deserialize_any(Flag)
+}
+
 fn secret_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SecretString>, D::Error> {
     struct SecretList;
 
@@ -798,6 +841,33 @@ mod tests {
             assert_eq!(config.bind.to_string(), DEFAULT_BIND);
             assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
             assert_eq!(config.max_body_bytes, 256 * 1024);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_switch_is_on_as_1_true_yes_or_on_and_off_as_their_opposites() {
+        for (text, on) in [
+            ("1", true),
+            ("true", true),
+            ("YES", true),
+            ("on", true),
+            ("0", false),
+            ("false", false),
+            ("No", false),
+            ("off", false),
+        ] {
+            figment::Jail::expect_with(|jail| {
+                jail.set_env("LEAD_INBOX_FORWARD_ALLOW_PRIVATE", text);
+                let config = load_in(jail).map_err(|e| e.to_string())?;
+                assert_eq!(config.forward_allow_private, on, "{text}");
+                Ok(())
+            });
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEAD_INBOX_FORWARD_ALLOW_PRIVATE", "2");
+            let error = load_in(jail).expect_err("2 is no switch").to_string();
+            assert!(error.contains("1 or 0"), "{error}");
             Ok(())
         });
     }

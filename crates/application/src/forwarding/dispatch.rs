@@ -203,7 +203,7 @@ impl Forwarder {
             destinations.read_at = Some(Instant::now());
         }
         loop {
-            let more = self.fan_out(fanout, &destinations.list).await?;
+            let more = self.fan_out(fanout, destinations).await?;
             if !more {
                 return Ok(());
             }
@@ -214,7 +214,7 @@ impl Forwarder {
     async fn fan_out(
         &self,
         fanout: &mut FanOut,
-        destinations: &[Destination],
+        destinations: &mut Cached,
     ) -> Result<bool, StorageError> {
         let follower = match &mut fanout.follower {
             Some(follower) => follower,
@@ -236,7 +236,13 @@ impl Forwarder {
         if ready.is_empty() {
             return Ok(false);
         }
-        let deliveries = self.deliveries_of(&ready, destinations).await?;
+        // The destinations are read again after the events: one created since the cached
+        // list was read must get these events if they are newer than it (its
+        // `after_event`), and one created after this read was created after every one of
+        // them was committed, so it wants none of them.
+        destinations.list = self.ports.destinations.list().await?;
+        destinations.read_at = Some(Instant::now());
+        let deliveries = self.deliveries_of(&ready, &destinations.list).await?;
         let position = trial.position();
         let save_idle = fanout
             .saved_at
