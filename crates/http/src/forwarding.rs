@@ -714,7 +714,7 @@ impl ForwardingApi {
             kind: body.kind.map(DestinationKind::from),
             url: body.url,
             subject: body.subject,
-            events: body.events.map(|events| event_set(events)),
+            events: body.events.map(event_set),
             format: body.format.map(ForwardFormat::from),
             entity_types: body.entity_types.map(entity_types),
             description: body.description,
@@ -807,7 +807,7 @@ impl ForwardingApi {
         let update = DestinationUpdate {
             url: patch.url,
             subject: patch.subject,
-            events: patch.events.map(|events| event_set(events)),
+            events: patch.events.map(event_set),
             entity_types: match patch.entity_types {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
