@@ -193,7 +193,8 @@ pub fn redact_destination_url(url: &str) -> String {
     }
 }
 
-/// A destination: where events go and which. Never holds a secret.
+/// A destination: where events go and which. Never holds a secret. `disabledReason`
+/// says why it receives nothing (absent while enabled).
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct DestinationView {
@@ -212,7 +213,6 @@ pub struct DestinationView {
     pub max_in_flight: u32,
     /// Whether it receives events.
     pub enabled: bool,
-    /// Why it does not (absent while enabled).
     pub disabled_reason: Option<DisabledReasonView>,
     /// Whether a `casayesToken` is set (the token itself is never shown).
     pub casayes_token_set: bool,
@@ -319,11 +319,11 @@ impl Example for DestinationList {
     }
 }
 
-/// A destination to create. Only `url` is required.
+/// A destination to create. Only `url` is required. `kind` is `webhook` (default) or
+/// `nats`; `format` is `lead` (default) or `casayes`.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct DestinationCreate {
-    /// `webhook` (default) or `nats`.
     pub kind: Option<DestinationKindView>,
     /// A webhook's `https://` URL (`http://`, and hosts on loopback, private,
     /// link-local or cloud-metadata addresses, are refused unless
@@ -336,7 +336,6 @@ pub struct DestinationCreate {
     pub subject: Option<String>,
     /// Default `["lead.created"]`.
     pub events: Option<Vec<EventView>>,
-    /// `lead` (default) or `casayes`.
     pub format: Option<ForwardFormatView>,
     /// Only leads of these entity types (`Listing`, `Office`, …, as CasaYes spells
     /// them); absent: every lead.
@@ -479,7 +478,8 @@ impl Example for AttemptView {
     }
 }
 
-/// One event on its way to one destination, with every attempt so far.
+/// One event on its way to one destination, with every attempt so far. `kind` is the
+/// event's: `lead.created` or `lead.updated`.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct DeliveryView {
@@ -487,7 +487,6 @@ pub struct DeliveryView {
     pub destination_id: i64,
     /// The event's id in the live feed.
     pub event_id: i64,
-    /// `lead.created` or `lead.updated`.
     pub kind: EventView,
     pub lead_reference: String,
     pub status: DeliveryStatusView,
