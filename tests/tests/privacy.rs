@@ -6,7 +6,21 @@
 
 use std::path::{Path, PathBuf};
 
-use lead_inbox_tests::{TestApp, WEBHOOK_TOKEN, example_with, lead_references, scalar, spawn_app};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use lead_inbox_application::{
+    PageRequest, SubjectRights, SystemClock,
+    forwarding::{DeliveryFilter, NewDestination},
+};
+use lead_inbox_domain::{
+    LeadEventKind, Subject,
+    forwarding::{Attempt, AttemptOutcome, DestinationKind, ForwardFormat, NewDelivery, Verdict},
+};
+use lead_inbox_tests::{
+    Backend, TestApp, WEBHOOK_TOKEN, Writes, example_with, lead_references, new_lead, scalar,
+    spawn_app, test_storage,
+};
 use reqwest::Method;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
@@ -119,13 +133,19 @@ fn files_under(folder: &Path) -> Vec<PathBuf> {
 
 /// Which of [`TRACES`] appear in `files`, ignoring ASCII case.
 fn traces_in(files: &[PathBuf]) -> Vec<&'static str> {
+    found_in(files, &TRACES)
+}
+
+/// Which of `traces` (lower case) appear in `files`, ignoring ASCII case.
+fn found_in(files: &[PathBuf], traces: &[&'static str]) -> Vec<&'static str> {
     let bytes: Vec<u8> = files
         .iter()
         .flat_map(|file| std::fs::read(file).unwrap_or_default())
         .map(|byte| byte.to_ascii_lowercase())
         .collect();
-    TRACES
-        .into_iter()
+    traces
+        .iter()
+        .copied()
         .filter(|trace| {
             bytes
                 .windows(trace.len())
@@ -288,4 +308,215 @@ async fn a_person_is_exported_then_erased_everywhere_for_good() {
         );
     }
     drop(database);
+}
+
+/// Waits (up to 10 s) until no other session of the PostgreSQL database `url` holds a
+/// snapshot. `VACUUM FULL` keeps a deleted row that a snapshot older than the delete
+/// may still see. Erasing right after the test's first writes left the erased rows in
+/// the files in 3 runs of 8 without this wait (none in 12 with it or with a 1 s pause);
+/// the likely holder is autovacuum's `ANALYZE` of the catalogs a fresh database's
+/// migrations filled.
+async fn no_older_snapshots(url: &str) {
+    let db = Database::connect(url).await.expect("connect");
+    for _ in 0..100 {
+        let holding: i64 = scalar(
+            &db,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL",
+        )
+        .await;
+        if holding == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    db.close().await.ok();
+}
+
+/// Forwarding keeps a person's data beside the lead: the delivery names the lead, and an
+/// attempt keeps the first KiB of the CRM's answer, which may echo it. Erasing the
+/// person deletes both, and the scrub leaves none of their bytes in the files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_deletes_the_deliveries_and_attempt_bodies_from_the_files() {
+    /// Only in the CRM's answer, which only the attempt keeps.
+    const ECHO: &str = "crm-echo-7f3a91";
+    let Some(storage) = test_storage(
+        Backend::for_end_to_end(),
+        Writes::Direct,
+        "erasure_deletes_the_deliveries_and_attempt_bodies_from_the_files",
+    )
+    .await
+    else {
+        return;
+    };
+    let now = Utc::now();
+    let person = json!({"SenderEmail": EMAIL, "SenderPhone": PHONE});
+    let other = json!({"SenderEmail": "ana@example.pt", "SenderPhone": "912000111"});
+    storage
+        .writer
+        .insert_batch(vec![
+            new_lead(
+                serde_json::to_vec(&example_with("fw-joao", person)).expect("json"),
+                now,
+            ),
+            new_lead(
+                serde_json::to_vec(&example_with("fw-ana", other)).expect("json"),
+                now,
+            ),
+        ])
+        .await
+        .expect("insert");
+    let destination = storage
+        .destinations
+        .create(NewDestination {
+            kind: DestinationKind::Webhook,
+            url: "https://crm.example/hook".into(),
+            subject: None,
+            events: BTreeSet::from([LeadEventKind::Created]),
+            format: ForwardFormat::Lead,
+            entity_types: None,
+            description: None,
+            max_in_flight: 8,
+            secrets: Vec::new(),
+            casayes_token: None,
+            after_event: 0,
+            created_at: now,
+        })
+        .await
+        .expect("destination");
+    let events = storage.events.events_after(0, 10).await.expect("events");
+    let mut deliveries = Vec::new();
+    for event in &events {
+        let lead = storage
+            .reader
+            .get_by_id(event.lead_id)
+            .await
+            .expect("get")
+            .expect("stored");
+        deliveries.push(NewDelivery {
+            destination_id: destination.id,
+            event_id: event.id,
+            kind: event.kind,
+            event_at: event.at,
+            lead_id: lead.id,
+            lead_reference: lead.reference().clone(),
+            replay: 0,
+            message_id: format!("msg_{:032x}", event.id),
+            created_at: now,
+        });
+    }
+    assert_eq!(
+        storage
+            .deliveries
+            .enqueue(deliveries, events.len() as i64)
+            .await
+            .expect("enqueue"),
+        2
+    );
+    let claimed = storage
+        .deliveries
+        .claim(
+            destination.id,
+            "test",
+            now,
+            now + chrono::Duration::seconds(30),
+            10,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 2);
+    for delivery in &claimed {
+        let echo = format!(
+            "{{\"error\":\"rejected\",\"lead\":\"{}\",\"trace\":\"{ECHO}-{}\"}}",
+            delivery.lead_reference.as_str(),
+            if delivery.lead_reference.as_str() == "fw-joao" {
+                format!("{EMAIL} {PHONE}")
+            } else {
+                "ana".into()
+            },
+        );
+        let attempt = Attempt {
+            at: now,
+            status_code: Some(422),
+            latency: Duration::from_millis(3),
+            error: None,
+            response: Some(echo),
+            verdict: Verdict::Retry { not_before: None },
+        };
+        assert!(
+            storage
+                .deliveries
+                .finish(delivery.id, "test", &attempt, AttemptOutcome::Failed)
+                .await
+                .expect("finish")
+        );
+    }
+    let is_file = storage.database.url != "memory://";
+    let echo_trace: &'static str = "crm-echo-7f3a91-joao.silva@example.pt";
+    if is_file {
+        let files = database_files(&storage.database.url).await;
+        assert_eq!(
+            found_in(&files, &[echo_trace]),
+            [echo_trace],
+            "before erasure the answer is in the files (the check can fail)"
+        );
+    }
+
+    let rights = SubjectRights::new(
+        storage.erasure.clone(),
+        storage.quarantine.clone(),
+        storage.erasures.clone(),
+        Arc::new(SystemClock),
+        None,
+    );
+    if storage.database.url.starts_with("postgres") {
+        no_older_snapshots(&storage.database.url).await;
+    }
+    let record = rights
+        .erase(&Subject::email(EMAIL).expect("email"), "test")
+        .await
+        .expect("erase");
+    assert_eq!(record.leads, 1);
+    let left = storage
+        .deliveries
+        .list(
+            &DeliveryFilter::default(),
+            PageRequest::new(Some(10), None).expect("page"),
+        )
+        .await
+        .expect("list");
+    let left: Vec<(&str, usize)> = left
+        .items
+        .iter()
+        .map(|(delivery, attempts)| (delivery.lead_reference.as_str(), attempts.len()))
+        .collect();
+    assert_eq!(
+        left,
+        [("fw-ana", 1)],
+        "only the other person's delivery stays"
+    );
+    for delivery in claimed
+        .iter()
+        .filter(|d| d.lead_reference.as_str() == "fw-joao")
+    {
+        assert_eq!(
+            storage.deliveries.get(delivery.id).await.expect("get"),
+            None
+        );
+    }
+    if is_file {
+        let files = database_files(&storage.database.url).await;
+        let mut traces = vec![echo_trace];
+        traces.extend(TRACES);
+        assert_eq!(
+            found_in(&files, &traces),
+            Vec::<&str>::new(),
+            "the answer, email and phone are nowhere in {files:?}"
+        );
+        assert_eq!(
+            found_in(&files, &["crm-echo-7f3a91-ana"]),
+            ["crm-echo-7f3a91-ana"],
+            "the other person's attempt stays"
+        );
+    }
 }

@@ -120,6 +120,20 @@ fn event_ids(deliveries: &[Delivery]) -> Vec<i64> {
         .collect()
 }
 
+/// Every delivery with its attempts, newest first (one page: the cases hold fewer).
+async fn all_deliveries(storage: &TestStorage) -> Vec<(Delivery, Vec<Attempt>)> {
+    let page = storage
+        .deliveries
+        .list(
+            &DeliveryFilter::default(),
+            PageRequest::new(Some(100), None).expect("page"),
+        )
+        .await
+        .expect("list");
+    assert_eq!(page.next, None, "one page holds them");
+    page.items
+}
+
 async fn stored(storage: &TestStorage, id: DeliveryId) -> (Delivery, Vec<Attempt>) {
     storage
         .deliveries
@@ -324,15 +338,8 @@ pub(crate) async fn enqueue_creates_each_delivery_once_and_moves_the_position_fo
         "an empty fan-out moves the position too"
     );
 
-    let page = store
-        .list(
-            &DeliveryFilter::default(),
-            PageRequest::new(Some(10), None).expect("page"),
-        )
-        .await
-        .expect("list");
+    let page = all_deliveries(&storage).await;
     let listed: Vec<(i64, i64)> = page
-        .items
         .iter()
         .map(|(delivery, _)| (delivery.event_id, delivery.replay))
         .collect();
@@ -341,7 +348,7 @@ pub(crate) async fn enqueue_creates_each_delivery_once_and_moves_the_position_fo
         [(3, 0), (1, replayed.replay), (2, 0), (1, 0)],
         "newest first; one call creates its deliveries in event order"
     );
-    let (delivery, attempts) = &page.items[3];
+    let (delivery, attempts) = &page[3];
     let expected = &first[0];
     assert_eq!(
         (
@@ -421,20 +428,12 @@ pub(crate) async fn concurrent_enqueues_create_each_delivery_once(storage: TestS
         created += task.await.expect("task").expect("enqueue");
     }
     assert_eq!(created, all.len() as u64, "each delivery created once");
-    let page = storage
-        .deliveries
-        .list(
-            &DeliveryFilter::default(),
-            PageRequest::new(Some(100), None).expect("page"),
-        )
-        .await
-        .expect("list");
+    let page = all_deliveries(&storage).await;
     let keys: HashSet<(DestinationId, i64)> = page
-        .items
         .iter()
         .map(|(delivery, _)| (delivery.destination_id, delivery.event_id))
         .collect();
-    assert_eq!((page.items.len(), keys.len()), (all.len(), all.len()));
+    assert_eq!((page.len(), keys.len()), (all.len(), all.len()));
     assert_eq!(
         storage
             .deliveries
@@ -688,15 +687,8 @@ pub(crate) async fn deliveries_list_by_filter_newest_first_in_pages(storage: Tes
                 .expect("finish")
         );
     }
-    let everything = store
-        .list(
-            &DeliveryFilter::default(),
-            PageRequest::new(Some(100), None).expect("page"),
-        )
-        .await
-        .expect("list");
-    assert_eq!(everything.items.len(), 12);
-    assert_eq!(everything.next, None);
+    let everything = all_deliveries(&storage).await;
+    assert_eq!(everything.len(), 12);
     let filters = [
         DeliveryFilter::default(),
         DeliveryFilter {
@@ -724,7 +716,6 @@ pub(crate) async fn deliveries_list_by_filter_newest_first_in_pages(storage: Tes
     ];
     for filter in filters {
         let expected: Vec<_> = everything
-            .items
             .iter()
             .filter(|(delivery, _)| filter.matches(delivery))
             .cloned()
@@ -749,7 +740,6 @@ pub(crate) async fn deliveries_list_by_filter_newest_first_in_pages(storage: Tes
         );
     }
     let statuses: Vec<DeliveryStatus> = everything
-        .items
         .iter()
         .map(|(delivery, _)| delivery.status)
         .collect();
@@ -761,7 +751,6 @@ pub(crate) async fn deliveries_list_by_filter_newest_first_in_pages(storage: Tes
         assert!(statuses.contains(&status), "{status:?} is listed");
     }
     let with_attempts = everything
-        .items
         .iter()
         .filter(|(_, attempts)| attempts.len() == 1)
         .count();
@@ -928,16 +917,9 @@ pub(crate) async fn deleting_a_destination_deletes_its_deliveries(storage: TestS
     );
     assert!(storage.destinations.delete(hook).await.expect("delete"));
     assert_eq!(store.get(claimed[0].id).await.expect("get"), None);
-    let left = store
-        .list(
-            &DeliveryFilter::default(),
-            PageRequest::new(Some(10), None).expect("page"),
-        )
-        .await
-        .expect("list");
+    let left = all_deliveries(&storage).await;
     assert_eq!(
-        left.items
-            .iter()
+        left.iter()
             .map(|(delivery, _)| delivery.destination_id)
             .collect::<Vec<_>>(),
         [other],
@@ -1033,13 +1015,7 @@ pub(crate) async fn erasure_and_retention_delete_a_leads_deliveries(storage: Tes
             .expect("purge"),
         1
     );
-    let left = store
-        .list(
-            &DeliveryFilter::default(),
-            PageRequest::new(Some(10), None).expect("page"),
-        )
-        .await
-        .expect("list");
-    assert!(left.items.is_empty(), "the purged lead's deliveries go");
+    let left = all_deliveries(&storage).await;
+    assert!(left.is_empty(), "the purged lead's deliveries go");
     assert_eq!(store.backlog().await.expect("backlog"), []);
 }

@@ -1,8 +1,10 @@
 use sea_orm::entity::prelude::*;
 
 /// A row of `destinations`: where events go, and which (see the forwarding migration
-/// for the text forms of its columns).
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// for the text forms of its columns). Its `Debug` leaves out the URL (a NATS URL may
+/// carry credentials) and the sealed secrets and token (sealed is clear text when no
+/// `LEAD_INBOX_SECRETS_KEY` is set).
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "destinations")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -28,3 +30,15 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("destination::Model")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("events", &self.events)
+            .field("format", &self.format)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}

@@ -269,6 +269,9 @@ impl DeliveryStore for SeaOrmForwardingStore {
             .await
             .map_err(storage_error)?;
         if ids.is_empty() {
+            // Ends the transaction now (on SQLite it holds the write lock), not when the
+            // pool next tests the connection.
+            txn.commit().await.map_err(storage_error)?;
             return Ok(Vec::new());
         }
         delivery::Entity::update_many()
@@ -324,6 +327,7 @@ impl DeliveryStore for SeaOrmForwardingStore {
             .await
             .map_err(storage_error)?;
         if updated.rows_affected == 0 {
+            txn.rollback().await.map_err(storage_error)?;
             return Ok(false);
         }
         let (verdict, retry_after_ms) = verdict_to_columns(attempt.verdict);

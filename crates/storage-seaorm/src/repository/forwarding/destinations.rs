@@ -138,6 +138,7 @@ impl DestinationStore for SeaOrmForwardingStore {
             .await
             .map_err(storage_error)?;
         if updated.rows_affected == 0 {
+            txn.rollback().await.map_err(storage_error)?;
             return Ok(None);
         }
         let destination = find(&txn, id).await?;
