@@ -18,6 +18,7 @@ mod m20261128_000007_index_first_response;
 mod m20261129_000008_entity_type_column;
 mod m20261129_000009_sqlite_search_index;
 mod m20261129_000010_mysql_search_index;
+mod m20261202_000012_console;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -37,6 +38,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000008_entity_type_column::Migration),
             Box::new(m20261129_000009_sqlite_search_index::Migration),
             Box::new(m20261129_000010_mysql_search_index::Migration),
+            // 000011 is forwarding's (issue #18), on its own branch.
+            Box::new(m20261202_000012_console::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@
 //! this crate; the ports see only domain types.
 
 mod checkpoint;
+mod console;
 mod credentials;
 mod entity;
 mod mapping;
@@ -36,6 +37,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 pub use checkpoint::Checkpoint;
+pub use console::SeaOrmConsoleStore;
 pub use credentials::SeaOrmCredentialStore;
 pub use privacy::SeaOrmErasureLog;
 pub use repository::{SeaOrmLeadRepository, SeaOrmQuarantineStore};
@@ -377,6 +379,11 @@ impl SeaOrmStore {
 
     pub fn credentials(&self) -> SeaOrmCredentialStore {
         SeaOrmCredentialStore::new(self.inner.clone())
+    }
+
+    /// The web console's users and sessions.
+    pub fn console(&self) -> SeaOrmConsoleStore {
+        SeaOrmConsoleStore::new(self.inner.clone())
     }
 
     /// Brings the database up to date after a bulk load (a `copy`, the benchmark's
