@@ -242,7 +242,8 @@ pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Optio
             Arc::new(store.quarantine()),
             Arc::new(store.credentials()),
             Arc::new(store.erasures()),
-        ),
+        )
+        .with_console(Arc::new(store.console())),
         database,
     })
 }

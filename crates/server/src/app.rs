@@ -15,6 +15,7 @@ use lead_inbox_application::{
     QuarantineStore, RetentionPolicy, SecretString, StorageError, StoreHealth, SubjectRights,
     SystemClock,
 };
+use lead_inbox_application::{ConsoleAccess, CredentialManagement, SessionStore, UserStore};
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
 use lead_inbox_group_commit::{
     BatchObserver, BatchReport, GroupCommitLeadWriter, GroupCommitOptions,
@@ -27,7 +28,7 @@ use lead_inbox_http::{
     serve::{ServeOptions, serve},
 };
 use lead_inbox_storage_memory::{
-    InMemoryCredentialStore, InMemoryErasureLog, InMemoryLeadRepository, InMemoryQuarantineStore,
+    InMemoryConsoleStore, InMemoryCredentialStore, InMemoryErasureLog, InMemoryLeadRepository, InMemoryQuarantineStore,
 };
 use lead_inbox_storage_seaorm::{ConnectError, DatabaseBackend, SeaOrmStore, StoreOptions};
 use poem::{EndpointExt, endpoint::BoxEndpoint};
@@ -95,6 +96,9 @@ pub struct Storage {
     pub quarantine: Arc<dyn QuarantineStore>,
     pub credentials: Arc<dyn CredentialStore>,
     pub erasures: Arc<dyn ErasureLog>,
+    /// The web console's users and sessions (issue #20).
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
     store: Option<SeaOrmStore>,
     /// The server's: see [`Upkeep`].
     upkeep: Option<Upkeep>,
@@ -221,9 +225,12 @@ impl Storage {
         let leads = Arc::new(store.leads());
         let writer = group_commit(leads.clone(), config, writers, observer);
         let upkeep = serving.then(|| Upkeep(tokio::spawn(store.clone().keep_up()).abort_handle()));
+        let console = Arc::new(store.console());
         Ok(Storage {
             store: Some(store.clone()),
             upkeep,
+            users: console.clone(),
+            sessions: console,
             ..Storage::on(
                 leads,
                 Arc::new(writer),
@@ -259,8 +266,13 @@ impl Storage {
     where
         L: LeadReader + LeadWorkStore + LeadEventLog + LeadErasure + StoreHealth + 'static,
     {
+        // The console's people start in memory; `open` and `with_console` put them in
+        // the store.
+        let console = Arc::new(InMemoryConsoleStore::new());
         Storage {
             writer,
+            users: console.clone(),
+            sessions: console,
             reader: leads.clone(),
             work: leads.clone(),
             events: leads.clone(),
@@ -291,6 +303,29 @@ impl Storage {
             quarantine,
             ..Self::in_memory()
         })
+    }
+
+    /// These ports with the console's users and sessions kept in `console` (for the
+    /// tests, which wire a database's ports as the server does).
+    pub fn with_console<C>(self, console: Arc<C>) -> Storage
+    where
+        C: UserStore + SessionStore + 'static,
+    {
+        Storage {
+            users: console.clone(),
+            sessions: console,
+            ..self
+        }
+    }
+
+    /// The console's use case "who may sign in", on this storage.
+    pub fn console_access(&self, config: &Config, clock: Arc<dyn Clock>) -> ConsoleAccess {
+        ConsoleAccess::new(
+            self.users.clone(),
+            self.sessions.clone(),
+            clock,
+            Duration::from_secs(u64::from(config.console_session_idle_minutes) * 60),
+        )
     }
 
     /// The ports the copy use case reads and writes.
@@ -435,6 +470,34 @@ impl Application {
             feed.clone(),
             metrics.clone(),
         ));
+        let console = match config.console {
+            crate::config::ConsoleSwitch::On => Some(lead_inbox_console::ConsoleState {
+                access: storage.console_access(&config, clock.clone()),
+                queries: LeadQueries::new(
+                    storage.reader.clone(),
+                    storage.quarantine.clone(),
+                    storage.health.clone(),
+                ),
+                workflow: LeadWorkflow::new(
+                    storage.reader.clone(),
+                    storage.work.clone(),
+                    clock.clone(),
+                ),
+                feed: feed.clone(),
+                intake: LeadIntake::new(
+                    storage.writer.clone(),
+                    storage.quarantine.clone(),
+                    tokens.clone(),
+                    clock.clone(),
+                ),
+                credentials: CredentialManagement::new(
+                    storage.credentials.clone(),
+                    clock.clone(),
+                ),
+                stopping: stopping.subscribe(),
+            }),
+            crate::config::ConsoleSwitch::Off => None,
+        };
         let state = HttpState {
             intake: LeadIntake::new(
                 storage.writer.clone(),
@@ -502,9 +565,25 @@ impl Application {
             }
             None => None,
         };
-        let routes = lead_inbox_http::routes(state, http)
-            .map_to_response()
-            .boxed();
+        let api = lead_inbox_http::routes(state, http);
+        let routes = match console {
+            // The console beside the API, outside `/api/v1` and its OpenAPI document.
+            Some(console) => {
+                let settings = lead_inbox_console::ConsoleSettings {
+                    timezone: config.timezone,
+                    secure_cookies: serve.tls.is_some(),
+                };
+                poem::Route::new()
+                    .nest(
+                        lead_inbox_console::PREFIX,
+                        lead_inbox_console::routes(console, settings),
+                    )
+                    .nest("/", api)
+                    .map_to_response()
+                    .boxed()
+            }
+            None => api.map_to_response().boxed(),
+        };
         tracing::info!(
             address = %address,
             docs = %docs_url(address, serve.tls.is_some()),

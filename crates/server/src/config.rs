@@ -53,6 +53,10 @@ fn example(key: &str) -> Option<&'static str> {
         "retention_days" => "730",
         "quarantine_retention_days" => "90",
         "erasure_audit_key" => "a-long-random-audit-key",
+        // The web console (issue #20).
+        "console" => "off",
+        "timezone" => "America/New_York",
+        "console_session_idle_minutes" => "60",
         "config" => "/etc/lead-inbox/lead-inbox.toml",
         "log" => "info,lead_inbox_http=debug",
         "log_format" => "json",
@@ -181,6 +185,44 @@ pub struct Config {
     /// hashes. Unset: a random key is made once and kept in the database.
     #[serde(default)]
     pub erasure_audit_key: Option<String>,
+    // ---- The web console (issue #20) ----
+    /// `LEAD_INBOX_CONSOLE`: `on` (the default) serves the web console at `/inbox`;
+    /// `off` does not.
+    #[serde(default)]
+    pub console: ConsoleSwitch,
+    /// `LEAD_INBOX_TIMEZONE`: the IANA zone the console shows times in.
+    #[serde(default = "default_timezone", deserialize_with = "timezone")]
+    pub timezone: chrono_tz::Tz,
+    /// `LEAD_INBOX_CONSOLE_SESSION_IDLE_MINUTES`: a console session ends after this
+    /// many minutes without a request.
+    #[serde(default = "default_session_idle")]
+    pub console_session_idle_minutes: u32,
+}
+
+/// Whether the web console is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleSwitch {
+    #[default]
+    On,
+    Off,
+}
+
+fn default_timezone() -> chrono_tz::Tz {
+    chrono_tz::Europe::Lisbon
+}
+
+fn default_session_idle() -> u32 {
+    30
+}
+
+fn timezone<'de, D: Deserializer<'de>>(deserializer: D) -> Result<chrono_tz::Tz, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim().parse().map_err(|_| {
+        de::Error::custom(format!(
+            "{text:?} is not an IANA time zone (for example Europe/Lisbon)"
+        ))
+    })
 }
 
 fn default_max_batch() -> usize {
@@ -274,6 +316,9 @@ impl Default for Config {
             retention_days: None,
             quarantine_retention_days: None,
             erasure_audit_key: None,
+            console: ConsoleSwitch::default(),
+            timezone: default_timezone(),
+            console_session_idle_minutes: default_session_idle(),
         }
     }
 }
@@ -327,6 +372,12 @@ impl fmt::Debug for Config {
             .field(
                 "erasure_audit_key",
                 &self.erasure_audit_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("console", &self.console)
+            .field("timezone", &self.timezone)
+            .field(
+                "console_session_idle_minutes",
+                &self.console_session_idle_minutes,
             )
             .finish()
     }
@@ -632,6 +683,10 @@ impl Config {
             (
                 self.quarantine_retention_days.map_or(1, u64::from),
                 "quarantine_retention_days",
+            ),
+            (
+                u64::from(self.console_session_idle_minutes),
+                "console_session_idle_minutes",
             ),
         ] {
             if value == 0 {
