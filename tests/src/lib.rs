@@ -13,6 +13,8 @@
 //! `LEAD_INBOX_TEST_BACKEND` (`sqlite`, the default, `postgres` or `mysql`) picks the
 //! database the end-to-end HTTP tests run on.
 
+pub mod console;
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};

@@ -1437,7 +1437,10 @@ async fn console_users_are_unique_and_can_be_disabled(storage: TestStorage) {
         .collect();
     assert_eq!(
         listed,
-        [("ana".to_owned(), Role::Admin), ("zoe".to_owned(), Role::Agent)]
+        [
+            ("ana".to_owned(), Role::Admin),
+            ("zoe".to_owned(), Role::Agent)
+        ]
     );
     let (found, hash) = users.find(&name("ana")).await.expect("find").expect("ana");
     assert_eq!(found, ana);
@@ -1458,7 +1461,13 @@ async fn console_users_are_unique_and_can_be_disabled(storage: TestStorage) {
         Some(at(9)),
         "disabling twice keeps the first time"
     );
-    assert_eq!(users.disable(&name("nobody"), at(9)).await.expect("disable"), None);
+    assert_eq!(
+        users
+            .disable(&name("nobody"), at(9))
+            .await
+            .expect("disable"),
+        None
+    );
 
     let changed = users
         .set_password(&name("ana"), PasswordHash("$argon2id$new".into()))

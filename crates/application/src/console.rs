@@ -644,7 +644,10 @@ mod tests {
 
     #[test]
     fn usernames_are_lower_case_and_plain() {
-        assert_eq!(Username::parse(" Ana.Silva ").unwrap().as_str(), "ana.silva");
+        assert_eq!(
+            Username::parse(" Ana.Silva ").unwrap().as_str(),
+            "ana.silva"
+        );
         assert!(Username::parse("").is_err());
         assert!(Username::parse("ana silva").is_err());
         assert!(Username::parse("<script>").is_err());

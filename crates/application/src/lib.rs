@@ -19,9 +19,9 @@ pub mod work;
 
 pub use access::{ApiAccess, ApiPrincipal, Scope};
 pub use console::{
-    AdminOnly, BadFormToken, CheckedForm, ConsoleAccess, NewSession, NewUser, NotAdmin, PasswordHash,
-    Role, SessionRecord, SessionStore, SignInError, SignedIn, Throttle, UserError, UserRecord,
-    UserStore, Username,
+    AdminOnly, BadFormToken, CheckedForm, ConsoleAccess, NewSession, NewUser, NotAdmin,
+    PasswordHash, Role, SessionRecord, SessionStore, SignInError, SignedIn, Throttle, UserError,
+    UserRecord, UserStore, Username,
 };
 pub use credentials::{
     CredentialKind, CredentialManagement, CredentialRecord, CredentialStore, Issued, NewCredential,

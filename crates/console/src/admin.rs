@@ -141,18 +141,12 @@ pub async fn replay(
     match console.state.intake.replay(QuarantineId(id)).await {
         Ok(Some(Replay::Stored(received))) => {
             tracing::info!(user = %user.user.username, quarantine_id = id, "replayed from the console");
-            redirect(&format!(
-                "{PREFIX}/leads/{}",
-                received.reference.as_str()
-            ))
+            redirect(&format!("{PREFIX}/leads/{}", received.reference.as_str()))
         }
         Ok(Some(Replay::StillRefused(rejection))) => redirect(&format!(
             "{PREFIX}/quarantine?{}",
-            serde_urlencoded::to_string([
-                ("done", "refused"),
-                ("reason", rejection.kind.code())
-            ])
-            .unwrap_or_default()
+            serde_urlencoded::to_string([("done", "refused"), ("reason", rejection.kind.code())])
+                .unwrap_or_default()
         )),
         Ok(None) => web::not_found(request, Some(&user)),
         Err(error) => web::unavailable(request, &error),

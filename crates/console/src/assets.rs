@@ -89,16 +89,18 @@ pub fn serve(request: &Request, hash: &str, name: &str) -> Response {
         .headers()
         .get("if-none-match")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|given| given.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
+        .is_some_and(|given| {
+            given
+                .split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
     let builder = Response::builder()
         .header("etag", etag)
         .header("cache-control", "public, max-age=31536000, immutable");
     if cached {
         return builder.status(StatusCode::NOT_MODIFIED).finish();
     }
-    builder
-        .content_type(asset.content_type)
-        .body(asset.bytes)
+    builder.content_type(asset.content_type).body(asset.bytes)
 }
 
 #[cfg(test)]

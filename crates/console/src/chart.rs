@@ -32,7 +32,11 @@ const LEFT: u32 = 40;
 
 impl BarChart {
     /// One bar per UTC day from `from` to `to`, days without a lead at zero.
-    pub fn per_day(by_day: &[(DateTime<Utc>, u64)], from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+    pub fn per_day(
+        by_day: &[(DateTime<Utc>, u64)],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Self {
         let first = from.date_naive();
         let days = (to.date_naive() - first).num_days().max(0) as u32 + 1;
         let count = |day: chrono::NaiveDate| {
@@ -82,11 +86,16 @@ mod tests {
 
     #[test]
     fn bars_are_as_tall_as_their_share_of_the_busiest_day() {
-        let from = DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z").unwrap().to_utc();
+        let from = DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
+            .unwrap()
+            .to_utc();
         let to = from + Duration::days(2);
         let day = |d: &str| DateTime::parse_from_rfc3339(d).unwrap().to_utc();
         let chart = BarChart::per_day(
-            &[(day("2026-11-01T00:00:00Z"), 4), (day("2026-11-03T00:00:00Z"), 2)],
+            &[
+                (day("2026-11-01T00:00:00Z"), 4),
+                (day("2026-11-03T00:00:00Z"), 2),
+            ],
             from,
             to,
         );

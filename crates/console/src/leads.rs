@@ -11,9 +11,7 @@ use futures_util::StreamExt;
 use lead_inbox_application::{
     LeadFilter, PageRequest, SignedIn, StorageError, WorkOutcome, WorkRequest,
 };
-use lead_inbox_domain::{
-    Lead, LeadEventKind, LeadReference, LeadStatus, WorkChange, WorkError,
-};
+use lead_inbox_domain::{Lead, LeadEventKind, LeadReference, LeadStatus, WorkChange, WorkError};
 use poem::{
     IntoResponse, Request, Response, handler,
     http::StatusCode,
@@ -54,7 +52,9 @@ impl CountsCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Vec<(LeadStatus, u64)>)>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -237,7 +237,11 @@ pub async fn inbox(
                     (t.status_name(*status), href, *n)
                 })
                 .collect(),
-            leads: found.items.iter().map(|lead| row(console, t, lead)).collect(),
+            leads: found
+                .items
+                .iter()
+                .map(|lead| row(console, t, lead))
+                .collect(),
             next: found
                 .next
                 .map(|cursor| query.next_href(&cursor_text(&cursor))),
@@ -475,22 +479,32 @@ fn fields(console: &Console, t: &Texts, lead: &Lead) -> Vec<FieldRow> {
     let profile = &details.profile;
     let yes_no = |b: bool| if b { t.yes } else { t.no }.to_owned();
     let rows: Vec<(&'static str, &'static str, Option<String>)> = vec![
-        (t.reference, "LeadReference", Some(details.reference.as_str().to_owned())),
+        (
+            t.reference,
+            "LeadReference",
+            Some(details.reference.as_str().to_owned()),
+        ),
         (t.received, "", Some(when(console, &lead.received_at))),
         (
             t.created_at_portal,
             "CreatedDate",
-            details
-                .created_date
-                .map(|d| when(console, &d.to_utc())),
+            details.created_date.map(|d| when(console, &d.to_utc())),
         ),
         (
             t.entity_type,
             "EntityType",
             details.entity_type.as_ref().map(|e| e.as_str().to_owned()),
         ),
-        (t.entity_public_id, "EntityPublicId", details.entity_public_id.clone()),
-        (t.entity_reference, "EntityReference", details.entity_reference.clone()),
+        (
+            t.entity_public_id,
+            "EntityPublicId",
+            details.entity_public_id.clone(),
+        ),
+        (
+            t.entity_reference,
+            "EntityReference",
+            details.entity_reference.clone(),
+        ),
         (t.source, "Source", details.source.clone()),
         (t.name, "SenderName", sender.name.clone()),
         (
@@ -524,7 +538,11 @@ fn fields(console: &Console, t: &Texts, lead: &Lead) -> Vec<FieldRow> {
             "MonthlyIncome",
             profile.monthly_income.map(|n| n.to_string()),
         ),
-        (t.letter, "PresentationLetter", profile.presentation_letter.clone()),
+        (
+            t.letter,
+            "PresentationLetter",
+            profile.presentation_letter.clone(),
+        ),
     ];
     let mut shown: BTreeSet<String> = BTreeSet::new();
     let mut out: Vec<FieldRow> = rows

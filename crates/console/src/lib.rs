@@ -80,7 +80,10 @@ pub fn routes(state: ConsoleState, settings: ConsoleSettings) -> impl Endpoint {
         .at("/login", get(pages::login_form).post(pages::login))
         .at("/logout", post(pages::logout))
         .at("/events", get(leads::events))
-        .at("/leads/:reference", get(leads::lead_view).post(leads::change))
+        .at(
+            "/leads/:reference",
+            get(leads::lead_view).post(leads::change),
+        )
         .at("/contacts", get(pages::contacts))
         .at("/statistics", get(pages::statistics))
         .at("/quarantine", get(admin::quarantine))

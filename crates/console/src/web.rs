@@ -110,7 +110,11 @@ pub fn set_cookie(console: &Console, name: &str, value: &str, max_age: Option<u6
 
 /// The language [`secure`] settled on.
 pub fn lang_of(request: &Request) -> Lang {
-    request.extensions().get::<Lang>().copied().unwrap_or(Lang::En)
+    request
+        .extensions()
+        .get::<Lang>()
+        .copied()
+        .unwrap_or(Lang::En)
 }
 
 /// The session's token from its cookie.
@@ -274,7 +278,9 @@ pub fn bad_form(request: &Request, user: &SignedIn) -> Response {
 }
 
 pub fn not_found(request: &Request, user: Option<&SignedIn>) -> Response {
-    message(request, user, StatusCode::NOT_FOUND, |t| t.not_found.to_owned())
+    message(request, user, StatusCode::NOT_FOUND, |t| {
+        t.not_found.to_owned()
+    })
 }
 
 /// `503` when the store fails; the cause goes to the log, not to the page.

@@ -28,7 +28,8 @@ use lead_inbox_http::{
     serve::{ServeOptions, serve},
 };
 use lead_inbox_storage_memory::{
-    InMemoryConsoleStore, InMemoryCredentialStore, InMemoryErasureLog, InMemoryLeadRepository, InMemoryQuarantineStore,
+    InMemoryConsoleStore, InMemoryCredentialStore, InMemoryErasureLog, InMemoryLeadRepository,
+    InMemoryQuarantineStore,
 };
 use lead_inbox_storage_seaorm::{ConnectError, DatabaseBackend, SeaOrmStore, StoreOptions};
 use poem::{EndpointExt, endpoint::BoxEndpoint};
@@ -490,10 +491,7 @@ impl Application {
                     tokens.clone(),
                     clock.clone(),
                 ),
-                credentials: CredentialManagement::new(
-                    storage.credentials.clone(),
-                    clock.clone(),
-                ),
+                credentials: CredentialManagement::new(storage.credentials.clone(), clock.clone()),
                 stopping: stopping.subscribe(),
             }),
             crate::config::ConsoleSwitch::Off => None,

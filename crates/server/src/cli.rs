@@ -7,8 +7,8 @@ use lead_inbox_application::{
     CredentialKind, CredentialManagement, CredentialRecord, LeadIntake, ReplayTally,
     RetentionPolicy, Scope, SystemClock, copy::copy_store, scopes_to_text,
 };
-use lead_inbox_domain::{QuarantineId, Subject, casayes::SPEC_EXAMPLE, format_utc};
 use lead_inbox_application::{Role, UserError, UserRecord};
+use lead_inbox_domain::{QuarantineId, Subject, casayes::SPEC_EXAMPLE, format_utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{Application, Config, Storage};
@@ -417,14 +417,24 @@ async fn users(config: Option<PathBuf>, command: UsersCommand) -> ExitCode {
                 .unwrap_or_else(|| "-".into())
         )
     };
-    let header = format!("{:<32} {:<6} {:<28} {}", "USERNAME", "ROLE", "CREATED", "DISABLED");
-    let password = || password.clone().unwrap_or_else(|| SecretString::from(String::new()));
+    let header = format!(
+        "{:<32} {:<6} {:<28} {}",
+        "USERNAME", "ROLE", "CREATED", "DISABLED"
+    );
+    let password = || {
+        password
+            .clone()
+            .unwrap_or_else(|| SecretString::from(String::new()))
+    };
     let result = match &command {
         UsersCommand::Create { username, role, .. } => access
             .create_user(username, (*role).into(), password())
             .await
             .map(|user| {
-                eprintln!("The user {} is created; they can sign in at /inbox/login.", user.username);
+                eprintln!(
+                    "The user {} is created; they can sign in at /inbox/login.",
+                    user.username
+                );
                 println!("{header}\n{}", describe(&user));
             }),
         UsersCommand::List => access.users().await.map_err(UserError::from).map(|users| {
@@ -434,7 +444,10 @@ async fn users(config: Option<PathBuf>, command: UsersCommand) -> ExitCode {
             }
         }),
         UsersCommand::Disable { name } => access.disable_user(name).await.map(|user| {
-            eprintln!("The user {} is disabled; their sessions have ended.", user.username);
+            eprintln!(
+                "The user {} is disabled; their sessions have ended.",
+                user.username
+            );
             println!("{header}\n{}", describe(&user));
         }),
         UsersCommand::ResetPassword { name, .. } => {

@@ -5,8 +5,8 @@ use std::{fmt, sync::Arc};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
-    NewUser, PasswordHash, Role, SecretHash, SessionRecord, SessionStore, StorageError,
-    UserRecord, UserStore, Username,
+    NewUser, PasswordHash, Role, SecretHash, SessionRecord, SessionStore, StorageError, UserRecord,
+    UserStore, Username,
 };
 use sea_orm::{
     ActiveModelTrait,
@@ -204,10 +204,7 @@ impl SessionStore for SeaOrmConsoleStore {
         let _writer = self.inner.write_turn().await;
         // Never earlier than it was: two requests may touch out of order.
         session::Entity::update_many()
-            .col_expr(
-                session::Column::LastSeenAtUs,
-                Expr::value(to_micros(&at)),
-            )
+            .col_expr(session::Column::LastSeenAtUs, Expr::value(to_micros(&at)))
             .filter(session::Column::Id.eq(id))
             .filter(session::Column::LastSeenAtUs.lt(to_micros(&at)))
             .exec(&self.inner.db)
