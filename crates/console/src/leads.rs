@@ -32,7 +32,10 @@ use crate::{
 /// The counts per status, over every lead, kept for a while: counting a million leads
 /// on every page would cost more than the page (the p95 target is 30 ms).
 #[derive(Debug, Default)]
-pub struct CountsCache(Mutex<Option<(Instant, Vec<(LeadStatus, u64)>)>>);
+pub struct CountsCache(Mutex<Option<Counted>>);
+
+/// Counts per status, and when they were counted.
+type Counted = (Instant, Vec<(LeadStatus, u64)>);
 
 /// How long the counts per status are reused.
 const COUNTS_FOR: Duration = Duration::from_secs(15);
@@ -51,7 +54,7 @@ impl CountsCache {
         Ok(counts)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Vec<(LeadStatus, u64)>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Counted>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

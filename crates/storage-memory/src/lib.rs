@@ -643,9 +643,11 @@ impl CredentialStore for InMemoryCredentialStore {
 #[derive(Debug, Default)]
 pub struct InMemoryConsoleStore {
     users: Mutex<Vec<(UserRecord, PasswordHash)>>,
-    /// Each session with its token hash and revocation time.
-    sessions: Mutex<Vec<(SecretHash, SessionRecord, Option<DateTime<Utc>>)>>,
+    sessions: Mutex<Vec<StoredSession>>,
 }
+
+/// A session with its token's hash and its revocation time.
+type StoredSession = (SecretHash, SessionRecord, Option<DateTime<Utc>>);
 
 impl InMemoryConsoleStore {
     pub fn new() -> Self {
