@@ -97,12 +97,21 @@ def sign_in_by_keyboard(page, username):
     check(focused == "Skip to content", "the first Tab reaches the skip link")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     check(outline not in ("", "none"), f"the focused link is visibly outlined ({outline})")
-    page.get_by_label("Username").focus()
+    tab_to(page, "username")
     page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{BASE}/inbox")
+
+
+def tab_to(page, element_id):
+    """Presses Tab until the element with this id has the focus."""
+    for _ in range(80):
+        if page.evaluate("document.activeElement.id") == element_id:
+            break
+        page.keyboard.press("Tab")
+    check(page.evaluate("document.activeElement.id") == element_id, f"Tab reaches #{element_id}")
 
 
 def post_lead(reference):
@@ -162,14 +171,9 @@ def main():
         check(SEARCH_REFERENCE in rows.first.inner_text(), "the lead searched for")
         page.get_by_role("link", name=SEARCH_REFERENCE).click()
         page.wait_for_url(f"**/inbox/leads/{SEARCH_REFERENCE}*")
-        page.screenshot(path=SHOTS / "lead.png", full_page=True)
-        status = page.get_by_label("Status")
-        for _ in range(80):
-            if page.evaluate("document.activeElement.id") == "work-status":
-                break
-            page.keyboard.press("Tab")
-        check(page.evaluate("document.activeElement.id") == "work-status", "Tab reaches the Status control")
-        status.select_option("contacted")
+        page.screenshot(path=SHOTS / "lead.png", full_page=True, caret="initial")
+        tab_to(page, "work-status")
+        page.get_by_label("Status").select_option("contacted")
         for _ in range(20):
             page.keyboard.press("Tab")
             if page.evaluate("document.activeElement.textContent") == "Save":
@@ -225,7 +229,7 @@ def main():
         context, page, watch = new_page(browser)
         sign_in_by_keyboard(page, "root")
         page.goto("/inbox/quarantine")
-        page.screenshot(path=SHOTS / "quarantine.png", full_page=True)
+        page.screenshot(path=SHOTS / "quarantine.png", full_page=True, caret="initial")
         page.get_by_role("button", name="Replay").first.click()
         page.wait_for_url(f"**/inbox/leads/{QUARANTINED_REFERENCE}")
         check(QUARANTINED_REFERENCE in page.inner_text("main"), "the replayed payload is a lead")
@@ -246,7 +250,7 @@ def main():
                 check(page.evaluate("document.documentElement.lang") == lang, f"{name} is in {lang}")
                 axe_scan(page, f"{name} ({lang})")
                 if lang == "en":
-                    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+                    page.screenshot(path=SHOTS / f"{name}.png", full_page=True, caret="initial")
         watch.clean("the admin's pages")
         context.close()
 
@@ -255,7 +259,7 @@ def main():
             page.goto(f"/inbox/login?lang={lang}")
             axe_scan(page, f"sign-in ({lang})")
         page.goto("/inbox/login?lang=en")
-        page.screenshot(path=SHOTS / "login.png")
+        page.screenshot(path=SHOTS / "login.png", caret="initial")
         context.close()
         browser.close()
     print(f"{passed} passed, 0 failed")
