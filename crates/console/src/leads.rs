@@ -534,7 +534,10 @@ fn fields(console: &Console, t: &Texts, lead: &Lead) -> Vec<FieldRow> {
         (
             t.move_timeline,
             "MoveTimeline",
-            profile.move_timeline.as_ref().map(|m| format!("{m:?}")),
+            profile.move_timeline.as_ref().map(|m| match m.date() {
+                Some(date) => format!("{} {}", m.kind_code(), when(console, &date.to_utc())),
+                None => m.kind_code().to_owned(),
+            }),
         ),
         (
             t.income,
