@@ -38,6 +38,26 @@ pub async fn open(app: &TestApp) -> Option<Storage> {
     )
 }
 
+/// Puts `body` in the app's quarantine, as a payload an older version refused with
+/// `reason`; returns its id (`None` in memory).
+pub async fn quarantine(app: &TestApp, body: &serde_json::Value, reason: &str) -> Option<i64> {
+    let storage = open(app).await?;
+    let id = storage
+        .quarantine
+        .store(lead_inbox_domain::NewQuarantined {
+            rejection: lead_inbox_domain::Rejection::new(
+                lead_inbox_domain::RejectionKind::NotJson,
+                reason,
+            ),
+            raw: lead_inbox_domain::RawPayload::new(body.to_string().into_bytes()),
+            received_at: chrono::Utc::now(),
+        })
+        .await
+        .expect("quarantined");
+    storage.close().await;
+    Some(id.0)
+}
+
 /// An answer, read whole.
 #[derive(Debug)]
 pub struct Page {

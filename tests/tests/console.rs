@@ -6,7 +6,7 @@ use lead_inbox_application::{Role, SecretString, SystemClock};
 use lead_inbox_server::{Config, config::ConsoleSwitch};
 use lead_inbox_tests::{
     TestApp, WEBHOOK_TOKEN, clean_example,
-    console::{PASSWORD, Visitor, create_user, open},
+    console::{PASSWORD, Visitor, create_user, open, quarantine},
     example_with, spawn_app, spawn_app_with,
 };
 use serde_json::json;
@@ -348,21 +348,10 @@ async fn a_quarantined_payload_is_replayed_and_another_deleted() {
     let Some(app) = app_with_people("console_quarantine").await else {
         return;
     };
-    let storage = open(&app).await.expect("opened");
     let (reference, body) = clean_example(3);
-    let entry = storage
-        .quarantine
-        .store(lead_inbox_domain::NewQuarantined {
-            rejection: lead_inbox_domain::Rejection::new(
-                lead_inbox_domain::RejectionKind::NotJson,
-                "older rules",
-            ),
-            raw: lead_inbox_domain::RawPayload::new(body.to_string().into_bytes()),
-            received_at: chrono::Utc::now(),
-        })
+    let entry = quarantine(&app, &body, "older rules")
         .await
-        .expect("stored");
-    storage.close().await;
+        .expect("a database");
     let refused = app
         .deliver(Some(WEBHOOK_TOKEN), "<not json onclick=x>")
         .await;
@@ -377,7 +366,7 @@ async fn a_quarantined_payload_is_replayed_and_another_deleted() {
     );
     let replayed = root
         .post(
-            &format!("/inbox/quarantine/{}/replay", entry.0),
+            &format!("/inbox/quarantine/{entry}/replay"),
             &[("csrf", &page.form_token())],
         )
         .await;

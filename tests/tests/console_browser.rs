@@ -10,7 +10,7 @@ use lead_inbox_application::Role;
 use lead_inbox_test_env::required_in_ci;
 use lead_inbox_tests::{
     WEBHOOK_TOKEN, clean_example,
-    console::{PASSWORD, create_user, open},
+    console::{PASSWORD, create_user, quarantine},
     example_with, spawn_app,
 };
 use serde_json::json;
@@ -63,20 +63,9 @@ async fn the_console_works_in_a_real_browser() {
     let (hostile_reference, _) = clean_example(20);
     deliver(example_with(&hostile_reference, hostile_fields())).await;
     let (quarantined_reference, quarantined) = clean_example(30);
-    let storage = open(&app).await.expect("a database");
-    storage
-        .quarantine
-        .store(lead_inbox_domain::NewQuarantined {
-            rejection: lead_inbox_domain::Rejection::new(
-                lead_inbox_domain::RejectionKind::NotJson,
-                "refused by older rules",
-            ),
-            raw: lead_inbox_domain::RawPayload::new(quarantined.to_string().into_bytes()),
-            received_at: chrono::Utc::now(),
-        })
+    quarantine(&app, &quarantined, "refused by older rules")
         .await
-        .expect("quarantined");
-    storage.close().await;
+        .expect("a database");
     let (live_reference, _) = clean_example(40);
     let live_body = example_with(
         &live_reference,

@@ -43,18 +43,25 @@ fn secret(text: &str) -> SecretString {
     SecretString::from(text.to_owned())
 }
 
+const PASSWORD: &str = "a long enough password";
+
+/// Signs `username` in with the right password.
+async fn sign_in(access: &ConsoleAccess, username: &str) -> lead_inbox_application::NewSession {
+    access
+        .sign_in(username, secret(PASSWORD))
+        .await
+        .expect("signed in")
+}
+
 #[tokio::test]
 async fn a_session_ends_after_the_idle_timeout_and_activity_extends_it() {
     let clock = Arc::new(Moving(Mutex::new(Utc::now())));
     let access = access(clock.clone());
     access
-        .create_user("Ana", Role::Agent, secret("a long enough password"))
+        .create_user("Ana", Role::Agent, secret(PASSWORD))
         .await
         .expect("created");
-    let session = access
-        .sign_in("ana", secret("a long enough password"))
-        .await
-        .expect("signed in");
+    let session = sign_in(&access, "ana").await;
     assert!(session.token.expose_secret().starts_with(SESSION_PREFIX));
     clock.advance(29);
     let signed = access.session(&session.token).await.expect("read");
@@ -96,19 +103,11 @@ async fn form_tokens_are_the_sessions_own() {
     let clock = Arc::new(Moving(Mutex::new(Utc::now())));
     let access = access(clock);
     access
-        .create_user("ana", Role::Agent, secret("a long enough password"))
+        .create_user("ana", Role::Agent, secret(PASSWORD))
         .await
         .expect("created");
-    let one = access
-        .sign_in("ana", secret("a long enough password"))
-        .await
-        .expect("signed in")
-        .signed_in;
-    let two = access
-        .sign_in("ana", secret("a long enough password"))
-        .await
-        .expect("signed in")
-        .signed_in;
+    let one = sign_in(&access, "ana").await.signed_in;
+    let two = sign_in(&access, "ana").await.signed_in;
     assert_eq!(one.form_token().len(), 64);
     assert!(one.check_form(one.form_token()).is_ok());
     assert!(one.check_form(two.form_token()).is_err());
@@ -122,7 +121,7 @@ async fn failures_slow_that_username_only_and_never_lock_it_out() {
     let access = access(clock);
     for name in ["ana", "rui"] {
         access
-            .create_user(name, Role::Agent, secret("a long enough password"))
+            .create_user(name, Role::Agent, secret(PASSWORD))
             .await
             .expect("created");
     }
@@ -134,13 +133,13 @@ async fn failures_slow_that_username_only_and_never_lock_it_out() {
     }
     let started = std::time::Instant::now();
     access
-        .sign_in("rui", secret("a long enough password"))
+        .sign_in("rui", secret(PASSWORD))
         .await
         .expect("another user is not slowed");
     let other = started.elapsed();
     let started = std::time::Instant::now();
     access
-        .sign_in("ana", secret("a long enough password"))
+        .sign_in("ana", secret(PASSWORD))
         .await
         .expect("the right password still works: no lock-out");
     assert!(

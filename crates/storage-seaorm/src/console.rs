@@ -67,6 +67,47 @@ fn session_record(row: &session::Model) -> Result<SessionRecord, StorageError> {
 }
 
 impl SeaOrmConsoleStore {
+    /// Sets `column` to `value` on the user `username` (only where `only_if` holds),
+    /// then reads the user back.
+    async fn update_user(
+        &self,
+        username: &Username,
+        column: user::Column,
+        value: sea_orm::Value,
+        only_if: Option<sea_orm::Condition>,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        let _writer = self.inner.write_turn().await;
+        let mut update = user::Entity::update_many()
+            .col_expr(column, Expr::value(value))
+            .filter(user::Column::Username.eq(username.as_str()));
+        if let Some(condition) = only_if {
+            update = update.filter(condition);
+        }
+        update.exec(&self.inner.db).await.map_err(storage_error)?;
+        self.user_named(username)
+            .await?
+            .as_ref()
+            .map(user_record)
+            .transpose()
+    }
+
+    /// Revokes, at `at`, the open sessions that `which` selects; returns how many.
+    async fn revoke_where(
+        &self,
+        which: sea_orm::Condition,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        let _writer = self.inner.write_turn().await;
+        let result = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAtUs, Expr::value(to_micros(&at)))
+            .filter(which)
+            .filter(session::Column::RevokedAtUs.is_null())
+            .exec(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        Ok(result.rows_affected)
+    }
+
     async fn user_named(&self, username: &Username) -> Result<Option<user::Model>, StorageError> {
         user::Entity::find()
             .filter(user::Column::Username.eq(username.as_str()))
@@ -133,19 +174,15 @@ impl UserStore for SeaOrmConsoleStore {
         username: &Username,
         at: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, StorageError> {
-        let _writer = self.inner.write_turn().await;
-        user::Entity::update_many()
-            .col_expr(user::Column::DisabledAtUs, Expr::value(to_micros(&at)))
-            .filter(user::Column::Username.eq(username.as_str()))
-            .filter(user::Column::DisabledAtUs.is_null())
-            .exec(&self.inner.db)
-            .await
-            .map_err(storage_error)?;
-        self.user_named(username)
-            .await?
-            .as_ref()
-            .map(user_record)
-            .transpose()
+        // Disabling twice keeps the first time.
+        let not_yet = sea_orm::Condition::all().add(user::Column::DisabledAtUs.is_null());
+        self.update_user(
+            username,
+            user::Column::DisabledAtUs,
+            to_micros(&at).into(),
+            Some(not_yet),
+        )
+        .await
     }
 
     async fn set_password(
@@ -153,18 +190,13 @@ impl UserStore for SeaOrmConsoleStore {
         username: &Username,
         password: PasswordHash,
     ) -> Result<Option<UserRecord>, StorageError> {
-        let _writer = self.inner.write_turn().await;
-        user::Entity::update_many()
-            .col_expr(user::Column::PasswordHash, Expr::value(password.0))
-            .filter(user::Column::Username.eq(username.as_str()))
-            .exec(&self.inner.db)
-            .await
-            .map_err(storage_error)?;
-        self.user_named(username)
-            .await?
-            .as_ref()
-            .map(user_record)
-            .transpose()
+        self.update_user(
+            username,
+            user::Column::PasswordHash,
+            password.0.into(),
+            None,
+        )
+        .await
     }
 }
 
@@ -214,26 +246,12 @@ impl SessionStore for SeaOrmConsoleStore {
     }
 
     async fn revoke(&self, hash: &SecretHash, at: DateTime<Utc>) -> Result<(), StorageError> {
-        let _writer = self.inner.write_turn().await;
-        session::Entity::update_many()
-            .col_expr(session::Column::RevokedAtUs, Expr::value(to_micros(&at)))
-            .filter(session::Column::TokenHash.eq(hash.to_hex()))
-            .filter(session::Column::RevokedAtUs.is_null())
-            .exec(&self.inner.db)
-            .await
-            .map_err(storage_error)?;
-        Ok(())
+        let which = sea_orm::Condition::all().add(session::Column::TokenHash.eq(hash.to_hex()));
+        self.revoke_where(which, at).await.map(|_| ())
     }
 
     async fn revoke_user(&self, user_id: i64, at: DateTime<Utc>) -> Result<u64, StorageError> {
-        let _writer = self.inner.write_turn().await;
-        let result = session::Entity::update_many()
-            .col_expr(session::Column::RevokedAtUs, Expr::value(to_micros(&at)))
-            .filter(session::Column::UserId.eq(user_id))
-            .filter(session::Column::RevokedAtUs.is_null())
-            .exec(&self.inner.db)
-            .await
-            .map_err(storage_error)?;
-        Ok(result.rows_affected)
+        let which = sea_orm::Condition::all().add(session::Column::UserId.eq(user_id));
+        self.revoke_where(which, at).await
     }
 }
