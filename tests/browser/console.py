@@ -241,6 +241,7 @@ def main():
             "statistics": "/inbox/statistics",
             "quarantine": "/inbox/quarantine",
             "admin": "/inbox/admin",
+            "person": "/inbox/admin/person?email=maria.sequeira@example.pt",
         }
         for lang in ("en", "pt-PT"):
             for name, path in pages.items():

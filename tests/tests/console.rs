@@ -469,3 +469,54 @@ async fn the_console_can_be_switched_off() {
     let (status, _) = app.api_get("/api/v1/leads").await;
     assert_eq!(status, 200, "the API is served still");
 }
+
+#[tokio::test]
+async fn an_admin_finds_and_erases_a_persons_data() {
+    let Some(app) = app_with_people("console_person").await else {
+        return;
+    };
+    let (reference, _) = clean_example(4);
+    deliver(
+        &app,
+        &example_with(&reference, json!({"SenderEmail": "erase.me@example.pt"})),
+    )
+    .await;
+    let (kept, body) = clean_example(5);
+    deliver(&app, &body).await;
+    let mut ana = Visitor::signed_in(&app, "ana").await;
+    assert_eq!(
+        ana.get("/inbox/admin/person?email=erase.me@example.pt")
+            .await
+            .status,
+        403
+    );
+    let mut root = Visitor::signed_in(&app, "root").await;
+    let found = root
+        .get("/inbox/admin/person?email=Erase.Me@example.pt")
+        .await;
+    assert_eq!(found.status, 200);
+    assert!(found.body.contains(&reference), "the person's lead");
+    assert!(!found.body.contains(&kept), "not another's");
+    let erased = root
+        .post(
+            "/inbox/admin/person",
+            &[
+                ("csrf", &found.form_token()),
+                ("email", "erase.me@example.pt"),
+                ("phone", ""),
+            ],
+        )
+        .await;
+    assert_eq!(erased.status, 200);
+    assert!(
+        erased
+            .body
+            .contains("Erased: leads and quarantined payloads: 1 + 0")
+    );
+    let (gone, _) = app.api_get(&format!("/api/v1/leads/{reference}")).await;
+    assert_eq!(gone, 404);
+    let (still, _) = app.api_get(&format!("/api/v1/leads/{kept}")).await;
+    assert_eq!(still, 200);
+    let (_, log) = app.api_get("/api/v1/erasures").await;
+    assert_eq!(log["items"][0]["requestedBy"], "console:root", "{log}");
+}

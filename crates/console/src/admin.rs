@@ -477,3 +477,126 @@ pub async fn revoke(
         Err(error) => web::unavailable(request, &error),
     }
 }
+
+#[derive(Template)]
+#[template(path = "person.html")]
+struct PersonPage {
+    frame: Frame,
+    email: String,
+    phone: String,
+    searched: bool,
+    leads: Vec<crate::leads::LeadRow>,
+    quarantined: usize,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// A person, as the form names them: by email, else by phone.
+#[derive(Debug, Default, Deserialize)]
+pub struct PersonForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+}
+
+impl PersonForm {
+    /// `None` when neither is given; the subject, or why it is not one.
+    fn subject(&self) -> Option<Result<lead_inbox_domain::Subject, String>> {
+        let parsed = match (self.email.trim(), self.phone.trim()) {
+            ("", "") => return None,
+            ("", phone) => lead_inbox_domain::Subject::phone(phone),
+            (email, _) => lead_inbox_domain::Subject::email(email),
+        };
+        Some(parsed.map_err(|error| error.to_string()))
+    }
+}
+
+async fn person_page(
+    console: &Console,
+    request: &Request,
+    user: &SignedIn,
+    form: PersonForm,
+    notice: Option<String>,
+) -> Response {
+    let frame = Frame::new(request, "", Nav::Admin, Some(user));
+    let t = frame.t;
+    let (mut leads, mut quarantined, mut error, mut searched) = (Vec::new(), 0, None, false);
+    match form.subject() {
+        None => {}
+        Some(Err(why)) => error = Some(format!("{}: {why}", t.bad_request)),
+        Some(Ok(subject)) => match console.state.rights.export(&subject).await {
+            Ok(data) => {
+                searched = true;
+                leads = data
+                    .leads
+                    .iter()
+                    .map(|lead| crate::leads::row(console, t, lead))
+                    .collect();
+                quarantined = data.quarantined.len();
+            }
+            Err(failure) => return web::unavailable(request, &failure),
+        },
+    }
+    let title = t.person.to_owned();
+    page(
+        if error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
+        &PersonPage {
+            email: form.email,
+            phone: form.phone,
+            searched,
+            leads,
+            quarantined,
+            notice,
+            error,
+            frame: Frame { title, ..frame },
+        },
+    )
+}
+
+/// `GET /inbox/admin/person?email=…` (or `phone=`): what is held about a person.
+#[handler]
+pub async fn person(
+    request: &Request,
+    Data(console): Data<&Shared>,
+    Query(form): Query<PersonForm>,
+) -> Response {
+    let user = match admin_of(console, request).await {
+        Ok(user) => user,
+        Err(answer) => return answer,
+    };
+    person_page(console, request, &user, form, None).await
+}
+
+/// `POST /inbox/admin/person`: erases everything about the person (GDPR Art. 17), as
+/// `lead-inbox erase` does; the audit log names the admin.
+#[handler]
+pub async fn erase_person(
+    request: &Request,
+    Data(console): Data<&Shared>,
+    Form(form): Form<PersonForm>,
+) -> Response {
+    let user = match admin_form(console, request, &form.csrf).await {
+        Ok(user) => user,
+        Err(answer) => return answer,
+    };
+    let Some(Ok(subject)) = form.subject() else {
+        return person_page(console, request, &user, form, None).await;
+    };
+    let by = format!("console:{}", user.user.username);
+    match console.state.rights.erase(&subject, &by).await {
+        Ok(record) => {
+            tracing::info!(by = %user.user.username, leads = record.leads, quarantined = record.quarantined, "a person was erased from the console");
+            let t = web::lang_of(request).texts();
+            let notice = format!("{}: {} + {}", t.erased, record.leads, record.quarantined);
+            person_page(console, request, &user, form, Some(notice)).await
+        }
+        Err(error) => web::unavailable(request, &error),
+    }
+}

@@ -179,6 +179,12 @@ pub struct Texts {
     pub bad_request: &'static str,
     pub back_to_inbox: &'static str,
     pub actions: &'static str,
+    pub person: &'static str,
+    pub person_hint: &'static str,
+    pub find: &'static str,
+    pub quarantined_mentions: &'static str,
+    pub erase_all: &'static str,
+    pub erased: &'static str,
 }
 
 impl Texts {
@@ -321,6 +327,12 @@ pub static EN: Texts = Texts {
     bad_request: "The request is not valid",
     back_to_inbox: "Back to the inbox",
     actions: "Actions",
+    person: "A person's data",
+    person_hint: "Find everything held about a person by their email or phone (GDPR). The full export is GET /api/v1/subjects/export or lead-inbox export-subject.",
+    find: "Find",
+    quarantined_mentions: "Quarantined payloads that mention them",
+    erase_all: "Erase everything about this person",
+    erased: "Erased: leads and quarantined payloads",
 };
 
 pub static PT: Texts = Texts {
@@ -436,6 +448,12 @@ pub static PT: Texts = Texts {
     bad_request: "O pedido não é válido",
     back_to_inbox: "Voltar à caixa de entrada",
     actions: "Ações",
+    person: "Dados de uma pessoa",
+    person_hint: "Encontre tudo o que se guarda sobre uma pessoa pelo email ou telefone (RGPD). A exportação completa é GET /api/v1/subjects/export ou lead-inbox export-subject.",
+    find: "Procurar",
+    quarantined_mentions: "Conteúdos em quarentena que a mencionam",
+    erase_all: "Apagar tudo sobre esta pessoa",
+    erased: "Apagado: leads e conteúdos em quarentena",
 };
 
 #[cfg(test)]

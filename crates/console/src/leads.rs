@@ -164,7 +164,7 @@ fn urlencode_path(text: &str) -> String {
         .collect()
 }
 
-fn row(console: &Console, t: &Texts, lead: &Lead) -> LeadRow {
+pub(crate) fn row(console: &Console, t: &Texts, lead: &Lead) -> LeadRow {
     LeadRow {
         reference: lead.reference().as_str().to_owned(),
         href: lead_href(lead.reference()),

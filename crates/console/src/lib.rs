@@ -23,6 +23,7 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use lead_inbox_application::{
     ConsoleAccess, CredentialManagement, LeadFeed, LeadIntake, LeadQueries, LeadWorkflow,
+    SubjectRights,
 };
 use poem::{Endpoint, EndpointExt, Route, get, post};
 
@@ -38,6 +39,8 @@ pub struct ConsoleState {
     pub feed: LeadFeed,
     pub intake: LeadIntake,
     pub credentials: CredentialManagement,
+    /// A person's data (GDPR): find and erase.
+    pub rights: SubjectRights,
     /// Turns `true` when the server begins to shut down: live streams end then.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -90,6 +93,10 @@ pub fn routes(state: ConsoleState, settings: ConsoleSettings) -> impl Endpoint {
         .at("/quarantine/:id/replay", post(admin::replay))
         .at("/quarantine/:id/delete", post(admin::discard))
         .at("/admin", get(admin::admin_home))
+        .at(
+            "/admin/person",
+            get(admin::person).post(admin::erase_person),
+        )
         .at("/admin/users", post(admin::create_user))
         .at("/admin/users/:username/disable", post(admin::disable_user))
         .at("/admin/credentials/:kind", post(admin::issue))

@@ -492,6 +492,7 @@ impl Application {
                     clock.clone(),
                 ),
                 credentials: CredentialManagement::new(storage.credentials.clone(), clock.clone()),
+                rights: rights.clone(),
                 stopping: stopping.subscribe(),
             }),
             crate::config::ConsoleSwitch::Off => None,
