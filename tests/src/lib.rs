@@ -13,6 +13,7 @@
 //! `LEAD_INBOX_TEST_BACKEND` (`sqlite`, the default, `postgres` or `mysql`) picks the
 //! database the end-to-end HTTP tests run on.
 
+pub mod console;
 pub mod receiver;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -247,7 +248,8 @@ pub async fn test_storage(backend: Backend, writes: Writes, what: &str) -> Optio
             Arc::new(store.credentials()),
             Arc::new(store.erasures()),
             Arc::new(store.forwarding()),
-        ),
+        )
+        .with_console(Arc::new(store.console())),
         database,
     })
 }

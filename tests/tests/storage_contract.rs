@@ -1414,6 +1414,120 @@ async fn stats_count_by_day_type_and_status_with_the_median_speed_to_lead(storag
     );
 }
 
+async fn console_users_are_unique_and_can_be_disabled(storage: TestStorage) {
+    use lead_inbox_application::{NewUser, PasswordHash, Role, Username};
+    let users = &storage.users;
+    let name = |n: &str| Username::parse(n).expect("a username");
+    let new = |n: &str, role| NewUser {
+        username: name(n),
+        role,
+        password: PasswordHash(format!("$argon2id$hash-of-{n}")),
+        created_at: at(5),
+    };
+    let zoe = users
+        .create(new("zoe", Role::Agent))
+        .await
+        .expect("create")
+        .expect("a new name");
+    let ana = users
+        .create(new("ana", Role::Admin))
+        .await
+        .expect("create")
+        .expect("a new name");
+    assert!(ana.id > zoe.id, "ids increase");
+    assert_eq!(
+        users.create(new("ana", Role::Agent)).await.expect("create"),
+        None,
+        "a taken name is refused and changes nothing"
+    );
+    let listed: Vec<(String, Role)> = users
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|u| (u.username.to_string(), u.role))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("ana".to_owned(), Role::Admin),
+            ("zoe".to_owned(), Role::Agent)
+        ]
+    );
+    let (found, hash) = users.find(&name("ana")).await.expect("find").expect("ana");
+    assert_eq!(found, ana);
+    assert_eq!(found.created_at, at(5));
+    assert_eq!(hash.0, "$argon2id$hash-of-ana");
+    assert_eq!(users.get(zoe.id).await.expect("get"), Some(zoe.clone()));
+    assert_eq!(users.find(&name("nobody")).await.expect("find"), None);
+
+    let disabled = users
+        .disable(&name("zoe"), at(9))
+        .await
+        .expect("disable")
+        .expect("zoe");
+    assert_eq!(disabled.disabled_at, Some(at(9)));
+    let again = users.disable(&name("zoe"), at(20)).await.expect("disable");
+    assert_eq!(
+        again.and_then(|u| u.disabled_at),
+        Some(at(9)),
+        "disabling twice keeps the first time"
+    );
+    assert_eq!(
+        users
+            .disable(&name("nobody"), at(9))
+            .await
+            .expect("disable"),
+        None
+    );
+
+    let changed = users
+        .set_password(&name("ana"), PasswordHash("$argon2id$new".into()))
+        .await
+        .expect("set")
+        .expect("ana");
+    assert_eq!(changed.id, ana.id);
+    let (_, hash) = users.find(&name("ana")).await.expect("find").expect("ana");
+    assert_eq!(hash.0, "$argon2id$new");
+}
+
+async fn console_sessions_are_found_until_revoked(storage: TestStorage) {
+    let sessions = &storage.sessions;
+    let hash = |n: u8| SecretHash([n; 32]);
+    let first = sessions.create(7, &hash(1), at(10)).await.expect("create");
+    let second = sessions.create(7, &hash(2), at(11)).await.expect("create");
+    let other = sessions.create(8, &hash(3), at(12)).await.expect("create");
+    assert_eq!(first.user_id, 7);
+    assert_eq!(first.last_seen_at, at(10));
+    assert_eq!(
+        sessions.find(&hash(1)).await.expect("find"),
+        Some(first.clone())
+    );
+    assert_eq!(sessions.find(&hash(9)).await.expect("find"), None);
+
+    sessions.touch(first.id, at(50)).await.expect("touch");
+    sessions.touch(first.id, at(40)).await.expect("touch");
+    let touched = sessions.find(&hash(1)).await.expect("find").expect("open");
+    assert_eq!(touched.last_seen_at, at(50), "never earlier than it was");
+    assert_eq!(touched.created_at, at(10));
+
+    sessions.revoke(&hash(1), at(60)).await.expect("revoke");
+    assert_eq!(sessions.find(&hash(1)).await.expect("find"), None);
+    assert_eq!(sessions.find(&hash(2)).await.expect("find"), Some(second));
+
+    assert_eq!(
+        sessions.revoke_user(7, at(70)).await.expect("revoke"),
+        1,
+        "one of user 7's sessions was still open"
+    );
+    assert_eq!(sessions.find(&hash(2)).await.expect("find"), None);
+    assert_eq!(
+        sessions.find(&hash(3)).await.expect("find"),
+        Some(other),
+        "another user's session stays"
+    );
+}
+
 async fn ping_answers(storage: TestStorage) {
     storage.health.ping().await.expect("the store is ready");
 }
@@ -1483,4 +1597,6 @@ contract_suite!(
     retry_fail_pending_and_backlog,
     deleting_a_destination_deletes_its_deliveries,
     erasure_and_retention_delete_a_leads_deliveries,
+    console_users_are_unique_and_can_be_disabled,
+    console_sessions_are_found_until_revoked,
 );

@@ -5,6 +5,7 @@
 //! builds adapters, puts them behind `Arc<dyn Port>` and hands them to the use cases.
 
 pub mod access;
+pub mod console;
 pub mod copy;
 pub mod credentials;
 pub mod error;
@@ -19,6 +20,11 @@ pub mod signal;
 pub mod work;
 
 pub use access::{ApiAccess, ApiPrincipal, Scope};
+pub use console::{
+    AdminOnly, BadFormToken, CheckedForm, ConsoleAccess, NewSession, NewUser, NotAdmin,
+    PasswordHash, Role, SessionRecord, SessionStore, SignInError, SignedIn, Throttle, UserError,
+    UserRecord, UserStore, Username,
+};
 pub use credentials::{
     CredentialKind, CredentialManagement, CredentialRecord, CredentialStore, Issued, NewCredential,
     SecretHash, generate_secret, scopes_from_text, scopes_to_text,

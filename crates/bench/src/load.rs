@@ -299,13 +299,60 @@ where
     Some((status, body.to_bytes()))
 }
 
-/// `GET path` on the CRM API, with the benchmark's API key.
+/// `GET path` on the CRM API, with the benchmark's API key, and the console's session
+/// cookie once [`sign_in_console`] has one (the API ignores it; `/inbox` reads it).
 fn api_get(address: SocketAddr, path: &str) -> Option<Request<Empty<Bytes>>> {
-    Request::get(path)
+    let mut request = Request::get(path)
         .header("host", address.to_string())
-        .header("authorization", format!("Bearer {API_KEY}"))
-        .body(Empty::new())
-        .ok()
+        .header("authorization", format!("Bearer {API_KEY}"));
+    if let Some(cookie) = CONSOLE_COOKIE.get() {
+        request = request.header("cookie", cookie.as_str());
+    }
+    request.body(Empty::new()).ok()
+}
+
+/// The console's session cookie (`lead_inbox_session=…`), for the inbox page's probe.
+static CONSOLE_COOKIE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Signs in to the web console as `username` (its form's double-submit token is any
+/// value sent both as the cookie and as the field), so that later reads carry the
+/// session.
+pub async fn sign_in_console(
+    address: SocketAddr,
+    username: &str,
+    password: &str,
+) -> Result<(), String> {
+    let mut connection = connect(address)
+        .await
+        .ok_or("the console's sign-in: connect failed")?;
+    let form = format!("csrf=bench&username={username}&password={password}");
+    let request = Request::post("/inbox/login")
+        .header("host", address.to_string())
+        .header("cookie", "lead_inbox_login=bench")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(form)))
+        .map_err(|e| e.to_string())?;
+    connection.ready().await.map_err(|e| e.to_string())?;
+    let response = connection
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let session = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("lead_inbox_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "the console's sign-in answered {} without a session",
+                response.status().as_u16()
+            )
+        })?;
+    let _ = CONSOLE_COOKIE.set(session);
+    Ok(())
 }
 
 /// One `GET path` on a connection of its own, outside any measurement (to find a

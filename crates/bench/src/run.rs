@@ -185,6 +185,7 @@ async fn measure_existing(
     url: &str,
     seeded: Duration,
 ) -> Result<ReadPath, BenchError> {
+    seed::console_user(url).await?;
     let mut starts = Vec::new();
     let mut server = None;
     for sample in 0..plan.startup_samples {

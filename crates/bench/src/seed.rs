@@ -254,6 +254,36 @@ pub async fn open_migrated(url: &str, options: &StoreOptions) -> Result<SeaOrmSt
     Ok(store)
 }
 
+/// The console user the read path signs in as, to time the inbox page (issue #20).
+pub const CONSOLE_USER: &str = "bench";
+pub const CONSOLE_PASSWORD: &str = "bench-console-password";
+
+/// Creates the console user of the read path in the database at `url`, unless it
+/// exists (a kept database measured again).
+pub async fn console_user(url: &str) -> Result<(), BenchError> {
+    use lead_inbox_application::{ConsoleAccess, Role, SecretString, SystemClock, UserError};
+    let store = open_migrated(url, &StoreOptions::default()).await?;
+    let people = std::sync::Arc::new(store.console());
+    let access = ConsoleAccess::new(
+        people.clone(),
+        people,
+        std::sync::Arc::new(SystemClock),
+        Duration::from_secs(3600),
+    );
+    let created = access
+        .create_user(
+            CONSOLE_USER,
+            Role::Agent,
+            SecretString::from(CONSOLE_PASSWORD.to_owned()),
+        )
+        .await;
+    store.close().await;
+    match created {
+        Ok(_) | Err(UserError::Taken(_)) => Ok(()),
+        Err(error) => Err(BenchError::new(format!("the console user: {error}"))),
+    }
+}
+
 /// Stores `total` leads ([`SeedLead`]) in the (migrated) database at `url`, received
 /// 7 ms apart, the newest now. Returns the time taken.
 pub async fn seed(url: &str, total: u64) -> Result<Duration, BenchError> {

@@ -19,6 +19,7 @@ mod m20261129_000008_entity_type_column;
 mod m20261129_000009_sqlite_search_index;
 mod m20261129_000010_mysql_search_index;
 mod m20261202_000011_forwarding;
+mod m20261202_000012_console;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000009_sqlite_search_index::Migration),
             Box::new(m20261129_000010_mysql_search_index::Migration),
             Box::new(m20261202_000011_forwarding::Migration),
+            Box::new(m20261202_000012_console::Migration),
         ]
     }
 }

@@ -19,6 +19,7 @@ use lead_inbox_application::{
         ForwardingOptions, ForwardingPorts, SecretSealer,
     },
 };
+use lead_inbox_application::{ConsoleAccess, CredentialManagement, SessionStore, UserStore};
 use lead_inbox_auth_static::{ApiKeys, WebhookTokens};
 use lead_inbox_forward::{
     AeadSealer, NatsTransport, PlainSealer, SecretsKeyError, Transports, WebhookTransport,
@@ -34,7 +35,8 @@ use lead_inbox_http::{
     serve::{ServeOptions, serve},
 };
 use lead_inbox_storage_memory::{
-    InMemoryCredentialStore, InMemoryErasureLog, InMemoryLeadRepository, InMemoryQuarantineStore,
+    InMemoryConsoleStore, InMemoryCredentialStore, InMemoryErasureLog, InMemoryLeadRepository,
+    InMemoryQuarantineStore,
 };
 use lead_inbox_storage_seaorm::{ConnectError, DatabaseBackend, SeaOrmStore, StoreOptions};
 use poem::{EndpointExt, endpoint::BoxEndpoint};
@@ -118,6 +120,9 @@ pub struct Storage {
     /// local commit that added events and, on PostgreSQL, for the server, when any
     /// process committed some ([`SeaOrmStore::listen_for_events`]).
     pub signal: EventSignal,
+    /// The web console's users and sessions (issue #20).
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
     store: Option<SeaOrmStore>,
     /// The server's: see [`Upkeep`].
     upkeep: Option<Upkeep>,
@@ -260,9 +265,12 @@ impl Storage {
             let listening = store.clone().listen_for_events(storage.signal.clone());
             Upkeep(tokio::spawn(listening).abort_handle())
         });
+        let console = Arc::new(store.console());
         Ok(Storage {
             store: Some(store),
             upkeep,
+            users: console.clone(),
+            sessions: console,
             listener,
             ..storage
         })
@@ -300,8 +308,13 @@ impl Storage {
         F: DestinationStore + DeliveryStore + 'static,
     {
         let signal = EventSignal::new();
+        // The console's people start in memory; `open` and `with_console` put them in
+        // the store.
+        let console = Arc::new(InMemoryConsoleStore::new());
         Storage {
             writer: Arc::new(SignallingLeadWriter::new(writer, signal.clone())),
+            users: console.clone(),
+            sessions: console,
             reader: leads.clone(),
             work: Arc::new(SignallingWorkStore::new(leads.clone(), signal.clone())),
             events: leads.clone(),
@@ -336,6 +349,29 @@ impl Storage {
             quarantine,
             ..Self::in_memory()
         })
+    }
+
+    /// These ports with the console's users and sessions kept in `console` (for the
+    /// tests, which wire a database's ports as the server does).
+    pub fn with_console<C>(self, console: Arc<C>) -> Storage
+    where
+        C: UserStore + SessionStore + 'static,
+    {
+        Storage {
+            users: console.clone(),
+            sessions: console,
+            ..self
+        }
+    }
+
+    /// The console's use case "who may sign in", on this storage.
+    pub fn console_access(&self, config: &Config, clock: Arc<dyn Clock>) -> ConsoleAccess {
+        ConsoleAccess::new(
+            self.users.clone(),
+            self.sessions.clone(),
+            clock,
+            Duration::from_secs(u64::from(config.console_session_idle_minutes) * 60),
+        )
     }
 
     /// The ports the copy use case reads and writes.
@@ -598,6 +634,32 @@ impl Application {
             feed.clone(),
             metrics.clone(),
         ));
+        let console = match config.console {
+            crate::config::ConsoleSwitch::On => Some(lead_inbox_console::ConsoleState {
+                access: storage.console_access(&config, clock.clone()),
+                queries: LeadQueries::new(
+                    storage.reader.clone(),
+                    storage.quarantine.clone(),
+                    storage.health.clone(),
+                ),
+                workflow: LeadWorkflow::new(
+                    storage.reader.clone(),
+                    storage.work.clone(),
+                    clock.clone(),
+                ),
+                feed: hub.clone(),
+                intake: LeadIntake::new(
+                    storage.writer.clone(),
+                    storage.quarantine.clone(),
+                    tokens.clone(),
+                    clock.clone(),
+                ),
+                credentials: CredentialManagement::new(storage.credentials.clone(), clock.clone()),
+                rights: rights.clone(),
+                stopping: stopping.subscribe(),
+            }),
+            crate::config::ConsoleSwitch::Off => None,
+        };
         let state = HttpState {
             intake: LeadIntake::new(
                 storage.writer.clone(),
@@ -667,9 +729,25 @@ impl Application {
             }
             None => None,
         };
-        let routes = lead_inbox_http::routes(state, http)
-            .map_to_response()
-            .boxed();
+        let api = lead_inbox_http::routes(state, http);
+        let routes = match console {
+            // The console beside the API, outside `/api/v1` and its OpenAPI document.
+            Some(console) => {
+                let settings = lead_inbox_console::ConsoleSettings {
+                    timezone: config.timezone,
+                    secure_cookies: serve.tls.is_some(),
+                };
+                poem::Route::new()
+                    .nest(
+                        lead_inbox_console::PREFIX,
+                        lead_inbox_console::routes(console, settings),
+                    )
+                    .nest("/", api)
+                    .map_to_response()
+                    .boxed()
+            }
+            None => api.map_to_response().boxed(),
+        };
         tracing::info!(
             address = %address,
             docs = %docs_url(address, serve.tls.is_some()),

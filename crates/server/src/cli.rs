@@ -8,7 +8,7 @@ use lead_inbox_application::{
     RetentionPolicy, Scope, SystemClock, copy::copy_store, scopes_to_text,
 };
 use lead_inbox_application::{
-    EventSignal,
+    EventSignal, Role, UserError, UserRecord,
     forwarding::{DestinationError, DestinationRequest, Destinations},
 };
 use lead_inbox_domain::{
@@ -20,7 +20,7 @@ use lead_inbox_domain::{
         parse_event_name,
     },
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::{Application, Config, Storage};
 
@@ -89,6 +89,14 @@ pub enum Command {
     /// Example: lead-inbox api-keys create --name crm-sync --scopes read,write
     #[command(subcommand)]
     ApiKeys(ApiKeysCommand),
+    /// Manage the web console's users (at /inbox): `agent` reads and works leads,
+    /// `admin` also the quarantine, users, webhook tokens and API keys. Passwords are
+    /// read from standard input (never from an argument, which `ps` shows) and kept as
+    /// argon2id hashes. Disabling a user or resetting their password ends their sessions.
+    ///
+    /// Example: printf '%s' "$PASSWORD" | lead-inbox users create --username ana --role admin --password-stdin
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Copy every lead and quarantined payload from one store to another (SQLite to
     /// PostgreSQL, say). Idempotent: run it again and only what is missing is copied.
     /// The target's migrations run first. Stop the service writing to the source first,
@@ -346,6 +354,60 @@ pub enum ApiKeysCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a console user.
+    ///
+    /// Example: printf '%s' "$PASSWORD" | lead-inbox users create --username ana --role agent --password-stdin
+    Create {
+        /// 1 to 64 of a-z, 0-9, '.', '_', '@', '-' (kept lower-case).
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Read the password (at least 12 characters) from standard input's first line.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List the console's users (never their passwords).
+    ///
+    /// Example: lead-inbox users list
+    List,
+    /// Disable a user: they cannot sign in, and their sessions end now.
+    ///
+    /// Example: lead-inbox users disable ana
+    Disable {
+        /// The username.
+        name: String,
+    },
+    /// Give a user a new password (from standard input); their sessions end now.
+    ///
+    /// Example: printf '%s' "$PASSWORD" | lead-inbox users reset-password ana --password-stdin
+    ResetPassword {
+        /// The username.
+        name: String,
+        /// Read the password (at least 12 characters) from standard input's first line.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// A console role, as the command line spells it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Agent,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Agent => Role::Agent,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
 /// A scope, as the command line spells it.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ScopeArg {
@@ -408,6 +470,109 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::ApiKeys(command) => {
             credentials(cli.config, CredentialKind::ApiKey, command.into()).await
+        }
+        Command::Users(command) => users(cli.config, command).await,
+    }
+}
+
+/// The first line of standard input, without its line ending: a password.
+fn password_from_stdin() -> Result<SecretString, ExitCode> {
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(_) => {
+            let password = line.trim_end_matches(['\r', '\n']).to_owned();
+            Ok(SecretString::from(password))
+        }
+        Err(error) => {
+            eprintln!("lead-inbox: cannot read the password from standard input: {error}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+async fn users(config: Option<PathBuf>, command: UsersCommand) -> ExitCode {
+    let password = match &command {
+        UsersCommand::Create { .. } | UsersCommand::ResetPassword { .. } => {
+            match password_from_stdin() {
+                Ok(password) => Some(password),
+                Err(code) => return code,
+            }
+        }
+        UsersCommand::List | UsersCommand::Disable { .. } => None,
+    };
+    let (config, storage) = match open_storage(config).await {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let access = storage.console_access(&config, std::sync::Arc::new(SystemClock));
+    let describe = |user: &UserRecord| {
+        format!(
+            "{:<32} {:<6} {:<28} {}",
+            user.username,
+            user.role.code(),
+            format_utc(&user.created_at),
+            user.disabled_at
+                .map(|at| format_utc(&at))
+                .unwrap_or_else(|| "-".into())
+        )
+    };
+    let header = format!(
+        "{:<32} {:<6} {:<28} {}",
+        "USERNAME", "ROLE", "CREATED", "DISABLED"
+    );
+    let password = || {
+        password
+            .clone()
+            .unwrap_or_else(|| SecretString::from(String::new()))
+    };
+    let result = match &command {
+        UsersCommand::Create { username, role, .. } => access
+            .create_user(username, (*role).into(), password())
+            .await
+            .map(|user| {
+                eprintln!(
+                    "The user {} is created; they can sign in at /inbox/login.",
+                    user.username
+                );
+                println!("{header}\n{}", describe(&user));
+            }),
+        UsersCommand::List => access.users().await.map_err(UserError::from).map(|users| {
+            println!("{header}");
+            for user in &users {
+                println!("{}", describe(user));
+            }
+        }),
+        UsersCommand::Disable { name } => access.disable_user(name).await.map(|user| {
+            eprintln!(
+                "The user {} is disabled; their sessions have ended.",
+                user.username
+            );
+            println!("{header}\n{}", describe(&user));
+        }),
+        UsersCommand::ResetPassword { name, .. } => {
+            access.reset_password(name, password()).await.map(|user| {
+                eprintln!(
+                    "The password of {} is changed; their sessions have ended.",
+                    user.username
+                );
+            })
+        }
+    };
+    storage.close().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(
+            error @ (UserError::BadUsername(_)
+            | UserError::ShortPassword
+            | UserError::Taken(_)
+            | UserError::Unknown(_)),
+        ) => {
+            eprintln!("lead-inbox: {error}");
+            ExitCode::from(2)
+        }
+        Err(error @ (UserError::Hashing(_) | UserError::Storage(_))) => {
+            eprintln!("lead-inbox: {}", report(&error));
+            ExitCode::FAILURE
         }
     }
 }

@@ -61,6 +61,10 @@ fn example(key: &str) -> Option<&'static str> {
         "forward_timeout_seconds" => "5",
         "forward_disable_after_hours" => "48",
         "nats_creds" => "/etc/lead-inbox/nats.creds",
+        // The web console (issue #20).
+        "console" => "off",
+        "timezone" => "America/New_York",
+        "console_session_idle_minutes" => "60",
         "config" => "/etc/lead-inbox/lead-inbox.toml",
         "log" => "info,lead_inbox_http=debug",
         "log_format" => "json",
@@ -221,6 +225,44 @@ pub struct Config {
     /// `LEAD_INBOX_NATS_CREDS`: a NATS credentials file (`.creds`) for NATS destinations.
     #[serde(default)]
     pub nats_creds: Option<std::path::PathBuf>,
+    // ---- The web console (issue #20) ----
+    /// `LEAD_INBOX_CONSOLE`: `on` (the default) serves the web console at `/inbox`;
+    /// `off` does not.
+    #[serde(default)]
+    pub console: ConsoleSwitch,
+    /// `LEAD_INBOX_TIMEZONE`: the IANA zone the console shows times in.
+    #[serde(default = "default_timezone", deserialize_with = "timezone")]
+    pub timezone: chrono_tz::Tz,
+    /// `LEAD_INBOX_CONSOLE_SESSION_IDLE_MINUTES`: a console session ends after this
+    /// many minutes without a request.
+    #[serde(default = "default_session_idle")]
+    pub console_session_idle_minutes: u32,
+}
+
+/// Whether the web console is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleSwitch {
+    #[default]
+    On,
+    Off,
+}
+
+fn default_timezone() -> chrono_tz::Tz {
+    chrono_tz::Europe::Lisbon
+}
+
+fn default_session_idle() -> u32 {
+    30
+}
+
+fn timezone<'de, D: Deserializer<'de>>(deserializer: D) -> Result<chrono_tz::Tz, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim().parse().map_err(|_| {
+        de::Error::custom(format!(
+            "{text:?} is not an IANA time zone (for example Europe/Lisbon)"
+        ))
+    })
 }
 
 fn default_forward_timeout() -> u64 {
@@ -333,6 +375,9 @@ impl Default for Config {
             forward_timeout_seconds: default_forward_timeout(),
             forward_disable_after_hours: default_forward_disable_after(),
             nats_creds: None,
+            console: ConsoleSwitch::default(),
+            timezone: default_timezone(),
+            console_session_idle_minutes: default_session_idle(),
         }
     }
 }
@@ -400,6 +445,12 @@ impl fmt::Debug for Config {
                 &self.forward_disable_after_hours,
             )
             .field("nats_creds", &self.nats_creds)
+            .field("console", &self.console)
+            .field("timezone", &self.timezone)
+            .field(
+                "console_session_idle_minutes",
+                &self.console_session_idle_minutes,
+            )
             .finish()
     }
 }
@@ -762,6 +813,10 @@ impl Config {
             (
                 self.forward_disable_after_hours,
                 "forward_disable_after_hours",
+            ),
+            (
+                u64::from(self.console_session_idle_minutes),
+                "console_session_idle_minutes",
             ),
         ] {
             if value == 0 {

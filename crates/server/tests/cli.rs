@@ -1019,3 +1019,109 @@ fn destinations_from_the_command_line() {
     let list = text(&run(&["destinations", "list"], None).stdout);
     assert!(!list.contains("crm.example.com/hooks/leads"), "{list}");
 }
+
+/// `lead-inbox users …` with the password on standard input; its output and exit code.
+fn users(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = lead_inbox(dir)
+        .env("LEAD_INBOX_DATABASE_URL", "sqlite://./users.db")
+        .arg("users")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("written");
+    child.wait_with_output().expect("ends")
+}
+
+#[test]
+fn console_users_are_created_listed_disabled_and_given_new_passwords() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let password = "a password of some length\n";
+    let created = users(
+        dir.path(),
+        &[
+            "create",
+            "--username",
+            "Ana",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        password,
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(
+        text(&created.stdout).contains("ana "),
+        "{}",
+        text(&created.stdout)
+    );
+    assert!(!text(&created.stdout).contains("password"), "never printed");
+
+    let again = users(
+        dir.path(),
+        &[
+            "create",
+            "--username",
+            "ana",
+            "--role",
+            "agent",
+            "--password-stdin",
+        ],
+        password,
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("a user named ana exists already"));
+    let short = users(
+        dir.path(),
+        &[
+            "create",
+            "--username",
+            "rui",
+            "--role",
+            "agent",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert_eq!(short.status.code(), Some(2));
+    assert!(text(&short.stderr).contains("at least 12 characters"));
+    let no_stdin_flag = users(
+        dir.path(),
+        &["create", "--username", "rui", "--role", "agent"],
+        "",
+    );
+    assert_eq!(
+        no_stdin_flag.status.code(),
+        Some(2),
+        "--password-stdin is required"
+    );
+
+    let reset = users(
+        dir.path(),
+        &["reset-password", "ana", "--password-stdin"],
+        password,
+    );
+    assert!(reset.status.success(), "{}", text(&reset.stderr));
+    let disabled = users(dir.path(), &["disable", "ana"], "");
+    assert!(disabled.status.success(), "{}", text(&disabled.stderr));
+    let unknown = users(dir.path(), &["disable", "nobody"], "");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no user is named nobody"));
+
+    let listed = users(dir.path(), &["list"], "");
+    let listed = text(&listed.stdout);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(lines[0].starts_with("USERNAME"));
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(row[0], "ana");
+    assert_eq!(row[1], "admin");
+    assert_ne!(row[3], "-", "disabled at a time: {listed}");
+}

@@ -23,6 +23,9 @@ use lead_inbox_application::{
     LeadWorkStore, LeadWriter, NewCredential, Page, PageRequest, QuarantineStore, SecretHash,
     StorageError, StoreHealth,
 };
+use lead_inbox_application::{
+    NewUser, PasswordHash, SessionRecord, SessionStore, UserRecord, UserStore, Username,
+};
 use lead_inbox_domain::{
     Applied, HistoryEntry, Lead, LeadEvent, LeadEventKind, LeadId, LeadReference, LeadWork,
     NewLead, NewQuarantined, Note, QuarantineId, Quarantined, Subject,
@@ -645,5 +648,148 @@ impl CredentialStore for InMemoryCredentialStore {
                 stored == hash && record.kind == kind && record.is_valid_at(now)
             })
             .map(|(_, record)| record.clone()))
+    }
+}
+
+// ---- The web console's users and sessions (issue #20) ----
+
+/// Console users and sessions in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryConsoleStore {
+    users: Mutex<Vec<(UserRecord, PasswordHash)>>,
+    sessions: Mutex<Vec<StoredSession>>,
+}
+
+/// A session with its token's hash and its revocation time.
+type StoredSession = (SecretHash, SessionRecord, Option<DateTime<Utc>>);
+
+impl InMemoryConsoleStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl UserStore for InMemoryConsoleStore {
+    async fn create(&self, user: NewUser) -> Result<Option<UserRecord>, StorageError> {
+        let mut users = lock(&self.users);
+        if users.iter().any(|(u, _)| u.username == user.username) {
+            return Ok(None);
+        }
+        let record = UserRecord {
+            id: users.len() as i64 + 1,
+            username: user.username,
+            role: user.role,
+            created_at: user.created_at,
+            disabled_at: None,
+        };
+        users.push((record.clone(), user.password));
+        Ok(Some(record))
+    }
+
+    async fn list(&self) -> Result<Vec<UserRecord>, StorageError> {
+        let mut users: Vec<UserRecord> = lock(&self.users).iter().map(|(u, _)| u.clone()).collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
+    }
+
+    async fn find(
+        &self,
+        username: &Username,
+    ) -> Result<Option<(UserRecord, PasswordHash)>, StorageError> {
+        Ok(lock(&self.users)
+            .iter()
+            .find(|(u, _)| &u.username == username)
+            .cloned())
+    }
+
+    async fn get(&self, id: i64) -> Result<Option<UserRecord>, StorageError> {
+        Ok(lock(&self.users)
+            .iter()
+            .find(|(u, _)| u.id == id)
+            .map(|(u, _)| u.clone()))
+    }
+
+    async fn disable(
+        &self,
+        username: &Username,
+        at: DateTime<Utc>,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        Ok(lock(&self.users)
+            .iter_mut()
+            .find(|(u, _)| &u.username == username)
+            .map(|(u, _)| {
+                u.disabled_at.get_or_insert(at);
+                u.clone()
+            }))
+    }
+
+    async fn set_password(
+        &self,
+        username: &Username,
+        password: PasswordHash,
+    ) -> Result<Option<UserRecord>, StorageError> {
+        Ok(lock(&self.users)
+            .iter_mut()
+            .find(|(u, _)| &u.username == username)
+            .map(|(u, hash)| {
+                *hash = password;
+                u.clone()
+            }))
+    }
+}
+
+#[async_trait]
+impl SessionStore for InMemoryConsoleStore {
+    async fn create(
+        &self,
+        user_id: i64,
+        hash: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> Result<SessionRecord, StorageError> {
+        let mut sessions = lock(&self.sessions);
+        let record = SessionRecord {
+            id: sessions.len() as i64 + 1,
+            user_id,
+            created_at: at,
+            last_seen_at: at,
+        };
+        sessions.push((*hash, record.clone(), None));
+        Ok(record)
+    }
+
+    async fn find(&self, hash: &SecretHash) -> Result<Option<SessionRecord>, StorageError> {
+        Ok(lock(&self.sessions)
+            .iter()
+            .find(|(h, _, revoked)| h == hash && revoked.is_none())
+            .map(|(_, s, _)| s.clone()))
+    }
+
+    async fn touch(&self, id: i64, at: DateTime<Utc>) -> Result<(), StorageError> {
+        if let Some((_, session, _)) = lock(&self.sessions).iter_mut().find(|(_, s, _)| s.id == id)
+        {
+            session.last_seen_at = session.last_seen_at.max(at);
+        }
+        Ok(())
+    }
+
+    async fn revoke(&self, hash: &SecretHash, at: DateTime<Utc>) -> Result<(), StorageError> {
+        for (h, _, revoked) in lock(&self.sessions).iter_mut() {
+            if h == hash {
+                revoked.get_or_insert(at);
+            }
+        }
+        Ok(())
+    }
+
+    async fn revoke_user(&self, user_id: i64, at: DateTime<Utc>) -> Result<u64, StorageError> {
+        let mut revoked_now = 0;
+        for (_, session, revoked) in lock(&self.sessions).iter_mut() {
+            if session.user_id == user_id && revoked.is_none() {
+                *revoked = Some(at);
+                revoked_now += 1;
+            }
+        }
+        Ok(revoked_now)
     }
 }

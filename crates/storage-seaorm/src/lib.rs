@@ -8,6 +8,7 @@
 //! this crate; the ports see only domain types.
 
 mod checkpoint;
+mod console;
 mod credentials;
 mod entity;
 mod listen;
@@ -37,6 +38,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 pub use checkpoint::Checkpoint;
+pub use console::SeaOrmConsoleStore;
 pub use credentials::SeaOrmCredentialStore;
 pub use listen::EVENTS_CHANNEL;
 pub use privacy::SeaOrmErasureLog;
@@ -387,6 +389,11 @@ impl SeaOrmStore {
 
     pub fn credentials(&self) -> SeaOrmCredentialStore {
         SeaOrmCredentialStore::new(self.inner.clone())
+    }
+
+    /// The web console's users and sessions.
+    pub fn console(&self) -> SeaOrmConsoleStore {
+        SeaOrmConsoleStore::new(self.inner.clone())
     }
 
     /// Brings the database up to date after a bulk load (a `copy`, the benchmark's

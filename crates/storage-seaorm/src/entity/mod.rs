@@ -1,5 +1,7 @@
 //! sea-orm entities. Private to this crate: rows become domain types in `mapping`.
 
+pub mod console_session;
+pub mod console_user;
 pub mod credential;
 pub mod delivery;
 pub mod delivery_attempt;
