@@ -520,3 +520,34 @@ async fn a_replay_sends_again_with_new_message_ids() {
         None
     );
 }
+
+#[tokio::test]
+async fn a_disabled_destination_gets_no_deliveries_and_a_replay_sends_what_it_missed() {
+    let world = World::new();
+    let destination = world.destination(&[LeadEventKind::Created], 8).await;
+    world
+        .destinations
+        .set_enabled(destination, false)
+        .await
+        .unwrap();
+    let (stop, task) = world.start("one", "10ms");
+    let since = chrono::Utc::now();
+    world.post(&["OFF-1", "OFF-2"]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(world.transport.sent().is_empty());
+    assert!(world.statuses().await.is_empty(), "nothing waits for it");
+    world
+        .destinations
+        .set_enabled(destination, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        world.deliveries.replay(destination, since).await.unwrap(),
+        Some(2)
+    );
+    world
+        .until("two messages", |w| w.transport.sent().len() == 2)
+        .await;
+    let _ = stop.send(());
+    task.await.unwrap();
+}

@@ -271,11 +271,14 @@ impl Forwarder {
             if gone.contains(&event.lead_id) {
                 continue;
             }
-            // Disabled destinations get their deliveries too: they wait, pending, until
-            // the destination is enabled again.
+            // A disabled destination gets no deliveries (none pile up behind a CRM that is
+            // gone); once it is enabled again, a replay since it was disabled sends what it
+            // missed.
             let wanting: Vec<&Destination> = destinations
                 .iter()
-                .filter(|d| event.id > d.after_event && d.events.contains(&event.kind))
+                .filter(|d| {
+                    d.enabled() && event.id > d.after_event && d.events.contains(&event.kind)
+                })
                 .collect();
             if wanting.is_empty() {
                 continue;
