@@ -8,14 +8,15 @@ use std::{
     collections::{BTreeSet, HashMap},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU32, Ordering},
+        atomic::{AtomicI64, AtomicU32, Ordering},
     },
     time::Duration,
 };
 
 use async_trait::async_trait;
 use lead_inbox_application::{
-    EventSignal, FeedItem, LeadWriter, PageRequest, SecretString, SystemClock,
+    EventSignal, FeedItem, LeadEventLog, LeadWriter, PageRequest, SecretString, StorageError,
+    SystemClock,
     forwarding::{
         Deliveries, DeliveryFilter, DestinationRequest, Destinations, EventRenderer, Forwarder,
         ForwardingOptions, ForwardingPorts, NoObserver, Outgoing, SealError, SecretSealer,
@@ -23,7 +24,7 @@ use lead_inbox_application::{
     },
 };
 use lead_inbox_domain::{
-    LeadEventKind, NewLead, RawPayload,
+    LeadEvent, LeadEventKind, NewLead, RawPayload,
     casayes::parse_payload,
     forwarding::{
         Attempt, DeliveryStatus, Destination, DestinationId, DisabledReason, RetrySchedule, Verdict,
@@ -178,6 +179,16 @@ impl World {
     }
 
     fn forwarder(&self, owner: &str, schedule: &str) -> Forwarder {
+        self.forwarder_reading(owner, schedule, self.leads.clone())
+    }
+
+    /// A forwarder that reads the event log through `events`.
+    fn forwarder_reading(
+        &self,
+        owner: &str,
+        schedule: &str,
+        events: Arc<dyn LeadEventLog>,
+    ) -> Forwarder {
         let mut options = ForwardingOptions::new(
             RetrySchedule::parse(schedule).unwrap(),
             Duration::from_secs(5),
@@ -189,7 +200,7 @@ impl World {
             ForwardingPorts {
                 destinations: Arc::new(self.store.clone()),
                 deliveries: Arc::new(self.store.clone()),
-                events: self.leads.clone(),
+                events,
                 leads: self.leads.clone(),
                 transport: self.transport.clone(),
                 renderer: Arc::new(Plain),
@@ -208,12 +219,7 @@ impl World {
         owner: &str,
         schedule: &str,
     ) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-        let (stop, stopped) = oneshot::channel();
-        let forwarder = self.forwarder(owner, schedule);
-        let task = tokio::spawn(forwarder.run(async move {
-            let _ = stopped.await;
-        }));
-        (stop, task)
+        run(self.forwarder(owner, schedule))
     }
 
     async fn destination(&self, events: &[LeadEventKind], max_in_flight: u32) -> DestinationId {
@@ -281,6 +287,44 @@ impl World {
             "{what} did not happen within 5 s; sent: {:?}",
             self.transport.sent()
         );
+    }
+}
+
+/// Runs `forwarder`; the sender stops it (gracefully).
+fn run(forwarder: Forwarder) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(forwarder.run(async move {
+        let _ = stopped.await;
+    }));
+    (stop, task)
+}
+
+/// The event log with one id that never commits, as a PostgreSQL sequence value taken
+/// by a transaction that was killed (`0`: none yet).
+struct Gapped {
+    log: Arc<InMemoryLeadRepository>,
+    missing: AtomicI64,
+}
+
+#[async_trait]
+impl LeadEventLog for Gapped {
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<LeadEvent>, StorageError> {
+        let missing = self.missing.load(Ordering::SeqCst);
+        let mut events = self.log.events_after(after, limit).await?;
+        events.retain(|event| event.id != missing);
+        Ok(events)
+    }
+
+    async fn last_event_id(&self) -> Result<i64, StorageError> {
+        self.log.last_event_id().await
+    }
+
+    async fn prune_events_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<u64, StorageError> {
+        self.log.prune_events_before(cutoff, limit).await
     }
 }
 
@@ -550,4 +594,38 @@ async fn a_disabled_destination_gets_no_deliveries_and_a_replay_sends_what_it_mi
         .await;
     let _ = stop.send(());
     task.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_event_id_that_never_commits_holds_the_fan_out_only_for_the_settle_time() {
+    let world = World::new();
+    world.destination(&[LeadEventKind::Created], 8).await;
+    let gapped = Arc::new(Gapped {
+        log: world.leads.clone(),
+        missing: AtomicI64::new(0),
+    });
+    let (stop, task) = run(world.forwarder_reading("one", "10ms", gapped.clone()));
+    world.post(&["GAP-1"]).await;
+    world
+        .until("the first message", |w| w.transport.sent().len() == 1)
+        .await;
+    let next = world.leads.last_event_id().await.unwrap() + 1;
+    gapped.missing.store(next, Ordering::SeqCst);
+    world.post(&["GAP-NEVER-COMMITTED"]).await;
+    world.post(&["GAP-3", "GAP-4"]).await;
+    world
+        .until("the events after the gap", |w| {
+            w.transport.sent().len() == 3
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = stop.send(());
+    task.await.unwrap();
+    let sent: Vec<String> = world
+        .transport
+        .sent()
+        .iter()
+        .map(|s| s.body.split(' ').nth(2).unwrap().to_owned())
+        .collect();
+    assert_eq!(sent, ["GAP-1", "GAP-3", "GAP-4"]);
 }

@@ -234,6 +234,11 @@ impl Forwarder {
         let mut trial = follower.clone();
         let ready = trial.take(read, Instant::now());
         if ready.is_empty() {
+            // Nothing to store, but the follower keeps what it learnt: a gap it is
+            // waiting on, and since when (dropping that would restart the wait on every
+            // read, and an id that never commits, like a PostgreSQL sequence value taken
+            // by a transaction that died, would stop the fan-out for good).
+            *follower = trial;
             return Ok(false);
         }
         // The destinations are read again after the events: one created since the cached
