@@ -233,7 +233,31 @@ def main():
         page.get_by_role("button", name="Replay").first.click()
         page.wait_for_url(f"**/inbox/leads/{QUARANTINED_REFERENCE}")
         check(QUARANTINED_REFERENCE in page.inner_text("main"), "the replayed payload is a lead")
-        print("SKIPPED: retrying a failed delivery: forwarding (issue #18) is not on this branch")
+
+        # The dead-letter view: the delivery the CRM refused is retried, and arrives.
+        failed_reference = os.environ["FAILED_REFERENCE"]
+        page.get_by_role("link", name="Deliveries", exact=True).click()
+        page.get_by_role("link", name="Failed", exact=True).click()
+        page.wait_for_url("**/inbox/deliveries?status=failed")
+        row = page.locator("table.deliveries tbody tr").filter(has_text=failed_reference)
+        check(row.count() == 1, "the failed delivery is in the dead-letter view")
+        check("HTTP 500" in row.inner_text(), f"with its last answer: {row.inner_text()}")
+        row.get_by_role("button", name="Retry").click()
+        page.wait_for_url("**/inbox/deliveries?status=failed&done=retried")
+        page.get_by_text("Retried").first.wait_for()
+        delivered = False
+        for _ in range(50):
+            page.goto("/inbox/deliveries?status=delivered")
+            if page.locator("table.deliveries tbody tr").filter(has_text=failed_reference).count() == 1:
+                delivered = True
+                break
+            time.sleep(0.2)
+        check(delivered, "the retried delivery is delivered")
+        page.goto(f"/inbox/leads/{failed_reference}")
+        check("Forwarded to" in page.inner_text("main"), "the lead page lists its deliveries")
+        page.goto("/inbox/destinations")
+        check("<b>The CRM</b>" in page.inner_text("main"), "the destination's description, as text")
+        check(page.evaluate("document.querySelector('main b') === null"), "no markup from it")
         pages = {
             "inbox": "/inbox",
             "lead": f"/inbox/leads/{HOSTILE_REFERENCE}",
@@ -241,6 +265,8 @@ def main():
             "statistics": "/inbox/statistics",
             "quarantine": "/inbox/quarantine",
             "admin": "/inbox/admin",
+            "destinations": "/inbox/destinations",
+            "deliveries": "/inbox/deliveries",
             "person": "/inbox/admin/person?email=maria.sequeira@example.pt",
         }
         for lang in ("en", "pt-PT"):

@@ -5,9 +5,11 @@
 use lead_inbox_application::{Role, SecretString, SystemClock};
 use lead_inbox_server::{Config, config::ConsoleSwitch};
 use lead_inbox_tests::{
-    TestApp, WEBHOOK_TOKEN, clean_example,
+    API_KEY, TestApp, WEBHOOK_TOKEN, clean_example,
     console::{PASSWORD, Visitor, create_user, open, quarantine},
-    example_with, spawn_app, spawn_app_with,
+    example_with,
+    receiver::Receiver,
+    spawn_app, spawn_app_with,
 };
 use serde_json::json;
 
@@ -519,4 +521,171 @@ async fn an_admin_finds_and_erases_a_persons_data() {
     assert_eq!(still, 200);
     let (_, log) = app.api_get("/api/v1/erasures").await;
     assert_eq!(log["items"][0]["requestedBy"], "console:root", "{log}");
+}
+
+#[tokio::test]
+async fn admins_see_destinations_and_deliveries_and_retry_a_failed_one() {
+    let Some(app) = spawn_app_with("console_forwarding", |config| {
+        config.forward_allow_private = true;
+        config.forward_retry_schedule = Some("1s".into());
+    })
+    .await
+    else {
+        return;
+    };
+    create_user(&app, "ana", Role::Agent)
+        .await
+        .expect("a database");
+    create_user(&app, "root", Role::Admin)
+        .await
+        .expect("a database");
+    let receiver = Receiver::start().await;
+    receiver.answer_otherwise(500);
+    let (status, created) = app
+        .client
+        .post(app.url("/api/v1/destinations"))
+        .bearer_auth(API_KEY)
+        .json(&json!({"url": receiver.url(), "description": "<script>alert(1)</script> CRM"}))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .expect("an answer");
+    assert_eq!(status, 201);
+    let destination = created.json::<serde_json::Value>().await.expect("JSON")["destination"]["id"]
+        .as_i64()
+        .expect("an id");
+    let (reference, body) = clean_example(60);
+    deliver(&app, &body).await;
+    let mut delivery = None;
+    for _ in 0..200 {
+        let (_, page) = app.api_get("/api/v1/deliveries?status=failed").await;
+        if let Some(id) = page["items"][0]["id"].as_i64() {
+            delivery = Some(id);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let delivery = delivery.expect("the delivery failed: two attempts, each a 500");
+
+    let mut ana = Visitor::signed_in(&app, "ana").await;
+    let mut root = Visitor::signed_in(&app, "root").await;
+    for path in ["/inbox/destinations", "/inbox/deliveries"] {
+        assert_eq!(ana.get(path).await.status, 403, "{path} for an agent");
+    }
+    let lead_path = format!("/inbox/leads/{reference}");
+    assert!(
+        !ana.get(&lead_path).await.body.contains("Forwarded to"),
+        "an agent's lead page has no deliveries"
+    );
+
+    let page = root.get("/inbox/destinations").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&receiver.url()));
+    assert!(page.body.contains("lead.created"));
+    assert!(
+        page.body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62; CRM")
+            || page
+                .body
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt; CRM"),
+        "the description escaped"
+    );
+    assert!(!page.body.contains("<script>alert(1)"));
+
+    let dead = root.get("/inbox/deliveries?status=failed").await;
+    assert_eq!(dead.status, 200);
+    assert!(dead.body.contains("Failed deliveries"));
+    assert!(dead.body.contains(&reference));
+    assert!(dead.body.contains("HTTP 500"));
+    let lead_page = root.get(&lead_path).await;
+    assert!(lead_page.body.contains("Forwarded to"));
+    assert!(
+        lead_page
+            .body
+            .contains(&format!("/inbox/deliveries/{delivery}/retry"))
+    );
+
+    let forged = root
+        .post(
+            &format!("/inbox/deliveries/{delivery}/retry"),
+            &[("csrf", "forged"), ("back", &lead_path)],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "a retry without the form's token");
+    receiver.answer_all_ok();
+    let retried = root
+        .post(
+            &format!("/inbox/deliveries/{delivery}/retry"),
+            &[("csrf", &dead.form_token()), ("back", &lead_path)],
+        )
+        .await;
+    assert_eq!(retried.status, 303);
+    assert_eq!(
+        retried.header("location"),
+        format!("{lead_path}?done=retried")
+    );
+    assert!(
+        receiver
+            .wait_for(std::time::Duration::from_secs(15), |r| r
+                .iter()
+                .any(|r| r.status == 200))
+            .await,
+        "the retry reached the CRM"
+    );
+    let mut status = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, found) = app.api_get(&format!("/api/v1/deliveries/{delivery}")).await;
+        status = found["status"].clone();
+        if status == "delivered" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "delivered");
+    let retried_page = root.get(&format!("{lead_path}?done=retried")).await;
+    assert!(retried_page.body.contains("Retried"));
+    assert!(
+        !retried_page
+            .body
+            .contains(&format!("/inbox/deliveries/{delivery}/retry")),
+        "no retry button on a delivered one"
+    );
+
+    // Disabled in the console: the API says so, with the operator as the reason.
+    let token = root.get("/inbox/destinations").await.form_token();
+    let disabled = root
+        .post(
+            &format!("/inbox/destinations/{destination}/disable"),
+            &[("csrf", &token)],
+        )
+        .await;
+    assert_eq!(disabled.status, 303);
+    let (_, view) = app
+        .api_get(&format!("/api/v1/destinations/{destination}"))
+        .await;
+    assert_eq!(view["enabled"], false);
+    assert_eq!(view["disabledReason"], "operator");
+    let page = root.get("/inbox/destinations?done=disabled").await;
+    assert!(page.body.contains("Disabled (operator)"));
+    assert!(
+        page.body
+            .contains(&format!("/inbox/destinations/{destination}/enable"))
+    );
+    let enabled = root
+        .post(
+            &format!("/inbox/destinations/{destination}/enable"),
+            &[("csrf", &token)],
+        )
+        .await;
+    assert_eq!(enabled.status, 303);
+    let (_, view) = app
+        .api_get(&format!("/api/v1/destinations/{destination}"))
+        .await;
+    assert_eq!(view["enabled"], true);
+    assert_eq!(
+        root.post("/inbox/destinations/1/explode", &[("csrf", &token)])
+            .await
+            .status,
+        404
+    );
 }

@@ -11,7 +11,9 @@ use lead_inbox_test_env::required_in_ci;
 use lead_inbox_tests::{
     WEBHOOK_TOKEN, clean_example,
     console::{PASSWORD, create_user, quarantine},
-    example_with, spawn_app,
+    example_with,
+    receiver::Receiver,
+    spawn_app_with,
 };
 use serde_json::json;
 
@@ -34,7 +36,12 @@ async fn the_console_works_in_a_real_browser() {
     let Some(python) = required_in_ci(BROWSER_PYTHON_ENV, "the console's browser tests") else {
         return;
     };
-    let Some(app) = spawn_app("console_browser").await else {
+    let Some(app) = spawn_app_with("console_browser", |config| {
+        config.forward_allow_private = true;
+        config.forward_retry_schedule = Some("1s".into());
+    })
+    .await
+    else {
         return;
     };
     for (name, role) in [
@@ -72,6 +79,34 @@ async fn the_console_works_in_a_real_browser() {
         json!({"SenderName": "Live Lead", "SenderEmail": "live.lead@example.pt"}),
     );
 
+    // A lead the CRM refuses until its delivery is failed (the schedule is spent),
+    // for the admin to retry from the console once the CRM is back.
+    let receiver = Receiver::start().await;
+    let (failed_reference, failed_body) = clean_example(50);
+    receiver.answer_when(&failed_reference, 500, None);
+    let created = app
+        .client
+        .post(app.url("/api/v1/destinations"))
+        .bearer_auth(lead_inbox_tests::API_KEY)
+        .json(&json!({"url": receiver.url(), "description": "<b>The CRM</b>"}))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(created.status().as_u16(), 201);
+    deliver(failed_body).await;
+    let mut failed = false;
+    for _ in 0..200 {
+        let (_, page) = app.api_get("/api/v1/deliveries?status=failed").await;
+        if page["items"][0]["leadReference"] == failed_reference.as_str() {
+            failed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(failed, "the refused lead's delivery failed");
+    receiver.answer_all_ok();
+    let delivered_before = receiver.accepted().len();
+
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let shots = root.join("../target/console-screenshots");
     let script = root.join("browser/console.py");
@@ -87,6 +122,7 @@ async fn the_console_works_in_a_real_browser() {
         .env("HOSTILE_REFERENCE", &hostile_reference)
         .env("QUARANTINED_REFERENCE", &quarantined_reference)
         .env("LIVE_REFERENCE", &live_reference)
+        .env("FAILED_REFERENCE", &failed_reference)
         .env("LIVE_LEAD", live_body.to_string());
     // The server runs on this runtime's other thread while the script drives it.
     let run = tokio::task::spawn_blocking(move || command.output());
@@ -104,6 +140,20 @@ async fn the_console_works_in_a_real_browser() {
         output.status
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    // The retry in the browser reached the CRM.
+    let delivered: Vec<String> = receiver.accepted()[delivered_before..]
+        .iter()
+        .map(|r| {
+            r.json()["lead"]["leadReference"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        delivered.contains(&failed_reference),
+        "the retried delivery arrived: {delivered:?}"
+    );
     for page in [
         "login",
         "inbox",
@@ -112,6 +162,8 @@ async fn the_console_works_in_a_real_browser() {
         "statistics",
         "quarantine",
         "admin",
+        "destinations",
+        "deliveries",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

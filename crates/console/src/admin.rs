@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// The signed-in admin, or the answer to give instead.
-async fn admin_of(console: &Console, request: &Request) -> Result<SignedIn, Response> {
+pub(crate) async fn admin_of(console: &Console, request: &Request) -> Result<SignedIn, Response> {
     let user = signed_in(console, request).await?;
     if user.admin().is_err() {
         return Err(web::forbidden(request, &user));
@@ -32,7 +32,7 @@ async fn admin_of(console: &Console, request: &Request) -> Result<SignedIn, Resp
 }
 
 /// As [`admin_of`], for a change: the form's token checked too.
-async fn admin_form(
+pub(crate) async fn admin_form(
     console: &Console,
     request: &Request,
     csrf: &str,

@@ -1,7 +1,7 @@
 //! The console's words, in English and in Portuguese (pt-PT). One struct with a field a
 //! string, so that a string missing in either language does not compile.
 
-use lead_inbox_domain::LeadStatus;
+use lead_inbox_domain::{LeadStatus, forwarding::DeliveryStatus};
 
 /// A language of the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +141,6 @@ pub struct Texts {
     pub reopened: &'static str,
     pub notes: &'static str,
     pub payload: &'static str,
-    pub deliveries_pending: &'static str,
     pub contacts_caption: &'static str,
     pub leads_count: &'static str,
     pub last_lead: &'static str,
@@ -185,9 +184,48 @@ pub struct Texts {
     pub quarantined_mentions: &'static str,
     pub erase_all: &'static str,
     pub erased: &'static str,
+    pub destinations: &'static str,
+    pub destinations_caption: &'static str,
+    pub destinations_hint: &'static str,
+    pub no_destinations: &'static str,
+    pub url: &'static str,
+    pub events: &'static str,
+    pub format: &'static str,
+    pub state: &'static str,
+    pub enabled: &'static str,
+    pub enable: &'static str,
+    pub failing_since: &'static str,
+    pub destination_enabled: &'static str,
+    pub destination_disabled: &'static str,
+    pub deliveries: &'static str,
+    pub dead_letters: &'static str,
+    pub deliveries_caption: &'static str,
+    pub no_deliveries: &'static str,
+    pub all: &'static str,
+    pub destination: &'static str,
+    pub event: &'static str,
+    pub attempts: &'static str,
+    pub last_attempt: &'static str,
+    pub next_attempt: &'static str,
+    pub retry: &'static str,
+    pub retried: &'static str,
+    pub lead_deliveries: &'static str,
 }
 
 impl Texts {
+    /// A delivery's status, in words.
+    pub fn delivery_status(&self, status: DeliveryStatus) -> &'static str {
+        let english = std::ptr::eq(self, &EN);
+        match (status, english) {
+            (DeliveryStatus::Pending, true) => "Pending",
+            (DeliveryStatus::Pending, false) => "Pendente",
+            (DeliveryStatus::Delivered, true) => "Delivered",
+            (DeliveryStatus::Delivered, false) => "Entregue",
+            (DeliveryStatus::Failed, true) => "Failed",
+            (DeliveryStatus::Failed, false) => "Falhada",
+        }
+    }
+
     /// A status, in words.
     pub fn status_name(&self, status: LeadStatus) -> &'static str {
         let english = std::ptr::eq(self, &EN);
@@ -289,7 +327,6 @@ pub static EN: Texts = Texts {
     reopened: "reopened",
     notes: "Notes",
     payload: "Original payload",
-    deliveries_pending: "Deliveries will show here once forwarding is installed.",
     contacts_caption: "Contacts, most recently active first",
     leads_count: "Leads",
     last_lead: "Last lead",
@@ -333,6 +370,32 @@ pub static EN: Texts = Texts {
     quarantined_mentions: "Quarantined payloads that mention them",
     erase_all: "Erase everything about this person",
     erased: "Erased: leads and quarantined payloads",
+    destinations: "Destinations",
+    destinations_caption: "Where new leads and changes are forwarded",
+    destinations_hint: "Add a destination with POST /api/v1/destinations or lead-inbox destinations add: they show its signing secret once.",
+    no_destinations: "No destination yet: leads are not forwarded.",
+    url: "URL",
+    events: "Events",
+    format: "Format",
+    state: "State",
+    enabled: "Enabled",
+    enable: "Enable",
+    failing_since: "Failing since",
+    destination_enabled: "Enabled: it receives new events again. A replay (POST /api/v1/destinations/{id}/replay) sends what it missed.",
+    destination_disabled: "Disabled: it receives nothing until it is enabled again.",
+    deliveries: "Deliveries",
+    dead_letters: "Failed deliveries",
+    deliveries_caption: "Deliveries, newest first, with their last attempt",
+    no_deliveries: "No delivery here.",
+    all: "All",
+    destination: "Destination",
+    event: "Event",
+    attempts: "Attempts",
+    last_attempt: "Last attempt",
+    next_attempt: "Next attempt",
+    retry: "Retry",
+    retried: "Retried: it is sent again now.",
+    lead_deliveries: "Forwarded to",
 };
 
 pub static PT: Texts = Texts {
@@ -410,7 +473,6 @@ pub static PT: Texts = Texts {
     reopened: "reaberta",
     notes: "Notas",
     payload: "Conteúdo original",
-    deliveries_pending: "As entregas aparecerão aqui quando o reencaminhamento estiver instalado.",
     contacts_caption: "Contactos, os mais recentes primeiro",
     leads_count: "Leads",
     last_lead: "Última lead",
@@ -454,6 +516,32 @@ pub static PT: Texts = Texts {
     quarantined_mentions: "Conteúdos em quarentena que a mencionam",
     erase_all: "Apagar tudo sobre esta pessoa",
     erased: "Apagado: leads e conteúdos em quarentena",
+    destinations: "Destinos",
+    destinations_caption: "Para onde são encaminhadas as leads novas e as alterações",
+    destinations_hint: "Adicione um destino com POST /api/v1/destinations ou lead-inbox destinations add: mostram o segredo de assinatura uma única vez.",
+    no_destinations: "Ainda não há destinos: as leads não são encaminhadas.",
+    url: "URL",
+    events: "Eventos",
+    format: "Formato",
+    state: "Estado",
+    enabled: "Ativo",
+    enable: "Ativar",
+    failing_since: "Em falha desde",
+    destination_enabled: "Ativado: volta a receber eventos novos. Um reenvio (POST /api/v1/destinations/{id}/replay) envia o que perdeu.",
+    destination_disabled: "Desativado: não recebe nada até ser ativado de novo.",
+    deliveries: "Entregas",
+    dead_letters: "Entregas falhadas",
+    deliveries_caption: "Entregas, das mais recentes para as mais antigas, com a última tentativa",
+    no_deliveries: "Não há entregas aqui.",
+    all: "Todas",
+    destination: "Destino",
+    event: "Evento",
+    attempts: "Tentativas",
+    last_attempt: "Última tentativa",
+    next_attempt: "Próxima tentativa",
+    retry: "Tentar de novo",
+    retried: "Tentado de novo: é enviado agora.",
+    lead_deliveries: "Encaminhada para",
 };
 
 #[cfg(test)]

@@ -148,7 +148,7 @@ pub struct LeadRow {
     pub anomalies: usize,
 }
 
-fn lead_href(reference: &LeadReference) -> String {
+pub(crate) fn lead_href(reference: &LeadReference) -> String {
     format!("{PREFIX}/leads/{}", urlencode_path(reference.as_str()))
 }
 
@@ -346,12 +346,17 @@ struct LeadPage {
     payload: String,
     notice: Option<String>,
     error: Option<String>,
+    /// Its deliveries (admins only), with the retry buttons coming back here.
+    deliveries: Vec<crate::forwarding::DeliveryRow>,
+    back: String,
 }
 
 /// What the lead page says above the form.
 enum Said {
     Nothing,
     Saved,
+    /// One of its deliveries was retried.
+    Retried,
     Conflict,
     Refused(WorkError),
 }
@@ -388,6 +393,10 @@ async fn lead_page(
         }
         None => Vec::new(),
     };
+    let deliveries = match crate::forwarding::of_lead(console, user, reference).await {
+        Ok(deliveries) => deliveries,
+        Err(error) => return web::unavailable(request, &error),
+    };
     let frame = Frame::new(request, "", Nav::Inbox, Some(user));
     let t = frame.t;
     let status = lead.work.status;
@@ -406,6 +415,7 @@ async fn lead_page(
     let (notice, error) = match said {
         Said::Nothing => (None, None),
         Said::Saved => (Some(t.saved.to_owned()), None),
+        Said::Retried => (Some(t.retried.to_owned()), None),
         Said::Conflict => (None, Some(t.conflict.to_owned())),
         Said::Refused(why) => (None, Some(format!("{}: {why}", t.refused))),
     };
@@ -458,6 +468,8 @@ async fn lead_page(
                 })
                 .collect(),
             payload: payload_text(lead.raw.as_bytes()),
+            deliveries: crate::forwarding::delivery_rows(console, t, &deliveries),
+            back: lead_href(lead.reference()),
             notice,
             error,
             frame: Frame { title, ..frame },
@@ -609,9 +621,12 @@ pub async fn lead_view(
     let Some(reference) = parse_reference(&reference) else {
         return web::not_found(request, Some(&user));
     };
-    let said = match web::query_value(request, "saved") {
-        Some(_) => Said::Saved,
-        None => Said::Nothing,
+    let said = if web::query_value(request, "saved").is_some() {
+        Said::Saved
+    } else if web::query_value(request, "done").as_deref() == Some("retried") {
+        Said::Retried
+    } else {
+        Said::Nothing
     };
     lead_page(console, request, &user, &reference, said).await
 }

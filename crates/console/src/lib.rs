@@ -13,6 +13,7 @@
 mod admin;
 pub mod assets;
 mod chart;
+mod forwarding;
 pub mod i18n;
 mod leads;
 mod pages;
@@ -24,6 +25,7 @@ use chrono_tz::Tz;
 use lead_inbox_application::{
     ConsoleAccess, CredentialManagement, FeedHub, LeadIntake, LeadQueries, LeadWorkflow,
     SubjectRights,
+    forwarding::{Deliveries, Destinations},
 };
 use poem::{Endpoint, EndpointExt, Route, get, post};
 
@@ -41,8 +43,17 @@ pub struct ConsoleState {
     pub credentials: CredentialManagement,
     /// A person's data (GDPR): find and erase.
     pub rights: SubjectRights,
+    /// Forwarding's destinations and deliveries.
+    pub forwarding: ConsoleForwarding,
     /// Turns `true` when the server begins to shut down: live streams end then.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Forwarding's use cases, as the API's `/destinations` and `/deliveries` use them.
+#[derive(Debug, Clone)]
+pub struct ConsoleForwarding {
+    pub destinations: Destinations,
+    pub deliveries: Deliveries,
 }
 
 /// The console's settings.
@@ -101,7 +112,10 @@ pub fn routes(state: ConsoleState, settings: ConsoleSettings) -> impl Endpoint {
         .at("/admin/users/:username/disable", post(admin::disable_user))
         .at("/admin/credentials/:kind", post(admin::issue))
         .at("/admin/credentials/:kind/:id/revoke", post(admin::revoke))
-        // Forwarding (issue #18) adds `/destinations` and `/deliveries` here.
+        .at("/destinations", get(forwarding::destinations))
+        .at("/destinations/:id/:action", post(forwarding::set_enabled))
+        .at("/deliveries", get(forwarding::deliveries))
+        .at("/deliveries/:id/retry", post(forwarding::retry))
         .at("/static/:hash/:name", get(pages::asset))
         .data(console)
         .around(web::secure)

@@ -157,6 +157,8 @@ pub enum Nav {
     Contacts,
     Quarantine,
     Statistics,
+    Destinations,
+    Deliveries,
     Admin,
     None,
 }

@@ -178,21 +178,6 @@ impl From<DeliveryStatusView> for DeliveryStatus {
     }
 }
 
-/// `url` with the credentials it may carry (a NATS URL's `user:password@` or
-/// `token@`) replaced by `***`, so that no view or terminal shows them.
-pub fn redact_destination_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
-        return url.to_owned();
-    };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |at| scheme_end + at);
-    match url[scheme_end..authority_end].rfind('@') {
-        Some(at) => format!("{}***{}", &url[..scheme_end], &url[scheme_end + at..]),
-        None => url.to_owned(),
-    }
-}
-
 /// A destination: where events go and which. Never holds a secret. `disabledReason`
 /// says why it receives nothing (absent while enabled).
 #[derive(Debug, Object)]
@@ -230,7 +215,7 @@ impl From<&Destination> for DestinationView {
         DestinationView {
             id: destination.id.0,
             kind: destination.kind.into(),
-            url: redact_destination_url(&destination.url),
+            url: lead_inbox_domain::forwarding::redact_destination_url(&destination.url),
             subject: destination.subject.clone(),
             events: destination
                 .events

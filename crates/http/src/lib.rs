@@ -14,7 +14,7 @@ mod export;
 mod feed;
 pub use feed::FeedRenderer;
 mod forwarding;
-pub use forwarding::redact_destination_url;
+pub use lead_inbox_domain::forwarding::redact_destination_url;
 mod health;
 mod insights;
 mod leads;

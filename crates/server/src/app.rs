@@ -656,6 +656,10 @@ impl Application {
                 ),
                 credentials: CredentialManagement::new(storage.credentials.clone(), clock.clone()),
                 rights: rights.clone(),
+                forwarding: lead_inbox_console::ConsoleForwarding {
+                    destinations: destinations.clone(),
+                    deliveries: deliveries.clone(),
+                },
                 stopping: stopping.subscribe(),
             }),
             crate::config::ConsoleSwitch::Off => None,

@@ -225,6 +225,21 @@ impl fmt::Display for DestinationUrl {
     }
 }
 
+/// `url` with the credentials it may carry (a NATS URL's `user:password@` or
+/// `token@`) replaced by `***`, so that no view or terminal shows them.
+pub fn redact_destination_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| scheme_end + at);
+    match url[scheme_end..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..scheme_end], &url[scheme_end + at..]),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -382,5 +397,22 @@ mod tests {
                 None => prop_assert!(parsed.is_ok()),
             }
         }
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_redacted_and_nothing_else() {
+        assert_eq!(
+            redact_destination_url("nats://user:pass@nats.example:4222/x?y@z"),
+            "nats://***@nats.example:4222/x?y@z"
+        );
+        assert_eq!(
+            redact_destination_url("nats://s3cr3t@nats.example"),
+            "nats://***@nats.example"
+        );
+        assert_eq!(
+            redact_destination_url("https://crm.example/hooks?to=a@b"),
+            "https://crm.example/hooks?to=a@b"
+        );
+        assert_eq!(redact_destination_url("not a url"), "not a url");
     }
 }

@@ -12,7 +12,10 @@ mod schedule;
 mod signature;
 mod verdict;
 
-pub use address::{DestinationUrl, DestinationUrlError, ForbiddenAddress, forbidden_address};
+pub use address::{
+    DestinationUrl, DestinationUrlError, ForbiddenAddress, forbidden_address,
+    redact_destination_url,
+};
 pub use model::{
     Attempt, AttemptOutcome, DEFAULT_MAX_IN_FLIGHT, Delivery, DeliveryId, DeliveryStatus,
     Destination, DestinationId, DestinationKind, DisabledReason, ForwardFormat, NewDelivery,
