@@ -524,7 +524,7 @@ async fn an_admin_finds_and_erases_a_persons_data() {
 }
 
 #[tokio::test]
-async fn admins_see_destinations_and_deliveries_and_retry_a_failed_one() {
+async fn admins_see_destinations_and_deliveries_retry_a_failed_one_and_replay() {
     let Some(app) = spawn_app_with("console_forwarding", |config| {
         config.forward_allow_private = true;
         config.forward_retry_schedule = Some("1s".into());
@@ -650,6 +650,48 @@ async fn admins_see_destinations_and_deliveries_and_retry_a_failed_one() {
             .contains(&format!("/inbox/deliveries/{delivery}/retry")),
         "no retry button on a delivered one"
     );
+
+    // A replay since an hour ago (the console's zone, Lisbon) sends the lead again, as
+    // a new delivery with a new webhook-id.
+    let token = root.get("/inbox/destinations").await.form_token();
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .with_timezone(&chrono_tz::Europe::Lisbon)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let replayed = root
+        .post(
+            &format!("/inbox/destinations/{destination}/replay"),
+            &[("csrf", &token), ("since", &since)],
+        )
+        .await;
+    assert_eq!(replayed.status, 303);
+    assert_eq!(
+        replayed.header("location"),
+        "/inbox/destinations?done=replayed&count=1"
+    );
+    assert!(
+        receiver
+            .wait_for(std::time::Duration::from_secs(15), |r| r
+                .iter()
+                .filter(|r| r.status == 200)
+                .count()
+                == 2)
+            .await,
+        "the replay reached the CRM"
+    );
+    let ids: std::collections::BTreeSet<String> = receiver
+        .accepted()
+        .iter()
+        .filter_map(|r| r.header("webhook-id").map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 2, "a replay has its own webhook-id");
+    let bad = root
+        .post(
+            &format!("/inbox/destinations/{destination}/replay"),
+            &[("csrf", &token), ("since", "yesterday")],
+        )
+        .await;
+    assert_eq!(bad.header("location"), "/inbox/destinations?done=bad-since");
 
     // Disabled in the console: the API says so, with the operator as the reason.
     let token = root.get("/inbox/destinations").await.form_token();

@@ -60,6 +60,8 @@ struct DestinationsPage {
 #[derive(Deserialize)]
 pub struct DoneQuery {
     done: Option<String>,
+    /// How many deliveries a replay made.
+    count: Option<u64>,
 }
 
 /// `GET /inbox/destinations`: where events go, each with its state and the button to
@@ -85,6 +87,12 @@ pub async fn destinations(
     let notice = match query.done.as_deref() {
         Some("enabled") => Some(t.destination_enabled.to_owned()),
         Some("disabled") => Some(t.destination_disabled.to_owned()),
+        Some("replayed") => Some(format!(
+            "{}: {}",
+            t.replay_queued,
+            query.count.unwrap_or_default()
+        )),
+        Some("bad-since") => Some(t.replay_bad_since.to_owned()),
         _ => None,
     };
     let title = t.destinations.to_owned();
@@ -169,6 +177,64 @@ pub async fn set_enabled(
             web::not_found(request, Some(&user))
         }
     }
+}
+
+#[derive(Deserialize)]
+pub struct ReplayForm {
+    #[serde(default)]
+    csrf: String,
+    /// `YYYY-MM-DDTHH:MM` (an `<input type="datetime-local">`), in the console's zone.
+    #[serde(default)]
+    since: String,
+}
+
+/// `POST /inbox/destinations/{id}/replay`: every event since the time given that the
+/// destination wants is sent again, as new deliveries (as
+/// `POST /api/v1/destinations/{id}/replay`).
+#[handler]
+pub async fn replay(
+    request: &Request,
+    Data(console): Data<&Shared>,
+    Path(id): Path<i64>,
+    Form(form): Form<ReplayForm>,
+) -> Response {
+    let user = match admin_form(console, request, &form.csrf).await {
+        Ok(user) => user,
+        Err(answer) => return answer,
+    };
+    let Some(since) = local_time(console, &form.since) else {
+        return redirect(&format!("{PREFIX}/destinations?done=bad-since"));
+    };
+    match console
+        .state
+        .forwarding
+        .deliveries
+        .replay(DestinationId(id), since)
+        .await
+    {
+        Ok(Some(count)) => {
+            tracing::info!(user = %user.user.username, destination = id, count,
+                "a replay was asked for in the console");
+            redirect(&format!(
+                "{PREFIX}/destinations?done=replayed&count={count}"
+            ))
+        }
+        Ok(None) => web::not_found(request, Some(&user)),
+        Err(error) => web::unavailable(request, &error),
+    }
+}
+
+/// A `datetime-local` value in the console's zone, as UTC (the earlier one when a
+/// clock change makes it ambiguous).
+fn local_time(console: &Console, text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let text = text.trim();
+    let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+        .ok()?;
+    naive
+        .and_local_timezone(console.settings.timezone)
+        .earliest()
+        .map(|at| at.to_utc())
 }
 
 /// A delivery as the console shows it.

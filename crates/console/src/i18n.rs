@@ -210,6 +210,10 @@ pub struct Texts {
     pub retry: &'static str,
     pub retried: &'static str,
     pub lead_deliveries: &'static str,
+    pub replay_since: &'static str,
+    pub replay_send: &'static str,
+    pub replay_queued: &'static str,
+    pub replay_bad_since: &'static str,
 }
 
 impl Texts {
@@ -396,6 +400,10 @@ pub static EN: Texts = Texts {
     retry: "Retry",
     retried: "Retried: it is sent again now.",
     lead_deliveries: "Forwarded to",
+    replay_since: "Replay since",
+    replay_send: "Replay",
+    replay_queued: "Replay: deliveries made",
+    replay_bad_since: "Give the date and time to replay from.",
 };
 
 pub static PT: Texts = Texts {
@@ -542,6 +550,10 @@ pub static PT: Texts = Texts {
     retry: "Tentar de novo",
     retried: "Tentado de novo: é enviado agora.",
     lead_deliveries: "Encaminhada para",
+    replay_since: "Reenviar desde",
+    replay_send: "Reenviar",
+    replay_queued: "Reenvio: entregas criadas",
+    replay_bad_since: "Indique a data e a hora desde as quais reenviar.",
 };
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ pub fn routes(state: ConsoleState, settings: ConsoleSettings) -> impl Endpoint {
         .at("/admin/credentials/:kind", post(admin::issue))
         .at("/admin/credentials/:kind/:id/revoke", post(admin::revoke))
         .at("/destinations", get(forwarding::destinations))
+        .at("/destinations/:id/replay", post(forwarding::replay))
         .at("/destinations/:id/:action", post(forwarding::set_enabled))
         .at("/deliveries", get(forwarding::deliveries))
         .at("/deliveries/:id/retry", post(forwarding::retry))
