@@ -12,14 +12,13 @@ use lead_inbox_application::{
     Page, PageRequest, StorageError,
     forwarding::{
         Backlog, DeliveryFilter, DeliveryStore, DestinationChange, DestinationStore,
-        NewDestination, creation_order,
+        FinishedAttempt, NewDestination, creation_order,
     },
 };
 use lead_inbox_domain::{
     LeadId,
     forwarding::{
-        Attempt, AttemptOutcome, Delivery, DeliveryId, DeliveryStatus, Destination, DestinationId,
-        NewDelivery,
+        Attempt, Delivery, DeliveryId, DeliveryStatus, Destination, DestinationId, NewDelivery,
     },
 };
 
@@ -280,33 +279,37 @@ impl DeliveryStore for InMemoryForwardingStore {
         Ok(claimed)
     }
 
-    async fn finish(
+    async fn finish_all(
         &self,
-        id: DeliveryId,
         owner: &str,
-        attempt: &Attempt,
-        outcome: AttemptOutcome,
-    ) -> Result<bool, StorageError> {
+        finished: &[FinishedAttempt],
+    ) -> Result<Vec<bool>, StorageError> {
         let mut state = lock(&self.state);
-        let Some(kept) = state.forwarding.deliveries.get_mut(&id) else {
-            return Ok(false);
-        };
-        if kept
-            .lease
-            .as_ref()
-            .is_none_or(|(holder, _)| holder != owner)
-        {
-            return Ok(false);
+        let mut recorded = Vec::with_capacity(finished.len());
+        for done in finished {
+            let Some(kept) = state.forwarding.deliveries.get_mut(&done.id) else {
+                recorded.push(false);
+                continue;
+            };
+            if kept
+                .lease
+                .as_ref()
+                .is_none_or(|(holder, _)| holder != owner)
+            {
+                recorded.push(false);
+                continue;
+            }
+            let (status, next_attempt_at) = done.outcome.status_after();
+            kept.lease = None;
+            kept.attempts.push(done.attempt.clone());
+            let delivery = &mut kept.delivery;
+            delivery.attempts += 1;
+            delivery.status = status;
+            delivery.next_attempt_at = next_attempt_at;
+            delivery.updated_at = done.attempt.at;
+            recorded.push(true);
         }
-        let (status, next_attempt_at) = outcome.status_after();
-        kept.lease = None;
-        kept.attempts.push(attempt.clone());
-        let delivery = &mut kept.delivery;
-        delivery.attempts += 1;
-        delivery.status = status;
-        delivery.next_attempt_at = next_attempt_at;
-        delivery.updated_at = attempt.at;
-        Ok(true)
+        Ok(recorded)
     }
 
     async fn get(&self, id: DeliveryId) -> Result<Option<(Delivery, Vec<Attempt>)>, StorageError> {

@@ -10,7 +10,7 @@ use std::{
 use chrono::Duration;
 use lead_inbox_application::{
     PageRequest,
-    forwarding::{Backlog, DeliveryFilter, DestinationChange, NewDestination},
+    forwarding::{Backlog, DeliveryFilter, DestinationChange, FinishedAttempt, NewDestination},
 };
 use lead_inbox_domain::{
     LeadEventKind, LeadId, LeadReference, Subject,
@@ -658,35 +658,56 @@ pub(crate) async fn deliveries_list_by_filter_newest_first_in_pages(storage: Tes
         .collect();
     let store = &storage.deliveries;
     store.enqueue(new, 12).await.expect("enqueue");
-    // Deliver some, fail some: three statuses to filter by.
+    // Deliver some, fail some: three statuses to filter by. They are recorded in one
+    // batch, with a delivery "x" does not hold, which is not recorded.
     let claimed = store
         .claim(hooks[0], "x", at(2_000), at(3_000), 4)
         .await
         .expect("claim");
-    for (n, delivery) in claimed.iter().enumerate() {
-        let outcome = if n % 2 == 0 {
-            AttemptOutcome::Delivered
-        } else {
-            AttemptOutcome::Failed
-        };
-        let code = if n % 2 == 0 { 200 } else { 500 };
-        let verdict = if n % 2 == 0 {
-            Verdict::Delivered
-        } else {
-            Verdict::Retry { not_before: None }
-        };
-        assert!(
-            store
-                .finish(
-                    delivery.id,
-                    "x",
-                    &attempt(2_100, Some(code), verdict),
-                    outcome
+    let mut batch: Vec<FinishedAttempt> = claimed
+        .iter()
+        .enumerate()
+        .map(|(n, delivery)| {
+            let (outcome, code, verdict) = if n % 2 == 0 {
+                (AttemptOutcome::Delivered, 200, Verdict::Delivered)
+            } else {
+                (
+                    AttemptOutcome::Failed,
+                    500,
+                    Verdict::Retry { not_before: None },
                 )
-                .await
-                .expect("finish")
-        );
-    }
+            };
+            FinishedAttempt {
+                id: delivery.id,
+                attempt: attempt(2_100, Some(code), verdict),
+                outcome,
+            }
+        })
+        .collect();
+    let unheld = all_deliveries(&storage)
+        .await
+        .into_iter()
+        .map(|(delivery, _)| delivery.id)
+        .find(|id| claimed.iter().all(|c| c.id != *id))
+        .expect("a delivery not claimed");
+    batch.insert(
+        1,
+        FinishedAttempt {
+            id: unheld,
+            attempt: attempt(2_100, Some(200), Verdict::Delivered),
+            outcome: AttemptOutcome::Delivered,
+        },
+    );
+    assert_eq!(
+        store.finish_all("x", &batch).await.expect("finish"),
+        [true, false, true, true, true],
+        "in the order given; only what x holds"
+    );
+    assert_eq!(
+        stored(&storage, unheld).await.0.status,
+        DeliveryStatus::Pending
+    );
+    assert_eq!(stored(&storage, unheld).await.1, Vec::new());
     let everything = all_deliveries(&storage).await;
     assert_eq!(everything.len(), 12);
     let filters = [

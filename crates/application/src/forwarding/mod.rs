@@ -20,6 +20,6 @@ pub use manage::{
 
 pub use ports::{
     Backlog, DeliveryFilter, DeliveryStore, DestinationChange, DestinationStore, EventRenderer,
-    ForwardingObserver, NewDestination, NoObserver, Outgoing, SealError, SecretSealer, Transport,
-    creation_order,
+    FinishedAttempt, ForwardingObserver, NewDestination, NoObserver, Outgoing, SealError,
+    SecretSealer, Transport, creation_order,
 };

@@ -139,9 +139,11 @@ pub trait DestinationStore: Send + Sync {
 ///   (or whose lease expired before `now`), lowest id first, and returns them. Under
 ///   any number of concurrent claims, on any number of processes, a delivery is
 ///   leased to one owner at a time.
-/// - `finish` records `attempt` on the delivery, counts it, and applies `outcome`
-///   (`Delivered`, `RetryAt`: pending, due then, `Failed`), releasing the lease, in
-///   one transaction, only if `owner` still holds the lease; returns whether it did.
+/// - `finish_all` records each attempt on its delivery, counts it, and applies its
+///   `outcome` (`Delivered`, `RetryAt`: pending, due then, `Failed`), releasing the
+///   lease, only where `owner` still holds the lease; all in one transaction (one
+///   commit for many attempts, as ingest's group commit does for leads). It returns,
+///   in the order given, whether it recorded each. `finish` is the same for one.
 /// - `get` returns a delivery with its attempts (oldest first), or `None`; `list`
 ///   returns deliveries that pass the filter ([`DeliveryFilter::matches`]), newest
 ///   first (id descending), after the cursor.
@@ -172,13 +174,27 @@ pub trait DeliveryStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Delivery>, StorageError>;
 
+    async fn finish_all(
+        &self,
+        owner: &str,
+        finished: &[FinishedAttempt],
+    ) -> Result<Vec<bool>, StorageError>;
+
     async fn finish(
         &self,
         id: DeliveryId,
         owner: &str,
         attempt: &Attempt,
         outcome: AttemptOutcome,
-    ) -> Result<bool, StorageError>;
+    ) -> Result<bool, StorageError> {
+        let finished = [FinishedAttempt {
+            id,
+            attempt: attempt.clone(),
+            outcome,
+        }];
+        let recorded = self.finish_all(owner, &finished).await?;
+        Ok(recorded.first().copied().unwrap_or(false))
+    }
 
     async fn get(&self, id: DeliveryId) -> Result<Option<(Delivery, Vec<Attempt>)>, StorageError>;
 
@@ -193,6 +209,14 @@ pub trait DeliveryStore: Send + Sync {
     async fn fail_pending(&self, destination: DestinationId) -> Result<u64, StorageError>;
 
     async fn backlog(&self) -> Result<Vec<Backlog>, StorageError>;
+}
+
+/// An attempt to record on its delivery, with what the delivery becomes.
+#[derive(Debug, Clone)]
+pub struct FinishedAttempt {
+    pub id: DeliveryId,
+    pub attempt: Attempt,
+    pub outcome: AttemptOutcome,
 }
 
 /// One message to send: a delivery's body and identity, for its destination.

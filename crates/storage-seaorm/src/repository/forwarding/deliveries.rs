@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lead_inbox_application::{
     Page, PageRequest, StorageError,
-    forwarding::{Backlog, DeliveryFilter, DeliveryStore, creation_order},
+    forwarding::{Backlog, DeliveryFilter, DeliveryStore, FinishedAttempt, creation_order},
 };
 use lead_inbox_domain::forwarding::{
-    Attempt, AttemptOutcome, Delivery, DeliveryId, DeliveryStatus, DestinationId, NewDelivery,
+    Attempt, Delivery, DeliveryId, DeliveryStatus, DestinationId, NewDelivery,
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -297,56 +297,62 @@ impl DeliveryStore for SeaOrmForwardingStore {
         rows.into_iter().map(delivery_from_row).collect()
     }
 
-    async fn finish(
+    async fn finish_all(
         &self,
-        id: DeliveryId,
         owner: &str,
-        attempt: &Attempt,
-        outcome: AttemptOutcome,
-    ) -> Result<bool, StorageError> {
-        let (status, next_attempt_at) = outcome.status_after();
-        let at_us = to_micros(&attempt.at);
+        finished: &[FinishedAttempt],
+    ) -> Result<Vec<bool>, StorageError> {
+        if finished.is_empty() {
+            return Ok(Vec::new());
+        }
         let _writer = self.inner.write_turn().await;
         let txn = self.inner.begin_write().await.map_err(storage_error)?;
-        let updated = delivery::Entity::update_many()
-            .col_expr(delivery::Column::Status, Expr::value(status_column(status)))
-            .col_expr(
-                delivery::Column::Attempts,
-                Expr::col(delivery::Column::Attempts).add(1),
-            )
-            .col_expr(
-                delivery::Column::NextAttemptAtUs,
-                Expr::value(next_attempt_at.as_ref().map(to_micros)),
-            )
-            .col_expr(delivery::Column::LeaseOwner, Expr::value(None::<String>))
-            .col_expr(delivery::Column::LeaseUntilUs, Expr::value(None::<i64>))
-            .col_expr(delivery::Column::UpdatedAtUs, Expr::value(at_us))
-            .filter(delivery::Column::Id.eq(id.0))
-            .filter(delivery::Column::LeaseOwner.eq(owner_column(owner)))
-            .exec(&txn)
+        let mut recorded = Vec::with_capacity(finished.len());
+        for done in finished {
+            let (status, next_attempt_at) = done.outcome.status_after();
+            let attempt = &done.attempt;
+            let at_us = to_micros(&attempt.at);
+            let updated = delivery::Entity::update_many()
+                .col_expr(delivery::Column::Status, Expr::value(status_column(status)))
+                .col_expr(
+                    delivery::Column::Attempts,
+                    Expr::col(delivery::Column::Attempts).add(1),
+                )
+                .col_expr(
+                    delivery::Column::NextAttemptAtUs,
+                    Expr::value(next_attempt_at.as_ref().map(to_micros)),
+                )
+                .col_expr(delivery::Column::LeaseOwner, Expr::value(None::<String>))
+                .col_expr(delivery::Column::LeaseUntilUs, Expr::value(None::<i64>))
+                .col_expr(delivery::Column::UpdatedAtUs, Expr::value(at_us))
+                .filter(delivery::Column::Id.eq(done.id.0))
+                .filter(delivery::Column::LeaseOwner.eq(owner_column(owner)))
+                .exec(&txn)
+                .await
+                .map_err(storage_error)?;
+            if updated.rows_affected == 0 {
+                recorded.push(false);
+                continue;
+            }
+            let (verdict, retry_after_ms) = verdict_to_columns(attempt.verdict);
+            delivery_attempt::Entity::insert(delivery_attempt::ActiveModel {
+                id: NotSet,
+                delivery_id: Set(done.id.0),
+                at_us: Set(at_us),
+                status_code: Set(attempt.status_code.map(i32::from)),
+                latency_us: Set(i64::try_from(attempt.latency.as_micros()).unwrap_or(i64::MAX)),
+                error: Set(attempt.error.clone()),
+                response: Set(attempt.response.clone()),
+                verdict: Set(verdict.to_owned()),
+                retry_after_ms: Set(retry_after_ms),
+            })
+            .exec_without_returning(&txn)
             .await
             .map_err(storage_error)?;
-        if updated.rows_affected == 0 {
-            txn.rollback().await.map_err(storage_error)?;
-            return Ok(false);
+            recorded.push(true);
         }
-        let (verdict, retry_after_ms) = verdict_to_columns(attempt.verdict);
-        delivery_attempt::Entity::insert(delivery_attempt::ActiveModel {
-            id: NotSet,
-            delivery_id: Set(id.0),
-            at_us: Set(at_us),
-            status_code: Set(attempt.status_code.map(i32::from)),
-            latency_us: Set(i64::try_from(attempt.latency.as_micros()).unwrap_or(i64::MAX)),
-            error: Set(attempt.error.clone()),
-            response: Set(attempt.response.clone()),
-            verdict: Set(verdict.to_owned()),
-            retry_after_ms: Set(retry_after_ms),
-        })
-        .exec_without_returning(&txn)
-        .await
-        .map_err(storage_error)?;
         txn.commit().await.map_err(storage_error)?;
-        Ok(true)
+        Ok(recorded)
     }
 
     async fn get(&self, id: DeliveryId) -> Result<Option<(Delivery, Vec<Attempt>)>, StorageError> {
