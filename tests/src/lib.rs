@@ -298,13 +298,33 @@ impl TestApp {
     /// Calls an `/api/v1` path with the test API key; returns the status and JSON body
     /// (`null` when there is none).
     pub async fn api_call(&self, method: reqwest::Method, path: &str) -> (u16, serde_json::Value) {
-        let response = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(API_KEY)
-            .send()
-            .await
-            .expect("the server answers");
+        self.api_json(method, path, None).await
+    }
+
+    /// Calls an `/api/v1` path with the test API key and `body` as JSON when given;
+    /// returns the status and JSON body (`null` when there is none).
+    pub async fn api_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.api_json_as(API_KEY, method, path, body).await
+    }
+
+    /// As [`Self::api_json`], with the API key `key`.
+    pub async fn api_json_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the server answers");
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or(serde_json::Value::Null);
         (status, body)

@@ -5,7 +5,7 @@
 use lead_inbox_application::{Role, SecretString, SystemClock};
 use lead_inbox_server::{Config, config::ConsoleSwitch};
 use lead_inbox_tests::{
-    API_KEY, TestApp, WEBHOOK_TOKEN, clean_example,
+    TestApp, WEBHOOK_TOKEN, clean_example,
     console::{PASSWORD, Visitor, create_user, open, quarantine},
     example_with,
     receiver::Receiver,
@@ -542,18 +542,14 @@ async fn admins_see_destinations_and_deliveries_retry_a_failed_one_and_replay() 
     let receiver = Receiver::start().await;
     receiver.answer_otherwise(500);
     let (status, created) = app
-        .client
-        .post(app.url("/api/v1/destinations"))
-        .bearer_auth(API_KEY)
-        .json(&json!({"url": receiver.url(), "description": "<script>alert(1)</script> CRM"}))
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), r))
-        .expect("an answer");
-    assert_eq!(status, 201);
-    let destination = created.json::<serde_json::Value>().await.expect("JSON")["destination"]["id"]
-        .as_i64()
-        .expect("an id");
+        .api_json(
+            reqwest::Method::POST,
+            "/api/v1/destinations",
+            Some(json!({"url": receiver.url(), "description": "<script>alert(1)</script> CRM"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let destination = created["destination"]["id"].as_i64().expect("an id");
     let (reference, body) = clean_example(60);
     deliver(&app, &body).await;
     let mut delivery = None;

@@ -84,15 +84,14 @@ async fn the_console_works_in_a_real_browser() {
     let receiver = Receiver::start().await;
     let (failed_reference, failed_body) = clean_example(50);
     receiver.answer_when(&failed_reference, 500, None);
-    let created = app
-        .client
-        .post(app.url("/api/v1/destinations"))
-        .bearer_auth(lead_inbox_tests::API_KEY)
-        .json(&json!({"url": receiver.url(), "description": "<b>The CRM</b>"}))
-        .send()
-        .await
-        .expect("an answer");
-    assert_eq!(created.status().as_u16(), 201);
+    let (status, created) = app
+        .api_json(
+            reqwest::Method::POST,
+            "/api/v1/destinations",
+            Some(json!({"url": receiver.url(), "description": "<b>The CRM</b>"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
     deliver(failed_body).await;
     let mut failed = false;
     for _ in 0..200 {

@@ -9,30 +9,18 @@ use std::{collections::HashMap, time::Duration};
 
 use lead_inbox_server::{Application, Config};
 use lead_inbox_tests::{
-    API_KEY, Backend, TestApp, WEBHOOK_TOKEN, example,
+    Backend, TestApp, WEBHOOK_TOKEN, example,
     receiver::{Received, Receiver},
     spawn_app_on, spawn_app_with, test_config,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Calls `path` with the test API key and `body` as JSON; the status and the JSON answer.
-async fn send(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(API_KEY);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// Creates a destination; its id and its secret.
 async fn destination(app: &TestApp, body: Value) -> (i64, String) {
-    let (status, answer) = send(app, Method::POST, "/api/v1/destinations", Some(body)).await;
+    let (status, answer) = app
+        .api_json(Method::POST, "/api/v1/destinations", Some(body))
+        .await;
     assert_eq!(status, 201, "{answer}");
     (
         answer["destination"]["id"].as_i64().expect("an id"),
@@ -70,13 +58,13 @@ fn reference_of(request: &Received) -> String {
 
 /// The deliveries the API lists with `query`, by lead reference.
 async fn deliveries(app: &TestApp, query: &str) -> HashMap<String, Value> {
-    let (status, page) = send(
-        app,
-        Method::GET,
-        &format!("/api/v1/deliveries?limit=500&{query}"),
-        None,
-    )
-    .await;
+    let (status, page) = app
+        .api_json(
+            Method::GET,
+            &format!("/api/v1/deliveries?limit=500&{query}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{page}");
     page["items"]
         .as_array()
@@ -194,13 +182,13 @@ async fn both_formats_reach_a_real_receiver_signed_and_the_casayes_one_byte_for_
     }
 
     // A change through the API goes to the destination that asked for lead.updated only.
-    let (status, answer) = send(
-        &app,
-        Method::PATCH,
-        "/api/v1/leads/FWD-BYTES-1",
-        Some(json!({"status": "contacted", "version": 1})),
-    )
-    .await;
+    let (status, answer) = app
+        .api_json(
+            Method::PATCH,
+            "/api/v1/leads/FWD-BYTES-1",
+            Some(json!({"status": "contacted", "version": 1})),
+        )
+        .await;
     assert_eq!(status, 200, "{answer}");
     assert!(
         receiver
@@ -318,13 +306,13 @@ async fn a_lead_refused_every_time_ends_failed_and_a_retry_through_the_api_deliv
 
     receiver.answer_all_ok();
     let id = poison["id"].as_i64().expect("an id");
-    let (status, answer) = send(
-        &app,
-        Method::POST,
-        &format!("/api/v1/deliveries/{id}/retry"),
-        None,
-    )
-    .await;
+    let (status, answer) = app
+        .api_json(
+            Method::POST,
+            &format!("/api/v1/deliveries/{id}/retry"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{answer}");
     assert!(
         receiver
@@ -362,13 +350,9 @@ async fn gone_disables_the_destination_and_nothing_more_is_sent_to_it() {
     post_lead(&app, "FWD-GONE-1").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let view = loop {
-        let (status, view) = send(
-            &app,
-            Method::GET,
-            &format!("/api/v1/destinations/{id}"),
-            None,
-        )
-        .await;
+        let (status, view) = app
+            .api_json(Method::GET, &format!("/api/v1/destinations/{id}"), None)
+            .await;
         assert_eq!(status, 200, "{view}");
         if view["enabled"] == false {
             break view;

@@ -8,35 +8,13 @@ use chrono::Utc;
 use lead_inbox_application::{CredentialKind, CredentialManagement, Scope, SystemClock};
 use lead_inbox_domain::forwarding::{Attempt, AttemptOutcome, DestinationId, Verdict};
 use lead_inbox_server::Config;
-use lead_inbox_tests::{
-    API_KEY, Backend, TestApp, WEBHOOK_TOKEN, example, spawn_app_on, spawn_app_with,
-};
+use lead_inbox_tests::{Backend, TestApp, WEBHOOK_TOKEN, example, spawn_app_on, spawn_app_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Calls `path` with the test API key and `body` as JSON; the status and the JSON answer.
-async fn send(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    send_as(app, API_KEY, method, path, body).await
-}
-
-async fn send_as(
-    app: &TestApp,
-    key: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn create(app: &TestApp, body: Value) -> (u16, Value) {
-    send(app, Method::POST, "/api/v1/destinations", Some(body)).await
+    app.api_json(Method::POST, "/api/v1/destinations", Some(body))
+        .await
 }
 
 /// Creates a destination that must be accepted; its view and its secret.
@@ -163,16 +141,14 @@ async fn destinations_show_their_secret_once_and_refuse_what_breaks_a_rule() {
     assert!(view.get("secret").is_none() && view.get("disabledReason").is_none());
 
     // Never again: not in a read, not in the list, not sealed either.
-    let (status, read) = send(
-        &app,
-        Method::GET,
-        &format!("/api/v1/destinations/{id}"),
-        None,
-    )
-    .await;
+    let (status, read) = app
+        .api_json(Method::GET, &format!("/api/v1/destinations/{id}"), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(read, view);
-    let (_, list) = send(&app, Method::GET, "/api/v1/destinations", None).await;
+    let (_, list) = app
+        .api_json(Method::GET, "/api/v1/destinations", None)
+        .await;
     assert_eq!(list["items"], json!([view]));
     for text in [read.to_string(), list.to_string()] {
         assert!(!text.contains(&secret[6..]), "{text}");
@@ -183,13 +159,13 @@ async fn destinations_show_their_secret_once_and_refuse_what_breaks_a_rule() {
     }
 
     // Rotation: a new secret, and two that sign until the old one expires in 24 h.
-    let (status, rotated) = send(
-        &app,
-        Method::POST,
-        &format!("/api/v1/destinations/{id}/rotate-secret"),
-        None,
-    )
-    .await;
+    let (status, rotated) = app
+        .api_json(
+            Method::POST,
+            &format!("/api/v1/destinations/{id}/rotate-secret"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{rotated}");
     let new_secret = rotated["secret"].as_str().expect("a secret");
     assert!(new_secret.starts_with("whsec_") && new_secret != secret);
@@ -215,31 +191,25 @@ async fn destinations_show_their_secret_once_and_refuse_what_breaks_a_rule() {
 
     // A change: the rules again, then what changed.
     let path = format!("/api/v1/destinations/{id}");
-    let (status, error) = send(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(json!({"maxInFlight": 300})),
-    )
-    .await;
+    let (status, error) = app
+        .api_json(Method::PATCH, &path, Some(json!({"maxInFlight": 300})))
+        .await;
     assert_eq!(
         (status, error["code"].as_str()),
         (400, Some("max_in_flight"))
     );
-    let (status, error) = send(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(json!({"url": "https://192.168.1.9/x"})),
-    )
-    .await;
+    let (status, error) = app
+        .api_json(
+            Method::PATCH,
+            &path,
+            Some(json!({"url": "https://192.168.1.9/x"})),
+        )
+        .await;
     assert_eq!(
         (status, error["code"].as_str()),
         (400, Some("private_address"))
     );
-    let (status, changed) = send(
-        &app,
-        Method::PATCH,
+    let (status, changed) = app.api_json(Method::PATCH,
         &path,
         Some(json!({"description": null, "entityTypes": null, "maxInFlight": 2, "enabled": false})),
     )
@@ -250,7 +220,9 @@ async fn destinations_show_their_secret_once_and_refuse_what_breaks_a_rule() {
     assert_eq!(changed["maxInFlight"], 2);
     assert!(changed.get("description").is_none() && changed.get("entityTypes").is_none());
     assert_eq!(changed["url"], view["url"], "what is not given stays");
-    let (_, enabled) = send(&app, Method::PATCH, &path, Some(json!({"enabled": true}))).await;
+    let (_, enabled) = app
+        .api_json(Method::PATCH, &path, Some(json!({"enabled": true})))
+        .await;
     assert_eq!(
         (enabled["enabled"].as_bool(), enabled.get("disabledReason")),
         (Some(true), None)
@@ -271,18 +243,22 @@ async fn destinations_show_their_secret_once_and_refuse_what_breaks_a_rule() {
     .await;
     assert_eq!(nats["url"], "nats://***@127.0.0.1:4222");
     assert_eq!(nats["subject"], "leads.casayes");
-    let (_, list) = send(&app, Method::GET, "/api/v1/destinations", None).await;
+    let (_, list) = app
+        .api_json(Method::GET, "/api/v1/destinations", None)
+        .await;
     assert_eq!(ids(&list), [id, id_of(&casayes), id_of(&nats)]);
     assert!(!list.to_string().contains("hunter2") && !list.to_string().contains("crm-token"));
 
     // Removed, then gone.
-    let (status, _) = send(&app, Method::DELETE, &path, None).await;
+    let (status, _) = app.api_json(Method::DELETE, &path, None).await;
     assert_eq!(status, 204);
     for method in [Method::GET, Method::DELETE] {
-        let (status, error) = send(&app, method, &path, None).await;
+        let (status, error) = app.api_json(method, &path, None).await;
         assert_eq!((status, error["code"].as_str()), (404, Some("not_found")));
     }
-    let (status, _) = send(&app, Method::POST, &format!("{path}/rotate-secret"), None).await;
+    let (status, _) = app
+        .api_json(Method::POST, &format!("{path}/rotate-secret"), None)
+        .await;
     assert_eq!(status, 404);
     app.stop().await.expect("stopped");
 }
@@ -332,13 +308,13 @@ async fn deliveries_are_listed_filtered_paged_retried_and_replayed() {
     for n in 0..2 {
         let (view, _) = created(&app, json!({"url": format!("http://127.0.0.1:9/{n}")})).await;
         let id = id_of(&view);
-        let (status, _) = send(
-            &app,
-            Method::PATCH,
-            &format!("/api/v1/destinations/{id}"),
-            Some(json!({"enabled": false})),
-        )
-        .await;
+        let (status, _) = app
+            .api_json(
+                Method::PATCH,
+                &format!("/api/v1/destinations/{id}"),
+                Some(json!({"enabled": false})),
+            )
+            .await;
         assert_eq!(status, 200);
         destinations.push(id);
     }
@@ -358,8 +334,7 @@ async fn deliveries_are_listed_filtered_paged_retried_and_replayed() {
     let replay = |id: i64, since: String| {
         let app = &app;
         async move {
-            send(
-                app,
+            app.api_json(
                 Method::POST,
                 &format!("/api/v1/destinations/{id}/replay"),
                 Some(json!({ "since": since })),
@@ -390,13 +365,13 @@ async fn deliveries_are_listed_filtered_paged_retried_and_replayed() {
     );
 
     // The list: newest first, each with what it is.
-    let (status, page) = send(
-        &app,
-        Method::GET,
-        &format!("/api/v1/deliveries?destination={first}"),
-        None,
-    )
-    .await;
+    let (status, page) = app
+        .api_json(
+            Method::GET,
+            &format!("/api/v1/deliveries?destination={first}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{page}");
     let all = ids(&page);
     assert_eq!(all.len(), 3);
@@ -419,32 +394,32 @@ async fn deliveries_are_listed_filtered_paged_retried_and_replayed() {
     assert!(page.get("nextCursor").is_none());
 
     // Pages of two.
-    let (_, one) = send(
-        &app,
-        Method::GET,
-        &format!("/api/v1/deliveries?destination={first}&limit=2"),
-        None,
-    )
-    .await;
+    let (_, one) = app
+        .api_json(
+            Method::GET,
+            &format!("/api/v1/deliveries?destination={first}&limit=2"),
+            None,
+        )
+        .await;
     let cursor = one["nextCursor"].as_str().expect("a next page").to_owned();
-    let (_, two) = send(
-        &app,
-        Method::GET,
-        &format!("/api/v1/deliveries?destination={first}&limit=2&cursor={cursor}"),
-        None,
-    )
-    .await;
+    let (_, two) = app
+        .api_json(
+            Method::GET,
+            &format!("/api/v1/deliveries?destination={first}&limit=2&cursor={cursor}"),
+            None,
+        )
+        .await;
     assert_eq!([ids(&one), ids(&two)].concat(), all);
     assert!(two.get("nextCursor").is_none());
 
     // Filters narrow.
-    let (_, by_lead) = send(
-        &app,
-        Method::GET,
-        "/api/v1/deliveries?leadReference=CY-FWD-2",
-        None,
-    )
-    .await;
+    let (_, by_lead) = app
+        .api_json(
+            Method::GET,
+            "/api/v1/deliveries?leadReference=CY-FWD-2",
+            None,
+        )
+        .await;
     let items = by_lead["items"].as_array().expect("items");
     assert_eq!(items.len(), 2, "{by_lead}");
     assert!(items.iter().all(|item| item["leadReference"] == "CY-FWD-2"));
@@ -454,9 +429,13 @@ async fn deliveries_are_listed_filtered_paged_retried_and_replayed() {
         .collect();
     to.sort_unstable();
     assert_eq!(to, [first, second]);
-    let (_, failed) = send(&app, Method::GET, "/api/v1/deliveries?status=failed", None).await;
+    let (_, failed) = app
+        .api_json(Method::GET, "/api/v1/deliveries?status=failed", None)
+        .await;
     assert_eq!(failed["items"], json!([]));
-    let (status, error) = send(&app, Method::GET, "/api/v1/deliveries?status=lost", None).await;
+    let (status, error) = app
+        .api_json(Method::GET, "/api/v1/deliveries?status=lost", None)
+        .await;
     assert_eq!(
         (status, error["code"].as_str()),
         (400, Some("invalid_request"))
@@ -502,34 +481,30 @@ async fn deliveries_are_listed_filtered_paged_retried_and_replayed() {
             .await
             .expect("recorded")
     );
-    let (_, failed) = send(
-        &app,
-        Method::GET,
-        &format!("/api/v1/deliveries?status=failed&destination={first}"),
-        None,
-    )
-    .await;
+    let (_, failed) = app
+        .api_json(
+            Method::GET,
+            &format!("/api/v1/deliveries?status=failed&destination={first}"),
+            None,
+        )
+        .await;
     assert_eq!(ids(&failed), [dead.0]);
     let attempts = &failed["items"][0]["attempts"];
     assert_eq!(attempts[0]["statusCode"], 500);
     assert_eq!(attempts[0]["latencyMs"], 12);
     assert_eq!(attempts[0]["response"], "{\"error\":\"down\"}");
-    let (status, one) = send(
-        &app,
-        Method::GET,
-        &format!("/api/v1/deliveries/{}", dead.0),
-        None,
-    )
-    .await;
+    let (status, one) = app
+        .api_json(Method::GET, &format!("/api/v1/deliveries/{}", dead.0), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(one, failed["items"][0]);
-    let (status, retried) = send(
-        &app,
-        Method::POST,
-        &format!("/api/v1/deliveries/{}/retry", dead.0),
-        None,
-    )
-    .await;
+    let (status, retried) = app
+        .api_json(
+            Method::POST,
+            &format!("/api/v1/deliveries/{}/retry", dead.0),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{retried}");
     assert_eq!(retried["status"], "pending");
     assert_eq!(
@@ -538,13 +513,13 @@ async fn deliveries_are_listed_filtered_paged_retried_and_replayed() {
         "its history stays"
     );
     assert!(retried["nextAttemptAt"].is_string());
-    let (status, error) = send(
-        &app,
-        Method::POST,
-        &format!("/api/v1/deliveries/{}/retry", done.0),
-        None,
-    )
-    .await;
+    let (status, error) = app
+        .api_json(
+            Method::POST,
+            &format!("/api/v1/deliveries/{}/retry", done.0),
+            None,
+        )
+        .await;
     assert_eq!(
         (status, error["code"].as_str()),
         (409, Some("already_delivered"))
@@ -558,7 +533,7 @@ async fn deliveries_are_listed_filtered_paged_retried_and_replayed() {
         } else {
             Method::GET
         };
-        let (status, error) = send(&app, method, path, None).await;
+        let (status, error) = app.api_json(method, path, None).await;
         assert_eq!(
             (status, error["code"].as_str()),
             (404, Some("not_found")),
@@ -595,21 +570,21 @@ async fn deliveries_are_listed_filtered_paged_retried_and_replayed() {
     )));
 
     // Removing a destination removes its deliveries.
-    let (status, _) = send(
-        &app,
-        Method::DELETE,
-        &format!("/api/v1/destinations/{first}"),
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .api_json(
+            Method::DELETE,
+            &format!("/api/v1/destinations/{first}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 204);
-    let (_, left) = send(
-        &app,
-        Method::GET,
-        &format!("/api/v1/deliveries?destination={first}"),
-        None,
-    )
-    .await;
+    let (_, left) = app
+        .api_json(
+            Method::GET,
+            &format!("/api/v1/deliveries?destination={first}"),
+            None,
+        )
+        .await;
     assert_eq!(left["items"], json!([]));
     app.stop().await.expect("stopped");
 }
@@ -664,7 +639,9 @@ async fn forwarding_needs_the_admin_scope() {
     ];
     for key in &keys {
         for (method, path, body) in &calls {
-            let (status, error) = send_as(&app, key, method.clone(), path, body.clone()).await;
+            let (status, error) = app
+                .api_json_as(key, method.clone(), path, body.clone())
+                .await;
             assert_eq!(
                 (status, error["code"].as_str()),
                 (403, Some("forbidden")),
@@ -672,16 +649,14 @@ async fn forwarding_needs_the_admin_scope() {
             );
         }
     }
-    let (status, _) = send_as(&app, "not-a-key", Method::GET, "/api/v1/destinations", None).await;
+    let (status, _) = app
+        .api_json_as("not-a-key", Method::GET, "/api/v1/destinations", None)
+        .await;
     assert_eq!(status, 401);
     // Nothing was changed by the refused calls.
-    let (_, still) = send(
-        &app,
-        Method::GET,
-        &format!("/api/v1/destinations/{id}"),
-        None,
-    )
-    .await;
+    let (_, still) = app
+        .api_json(Method::GET, &format!("/api/v1/destinations/{id}"), None)
+        .await;
     assert_eq!(still, view);
     app.stop().await.expect("stopped");
 }
