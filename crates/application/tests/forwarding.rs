@@ -18,9 +18,9 @@ use lead_inbox_application::{
     EventSignal, FeedItem, LeadEventLog, LeadWriter, PageRequest, SecretString, StorageError,
     SystemClock,
     forwarding::{
-        Deliveries, DeliveryFilter, DestinationRequest, Destinations, EventRenderer, Forwarder,
-        ForwardingOptions, ForwardingPorts, NoObserver, Outgoing, SealError, SecretSealer,
-        Transport,
+        Deliveries, DeliveryFilter, DeliveryStore, DestinationRequest, Destinations, EventRenderer,
+        Forwarder, ForwardingOptions, ForwardingPorts, NoObserver, Outgoing, SealError,
+        SecretSealer, Transport,
     },
 };
 use lead_inbox_domain::{
@@ -472,7 +472,7 @@ async fn gone_disables_the_destination_and_dead_letters_what_waited() {
 #[tokio::test]
 async fn at_most_max_in_flight_attempts_are_open_and_a_graceful_stop_waits_for_them() {
     let world = World::new();
-    world.destination(&[LeadEventKind::Created], 3).await;
+    let destination = world.destination(&[LeadEventKind::Created], 3).await;
     let (release, held) = tokio::sync::watch::channel(false);
     *world.transport.hold.lock().unwrap() = Some(held);
     let (stop, task) = world.start("one", "10ms");
@@ -502,6 +502,20 @@ async fn at_most_max_in_flight_attempts_are_open_and_a_graceful_stop_waits_for_t
         .filter(|status| **status == (DeliveryStatus::Pending, 0))
         .count();
     assert_eq!((delivered, pending), (3, 7));
+    // What it had claimed and not sent is released: due at once for the next owner.
+    let now = chrono::Utc::now();
+    let next = world
+        .store
+        .claim(
+            destination,
+            "next",
+            now,
+            now + chrono::Duration::minutes(1),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 7, "no lease left behind");
 }
 
 #[tokio::test]

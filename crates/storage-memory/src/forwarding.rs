@@ -360,6 +360,23 @@ impl DeliveryStore for InMemoryForwardingStore {
         Ok(true)
     }
 
+    async fn release(&self, owner: &str, ids: &[DeliveryId]) -> Result<u64, StorageError> {
+        let mut state = lock(&self.state);
+        let mut released = 0;
+        for id in ids {
+            if let Some(kept) = state.forwarding.deliveries.get_mut(id)
+                && kept
+                    .lease
+                    .as_ref()
+                    .is_some_and(|(holder, _)| holder == owner)
+            {
+                kept.lease = None;
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
     async fn fail_pending(&self, destination: DestinationId) -> Result<u64, StorageError> {
         let mut state = lock(&self.state);
         let now = Utc::now();

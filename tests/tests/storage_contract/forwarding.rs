@@ -815,6 +815,30 @@ pub(crate) async fn retry_fail_pending_and_backlog(storage: TestStorage) {
             },
         ]
     );
+    // A claim released by its holder (a graceful stop) is due again at once; another
+    // owner cannot release it.
+    let early = store
+        .claim(other, "a", at(2_000), at(60_000), 10)
+        .await
+        .expect("claim");
+    let early_ids: Vec<DeliveryId> = early.iter().map(|d| d.id).collect();
+    assert_eq!(early_ids.len(), 2);
+    assert_eq!(store.release("b", &early_ids).await.expect("release"), 0);
+    assert!(
+        store
+            .claim(other, "b", at(2_001), at(60_000), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "still a's"
+    );
+    assert_eq!(store.release("a", &early_ids).await.expect("release"), 2);
+    let taken = store
+        .claim(other, "b", at(2_002), at(60_000), 10)
+        .await
+        .expect("claim");
+    assert_eq!(event_ids(&taken), [8, 9], "due again at once");
+    assert_eq!(store.release("b", &early_ids).await.expect("release"), 2);
     let claimed = store
         .claim(hook, "a", at(2_000), at(60_000), 10)
         .await

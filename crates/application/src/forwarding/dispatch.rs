@@ -14,7 +14,7 @@
 //! twice.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     fmt,
     future::Future,
     sync::Arc,
@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use lead_inbox_domain::{
     LeadEvent,
     forwarding::{
-        Attempt, AttemptOutcome, Delivery, Destination, DestinationId, DisabledReason,
+        Attempt, AttemptOutcome, Delivery, DeliveryId, Destination, DestinationId, DisabledReason,
         ForwardFormat, NewDelivery, RetrySchedule, Verdict,
     },
 };
@@ -45,6 +45,10 @@ use crate::{
 const FANOUT_BATCH: u32 = 500;
 /// How long the list of destinations is trusted before it is read again.
 const DESTINATIONS_TTL: Duration = Duration::from_secs(1);
+/// How many times `maxInFlight` one claim takes, to keep a queue ready.
+const PREFETCH: u32 = 4;
+/// A claim is sent only while its lease outlasts an attempt by this much.
+const STALE_MARGIN: Duration = Duration::from_secs(1);
 /// The most attempts recorded in one transaction.
 const RECORD_BATCH: usize = 256;
 /// How often the fan-out position is saved when no delivery moved it.
@@ -61,6 +65,9 @@ pub struct ForwardingOptions {
     /// How long a claimed delivery is this instance's: longer than an attempt can take
     /// (the transport's timeout), so that only a dead instance's claims expire.
     pub lease: Duration,
+    /// The longest an attempt can take (the transport's timeout): a claim is sent only
+    /// while its lease outlasts this.
+    pub attempt_limit: Duration,
     /// How often the forwarder looks for work when nothing woke it: retries that came
     /// due, and other instances' events where the store cannot notify.
     pub poll: Duration,
@@ -77,6 +84,7 @@ impl ForwardingOptions {
             schedule,
             disable_after: Duration::from_secs(120 * 3600),
             lease: timeout + Duration::from_secs(15),
+            attempt_limit: timeout,
             poll: Duration::from_secs(1),
             settle: SETTLE,
             owner,
@@ -117,6 +125,14 @@ impl fmt::Debug for Forwarder {
 /// An attempt whose request is over, as the loop learns of it: its slot is free.
 struct Finished {
     destination: DestinationId,
+    /// The destination answered `410`: it is disabled now.
+    gone: bool,
+}
+
+/// A delivery claimed by this instance and not sent yet.
+struct Claimed {
+    delivery: Delivery,
+    lease_until: DateTime<Utc>,
 }
 
 /// An attempt to record, with what it says of its destination.
@@ -145,6 +161,7 @@ impl Forwarder {
         let recorder = tokio::spawn(self.clone().record(record_rx, finished_tx.clone()));
         let mut sends: JoinSet<()> = JoinSet::new();
         let mut in_flight: HashMap<DestinationId, u32> = HashMap::new();
+        let mut queued: HashMap<DestinationId, VecDeque<Claimed>> = HashMap::new();
         let mut fanout = FanOut::new(self.options.settle);
         let mut destinations = Cached::default();
         tokio::pin!(shutdown);
@@ -153,76 +170,141 @@ impl Forwarder {
                 tracing::warn!(error = %error, "forwarding cannot fan out events now; retrying");
             }
             let now = now_micros(self.ports.clock.as_ref());
+            // Claims of a destination no longer enabled are left to expire.
+            queued.retain(|id, _| destinations.list.iter().any(|d| d.id == *id && d.enabled()));
             for destination in destinations.list.iter().filter(|d| d.enabled()) {
-                let busy = in_flight.get(&destination.id).copied().unwrap_or(0);
-                let free = destination.max_in_flight.saturating_sub(busy);
-                // A claim is a write: under load, claim half the slots at a time rather
-                // than one each time a request ends.
-                if free == 0 || (busy > 0 && free < destination.max_in_flight.div_ceil(2)) {
-                    continue;
-                }
-                let lease_until = now
-                    + chrono::Duration::from_std(self.options.lease)
-                        .unwrap_or(chrono::Duration::MAX);
-                let claimed = match self
-                    .ports
-                    .deliveries
-                    .claim(destination.id, &self.options.owner, now, lease_until, free)
-                    .await
-                {
-                    Ok(claimed) => claimed,
-                    Err(error) => {
-                        tracing::warn!(error = %error, destination = destination.id.0,
-                            "forwarding cannot claim deliveries now; retrying");
-                        continue;
-                    }
-                };
-                for delivery in claimed {
-                    *in_flight.entry(destination.id).or_default() += 1;
-                    let forwarder = self.clone();
-                    let destination = destination.clone();
-                    let finished = finished_tx.clone();
-                    let records = record_tx.clone();
-                    sends.spawn(async move {
-                        let id = destination.id;
-                        match forwarder.attempt(destination, delivery).await {
-                            // Delivered: the slot is free while the attempt is recorded
-                            // (the delivery stays leased to this instance till then).
-                            Some(record)
-                                if record.finished.attempt.verdict == Verdict::Delivered =>
-                            {
-                                let _ = finished.send(Finished { destination: id });
-                                let _ = records.send(record);
-                            }
-                            // Anything else may disable the destination or mark it
-                            // failing: its slot is freed once that is recorded.
-                            Some(record) => {
-                                let _ = records.send(record);
-                            }
-                            None => {
-                                let _ = finished.send(Finished { destination: id });
-                            }
-                        }
-                    });
+                let queue = queued.entry(destination.id).or_default();
+                self.refill(destination, queue, now).await;
+                let busy = in_flight.entry(destination.id).or_default();
+                while *busy < destination.max_in_flight {
+                    let Some(claimed) = queue.pop_front() else {
+                        break;
+                    };
+                    *busy += 1;
+                    self.spawn_attempt(
+                        &mut sends,
+                        destination.clone(),
+                        claimed.delivery,
+                        &finished_tx,
+                        &record_tx,
+                    );
                 }
             }
             tokio::select! {
                 () = &mut shutdown => break,
                 () = wake.changed() => {}
                 Some(done) = finished_rx.recv() => {
-                    release(&mut in_flight, done.destination);
-                    while let Ok(done) = finished_rx.try_recv() {
-                        release(&mut in_flight, done.destination);
+                    let mut done = Some(done);
+                    while let Some(Finished { destination, gone }) = done {
+                        if let Some(busy) = in_flight.get_mut(&destination) {
+                            *busy = busy.saturating_sub(1);
+                        }
+                        if gone {
+                            // Disabled, its pending deliveries failed: send none of
+                            // those claimed, and read the destinations again.
+                            queued.remove(&destination);
+                            destinations.read_at = None;
+                        }
+                        done = finished_rx.try_recv().ok();
                     }
                 }
                 () = tokio::time::sleep(self.options.poll) => {}
             }
             while sends.try_join_next().is_some() {}
         }
+        // Claimed and never sent: due again at once, for the next start or another
+        // instance, rather than when the leases expire.
+        let unsent: Vec<DeliveryId> = queued
+            .into_values()
+            .flatten()
+            .map(|claimed| claimed.delivery.id)
+            .collect();
+        if let Err(error) = self
+            .ports
+            .deliveries
+            .release(&self.options.owner, &unsent)
+            .await
+        {
+            tracing::warn!(error = %error, deliveries = unsent.len(),
+                "forwarding cannot release its claims; they are due again when their leases expire");
+        }
         // A graceful stop: what was sent is recorded, so nothing goes twice.
         while sends.join_next().await.is_some() {}
         drop(record_tx);
         let _ = recorder.await;
+    }
+
+    /// Claims more of a destination's due deliveries when fewer than `maxInFlight` wait
+    /// in its queue: up to [`PREFETCH`] times that, in one claim, so that a claim (a
+    /// write) is not on the path of every request. Claims whose lease would not outlast
+    /// an attempt are dropped first (left to expire), so that no delivery is sent
+    /// after its lease could have passed to another instance.
+    async fn refill(
+        &self,
+        destination: &Destination,
+        queue: &mut VecDeque<Claimed>,
+        now: DateTime<Utc>,
+    ) {
+        let needed = to_chrono(self.options.attempt_limit + STALE_MARGIN);
+        queue.retain(|claimed| claimed.lease_until - now >= needed);
+        let waiting = u32::try_from(queue.len()).unwrap_or(u32::MAX);
+        if waiting >= destination.max_in_flight {
+            return;
+        }
+        let limit = destination.max_in_flight.saturating_mul(PREFETCH) - waiting;
+        let lease_until = now + to_chrono(self.options.lease);
+        match self
+            .ports
+            .deliveries
+            .claim(destination.id, &self.options.owner, now, lease_until, limit)
+            .await
+        {
+            Ok(claimed) => queue.extend(claimed.into_iter().map(|delivery| Claimed {
+                delivery,
+                lease_until,
+            })),
+            Err(error) => {
+                tracing::warn!(error = %error, destination = destination.id.0,
+                    "forwarding cannot claim deliveries now; retrying");
+            }
+        }
+    }
+
+    /// Sends one claimed delivery in a task of its own. A `2xx` frees its slot at once
+    /// (the delivery stays leased to this instance until its record); anything else,
+    /// which may disable the destination or mark it failing, once it is recorded.
+    fn spawn_attempt(
+        &self,
+        sends: &mut JoinSet<()>,
+        destination: Destination,
+        delivery: Delivery,
+        finished: &mpsc::UnboundedSender<Finished>,
+        records: &mpsc::UnboundedSender<Record>,
+    ) {
+        let forwarder = self.clone();
+        let finished = finished.clone();
+        let records = records.clone();
+        sends.spawn(async move {
+            let id = destination.id;
+            match forwarder.attempt(destination, delivery).await {
+                Some(record) if record.finished.attempt.verdict == Verdict::Delivered => {
+                    let _ = finished.send(Finished {
+                        destination: id,
+                        gone: false,
+                    });
+                    let _ = records.send(record);
+                }
+                Some(record) => {
+                    let _ = records.send(record);
+                }
+                None => {
+                    let _ = finished.send(Finished {
+                        destination: id,
+                        gone: false,
+                    });
+                }
+            }
+        });
     }
 
     /// Records finished attempts, as many as are waiting in one transaction, until
@@ -241,14 +323,17 @@ impl Forwarder {
                     Err(_) => break,
                 }
             }
-            let release: Vec<DestinationId> = batch
+            let release: Vec<Finished> = batch
                 .iter()
                 .filter(|record| record.finished.attempt.verdict != Verdict::Delivered)
-                .map(|record| record.destination.id)
+                .map(|record| Finished {
+                    destination: record.destination.id,
+                    gone: record.sent && record.finished.attempt.verdict == Verdict::Gone,
+                })
                 .collect();
             self.record_batch(std::mem::take(&mut batch)).await;
-            for destination in release {
-                let _ = finished.send(Finished { destination });
+            for done in release {
+                let _ = finished.send(done);
             }
         }
     }
@@ -524,11 +609,7 @@ impl Forwarder {
                 match self.options.schedule.next_delay(made, jitter_unit()) {
                     Some(delay) => {
                         let delay = verdict.next_delay(delay);
-                        AttemptOutcome::RetryAt(
-                            attempt.at
-                                + chrono::Duration::from_std(delay)
-                                    .unwrap_or(chrono::Duration::MAX),
-                        )
+                        AttemptOutcome::RetryAt(attempt.at + to_chrono(delay))
                     }
                     None => AttemptOutcome::Failed,
                 }
@@ -609,10 +690,8 @@ fn failing_for(since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     (now - since).to_std().unwrap_or_default()
 }
 
-fn release(in_flight: &mut HashMap<DestinationId, u32>, destination: DestinationId) {
-    if let Some(busy) = in_flight.get_mut(&destination) {
-        *busy = busy.saturating_sub(1);
-    }
+fn to_chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
 /// A random number in `[0, 1)` for the schedule's jitter (`0.5`, no jitter, if the

@@ -150,6 +150,8 @@ pub trait DestinationStore: Send + Sync {
 /// - `retry` makes a `failed` or `pending` delivery pending and due at `now`, with no
 ///   lease; returns whether there was such a delivery (a delivered one is not
 ///   retried: `false`).
+/// - `release` ends `owner`'s leases on the given deliveries (claimed, never
+///   attempted: a graceful stop), so that they are due again at once; returns how many.
 /// - `fail_pending` dead-letters every pending delivery of a destination (when it is
 ///   gone) and returns how many.
 /// - `backlog` returns the backlog of each destination with pending deliveries.
@@ -205,6 +207,8 @@ pub trait DeliveryStore: Send + Sync {
     ) -> Result<Page<(Delivery, Vec<Attempt>), DeliveryId>, StorageError>;
 
     async fn retry(&self, id: DeliveryId, now: DateTime<Utc>) -> Result<bool, StorageError>;
+
+    async fn release(&self, owner: &str, ids: &[DeliveryId]) -> Result<u64, StorageError>;
 
     async fn fail_pending(&self, destination: DestinationId) -> Result<u64, StorageError>;
 

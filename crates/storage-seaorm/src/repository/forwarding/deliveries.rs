@@ -431,6 +431,22 @@ impl DeliveryStore for SeaOrmForwardingStore {
         Ok(updated.rows_affected > 0)
     }
 
+    async fn release(&self, owner: &str, ids: &[DeliveryId]) -> Result<u64, StorageError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let _writer = self.inner.write_turn().await;
+        let updated = delivery::Entity::update_many()
+            .col_expr(delivery::Column::LeaseOwner, Expr::value(None::<String>))
+            .col_expr(delivery::Column::LeaseUntilUs, Expr::value(None::<i64>))
+            .filter(delivery::Column::Id.is_in(ids.iter().map(|id| id.0)))
+            .filter(delivery::Column::LeaseOwner.eq(owner_column(owner)))
+            .exec(&self.inner.db)
+            .await
+            .map_err(storage_error)?;
+        Ok(updated.rows_affected)
+    }
+
     async fn fail_pending(&self, destination: DestinationId) -> Result<u64, StorageError> {
         let _writer = self.inner.write_turn().await;
         let updated = delivery::Entity::update_many()
