@@ -29,7 +29,10 @@ use lead_inbox_domain::{
         ForwardFormat, NewDelivery, RetrySchedule, Verdict,
     },
 };
-use tokio::{sync::mpsc, task::JoinSet};
+use tokio::{
+    sync::{Notify, mpsc, watch},
+    task::JoinSet,
+};
 
 use super::{
     DeliveryStore, DestinationChange, DestinationStore, EventRenderer, FinishedAttempt,
@@ -155,19 +158,20 @@ impl Forwarder {
     /// Forwards until `shutdown` resolves, then waits for the attempts under way and
     /// returns. A failing store is logged and tried again; it never ends the loop.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
-        let mut wake = self.signal.watch();
         let (finished_tx, mut finished_rx) = mpsc::unbounded_channel::<Finished>();
         let (record_tx, record_rx) = mpsc::unbounded_channel::<Record>();
         let recorder = tokio::spawn(self.clone().record(record_rx, finished_tx.clone()));
         let mut sends: JoinSet<()> = JoinSet::new();
         let mut in_flight: HashMap<DestinationId, u32> = HashMap::new();
         let mut queued: HashMap<DestinationId, VecDeque<Claimed>> = HashMap::new();
-        let mut fanout = FanOut::new(self.options.settle);
         let mut destinations = Cached::default();
+        let enqueued = Arc::new(Notify::new());
+        let (stop_fan_out, fan_out_stopped) = watch::channel(false);
+        let fan_out = tokio::spawn(self.clone().fan_out_loop(fan_out_stopped, enqueued.clone()));
         tokio::pin!(shutdown);
         loop {
-            if let Err(error) = self.step(&mut fanout, &mut destinations).await {
-                tracing::warn!(error = %error, "forwarding cannot fan out events now; retrying");
+            if let Err(error) = self.refresh(&mut destinations).await {
+                tracing::warn!(error = %error, "forwarding cannot read its destinations now; retrying");
             }
             let now = now_micros(self.ports.clock.as_ref());
             // Claims of a destination no longer enabled are left to expire.
@@ -192,7 +196,7 @@ impl Forwarder {
             }
             tokio::select! {
                 () = &mut shutdown => break,
-                () = wake.changed() => {}
+                () = enqueued.notified() => {}
                 Some(done) = finished_rx.recv() => {
                     let mut done = Some(done);
                     while let Some(Finished { destination, gone }) = done {
@@ -228,6 +232,8 @@ impl Forwarder {
             tracing::warn!(error = %error, deliveries = unsent.len(),
                 "forwarding cannot release its claims; they are due again when their leases expire");
         }
+        let _ = stop_fan_out.send(true);
+        let _ = fan_out.await;
         // A graceful stop: what was sent is recorded, so nothing goes twice.
         while sends.join_next().await.is_some() {}
         drop(record_tx);
@@ -382,12 +388,8 @@ impl Forwarder {
         }
     }
 
-    /// Reads the destinations when the cached list is old, and fans out new events.
-    async fn step(
-        &self,
-        fanout: &mut FanOut,
-        destinations: &mut Cached,
-    ) -> Result<(), StorageError> {
+    /// Reads the destinations when the cached list is old.
+    async fn refresh(&self, destinations: &mut Cached) -> Result<(), StorageError> {
         if destinations
             .read_at
             .is_none_or(|at| at.elapsed() >= DESTINATIONS_TTL)
@@ -395,20 +397,56 @@ impl Forwarder {
             destinations.list = self.ports.destinations.list().await?;
             destinations.read_at = Some(Instant::now());
         }
-        loop {
-            let more = self.fan_out(fanout, destinations).await?;
-            if !more {
-                return Ok(());
-            }
-        }
+        Ok(())
     }
 
-    /// Fans out one batch of events; whether there may be more.
-    async fn fan_out(
+    /// Fans out the new events; whether that made deliveries.
+    async fn step(
         &self,
         fanout: &mut FanOut,
         destinations: &mut Cached,
     ) -> Result<bool, StorageError> {
+        self.refresh(destinations).await?;
+        let mut made = false;
+        loop {
+            let (more, created) = self.fan_out(fanout, destinations).await?;
+            made |= created;
+            if !more {
+                return Ok(made);
+            }
+        }
+    }
+
+    /// Fans out events until `stop`, in a task of its own, so that reading the log and
+    /// storing deliveries never hold up the requests; `enqueued` wakes the sender when
+    /// there are new deliveries.
+    async fn fan_out_loop(self, mut stop: watch::Receiver<bool>, enqueued: Arc<Notify>) {
+        let mut wake = self.signal.watch();
+        let mut fanout = FanOut::new(self.options.settle);
+        let mut destinations = Cached::default();
+        loop {
+            match self.step(&mut fanout, &mut destinations).await {
+                Ok(true) => enqueued.notify_one(),
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(error = %error, "forwarding cannot fan out events now; retrying");
+                }
+            }
+            tokio::select! {
+                _ = stop.changed() => return,
+                () = wake.changed() => {}
+                () = tokio::time::sleep(self.options.poll) => {}
+            }
+        }
+    }
+
+    /// Fans out one batch of events; whether there may be more, and whether it made
+    /// deliveries.
+    async fn fan_out(
+        &self,
+        fanout: &mut FanOut,
+        destinations: &mut Cached,
+    ) -> Result<(bool, bool), StorageError> {
         let follower = match &mut fanout.follower {
             Some(follower) => follower,
             None => fanout.follower.insert(Follower::new(
@@ -432,7 +470,7 @@ impl Forwarder {
             // read, and an id that never commits, like a PostgreSQL sequence value taken
             // by a transaction that died, would stop the fan-out for good).
             *follower = trial;
-            return Ok(false);
+            return Ok((false, false));
         }
         // The destinations are read again after the events: one created since the cached
         // list was read must get these events if they are newer than it (its
@@ -445,12 +483,16 @@ impl Forwarder {
         let save_idle = fanout
             .saved_at
             .is_none_or(|at| at.elapsed() >= IDLE_POSITION_SAVE);
-        if !deliveries.is_empty() || save_idle {
+        let created = !deliveries.is_empty();
+        if created || save_idle {
             self.ports.deliveries.enqueue(deliveries, position).await?;
             fanout.saved_at = Some(Instant::now());
         }
         *follower = trial;
-        Ok(fetched == FANOUT_BATCH as usize && position > before)
+        Ok((
+            fetched == FANOUT_BATCH as usize && position > before,
+            created,
+        ))
     }
 
     /// The deliveries `events` make: one per event and destination that wants it.
