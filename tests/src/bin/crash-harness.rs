@@ -26,7 +26,7 @@
 //! receiver in the harness, and after one last start the harness checks that every
 //! acknowledged lead reached it, signed (checked with the `standardwebhooks` crate),
 //! as one message (`webhook-id`), sent again only after a crash, at most the deliveries
-//! that were under way (none after SIGTERM).
+//! sent and not yet recorded, twice `maxInFlight` (none after SIGTERM).
 //!
 //! It prints `acknowledged`, `redelivered`, `stored`, `lost` (acknowledged, then not
 //! stored or answered `created` again) and `duplicated` (answered `created` more than
@@ -612,11 +612,11 @@ async fn main() -> ExitCode {
     for shutdown in &shutdowns {
         println!("shutdown: FAILED: {shutdown}");
     }
-    // After SIGTERM nothing is sent twice; after SIGKILL only what was under way, at
-    // most maxInFlight (8) per cycle.
+    // After SIGTERM nothing is sent twice; after SIGKILL only what was sent and not yet
+    // recorded, at most twice maxInFlight (16) per cycle.
     let resend_bound = match args.signal {
         Signal::Term => 0,
-        Signal::Kill => 8 * args.cycles as usize,
+        Signal::Kill => 16 * args.cycles as usize,
     };
     let forwarding_passed = match &forwarded {
         None => true,

@@ -125,11 +125,34 @@ impl fmt::Debug for Forwarder {
     }
 }
 
-/// An attempt whose request is over, as the loop learns of it: its slot is free.
+/// What the loop learns of an attempt: its request is over (its slot is free), it is
+/// recorded, or both.
 struct Finished {
     destination: DestinationId,
+    request_over: bool,
+    recorded: bool,
     /// The destination answered `410`: it is disabled now.
     gone: bool,
+}
+
+impl Finished {
+    fn both(destination: DestinationId, gone: bool) -> Finished {
+        Finished {
+            destination,
+            request_over: true,
+            recorded: true,
+            gone,
+        }
+    }
+}
+
+/// Per destination: requests open, and attempts sent and not recorded yet (those open
+/// among them). At most `maxInFlight` of the first, twice that of the second: what a
+/// crash can make the receiver get twice.
+#[derive(Default)]
+struct Load {
+    open: u32,
+    unrecorded: u32,
 }
 
 /// A delivery claimed by this instance and not sent yet.
@@ -162,7 +185,7 @@ impl Forwarder {
         let (record_tx, record_rx) = mpsc::unbounded_channel::<Record>();
         let recorder = tokio::spawn(self.clone().record(record_rx, finished_tx.clone()));
         let mut sends: JoinSet<()> = JoinSet::new();
-        let mut in_flight: HashMap<DestinationId, u32> = HashMap::new();
+        let mut in_flight: HashMap<DestinationId, Load> = HashMap::new();
         let mut queued: HashMap<DestinationId, VecDeque<Claimed>> = HashMap::new();
         let mut destinations = Cached::default();
         let enqueued = Arc::new(Notify::new());
@@ -179,12 +202,15 @@ impl Forwarder {
             for destination in destinations.list.iter().filter(|d| d.enabled()) {
                 let queue = queued.entry(destination.id).or_default();
                 self.refill(destination, queue, now).await;
-                let busy = in_flight.entry(destination.id).or_default();
-                while *busy < destination.max_in_flight {
+                let load = in_flight.entry(destination.id).or_default();
+                while load.open < destination.max_in_flight
+                    && load.unrecorded < destination.max_in_flight.saturating_mul(2)
+                {
                     let Some(claimed) = queue.pop_front() else {
                         break;
                     };
-                    *busy += 1;
+                    load.open += 1;
+                    load.unrecorded += 1;
                     self.spawn_attempt(
                         &mut sends,
                         destination.clone(),
@@ -199,9 +225,10 @@ impl Forwarder {
                 () = enqueued.notified() => {}
                 Some(done) = finished_rx.recv() => {
                     let mut done = Some(done);
-                    while let Some(Finished { destination, gone }) = done {
-                        if let Some(busy) = in_flight.get_mut(&destination) {
-                            *busy = busy.saturating_sub(1);
+                    while let Some(Finished { destination, request_over, recorded, gone }) = done {
+                        if let Some(load) = in_flight.get_mut(&destination) {
+                            load.open = load.open.saturating_sub(u32::from(request_over));
+                            load.unrecorded = load.unrecorded.saturating_sub(u32::from(recorded));
                         }
                         if gone {
                             // Disabled, its pending deliveries failed: send none of
@@ -296,6 +323,8 @@ impl Forwarder {
                 Some(record) if record.finished.attempt.verdict == Verdict::Delivered => {
                     let _ = finished.send(Finished {
                         destination: id,
+                        request_over: true,
+                        recorded: false,
                         gone: false,
                     });
                     let _ = records.send(record);
@@ -304,10 +333,7 @@ impl Forwarder {
                     let _ = records.send(record);
                 }
                 None => {
-                    let _ = finished.send(Finished {
-                        destination: id,
-                        gone: false,
-                    });
+                    let _ = finished.send(Finished::both(id, false));
                 }
             }
         });
@@ -329,12 +355,17 @@ impl Forwarder {
                     Err(_) => break,
                 }
             }
+            // A delivered attempt's request was over before; any other's ends now.
             let release: Vec<Finished> = batch
                 .iter()
-                .filter(|record| record.finished.attempt.verdict != Verdict::Delivered)
-                .map(|record| Finished {
-                    destination: record.destination.id,
-                    gone: record.sent && record.finished.attempt.verdict == Verdict::Gone,
+                .map(|record| {
+                    let verdict = record.finished.attempt.verdict;
+                    Finished {
+                        destination: record.destination.id,
+                        request_over: verdict != Verdict::Delivered,
+                        recorded: true,
+                        gone: record.sent && verdict == Verdict::Gone,
+                    }
                 })
                 .collect();
             self.record_batch(std::mem::take(&mut batch)).await;
