@@ -543,6 +543,10 @@ pub enum CreatedResponse {
     /// Created: the destination and its signing secret, shown this once.
     #[oai(status = 201)]
     Created(Json<DestinationWithSecret>),
+    /// The body is not `application/json` (`unsupported_media_type`; answered by the
+    /// framework before the operation runs).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ApiError>),
 }
 
 #[derive(ApiResponse)]
@@ -590,6 +594,10 @@ pub enum ReplayResponse {
     /// The replay is queued: this many new deliveries.
     #[oai(status = 200)]
     Ok(Json<ReplayView>),
+    /// The body is not `application/json` (`unsupported_media_type`; answered by the
+    /// framework before the operation runs).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ApiError>),
 }
 
 #[derive(ApiResponse)]
