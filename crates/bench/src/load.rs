@@ -305,14 +305,19 @@ fn api_get(address: SocketAddr, path: &str) -> Option<Request<Empty<Bytes>>> {
     let mut request = Request::get(path)
         .header("host", address.to_string())
         .header("authorization", format!("Bearer {API_KEY}"));
-    if let Some(cookie) = CONSOLE_COOKIE.get() {
-        request = request.header("cookie", cookie.as_str());
+    let cookie = CONSOLE_COOKIE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
     }
     request.body(Empty::new()).ok()
 }
 
-/// The console's session cookie (`lead_inbox_session=…`), for the inbox page's probe.
-static CONSOLE_COOKIE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// The console's session cookie (`lead_inbox_session=…`), for the inbox page's probe:
+/// the latest sign-in's, since each database's server has sessions of its own.
+static CONSOLE_COOKIE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 /// Signs in to the web console as `username` (its form's double-submit token is any
 /// value sent both as the cookie and as the field), so that later reads carry the
@@ -351,7 +356,9 @@ pub async fn sign_in_console(
                 response.status().as_u16()
             )
         })?;
-    let _ = CONSOLE_COOKIE.set(session);
+    *CONSOLE_COOKIE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session);
     Ok(())
 }
 
